@@ -1,0 +1,36 @@
+# The README's two commands: `make demo` and `make test`. Both work from a fresh clone.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+# Keep serving after the demo prediction with: make demo KEEP=1
+KEEP    ?=
+
+.PHONY: demo test install browser bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install -q -c constraints.txt ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Headless Chromium for the browser tests comes from Debian (playwright must not download its own).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  export DEBIAN_FRONTEND=noninteractive; apt-get update -q && apt-get install -y -q chromium fonts-liberation; }
+
+demo: $(STAMP)
+	$(BIN)/python -m tfserve_magic.demo $(if $(KEEP),--keep-serving,)
+
+test: $(STAMP) browser
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/rest_overhead.py
+
+clean:
+	rm -rf $(VENV) demo_models dist build

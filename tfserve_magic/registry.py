@@ -1,0 +1,152 @@
+"""On-disk records of the model servers this user started, shared by every kernel and the
+Jupyter server extension.
+
+One JSON file per server under ``<jupyter runtime dir>/tfserve_magic/servers/`` (override with
+``TFSERVE_MAGIC_RUNTIME_DIR``), written atomically. A record is evidence, not truth: callers use
+:func:`probe` (process alive *and* the REST port answers with the same pid) before trusting one.
+Must not import TensorFlow, IPython or jupyter_server.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "ServerRecord",
+    "find_record",
+    "pid_alive",
+    "probe",
+    "read_records",
+    "registry_dir",
+    "remove_record",
+    "write_record",
+]
+
+_ENV = "TFSERVE_MAGIC_RUNTIME_DIR"
+
+
+@dataclass(frozen=True)
+class ServerRecord:
+    """What a launcher knows about one server it started."""
+
+    name: str
+    pid: int
+    host: str
+    rest_api_port: int
+    url: str
+    models: tuple[str, ...] = ()
+    grpc_port: int | None = None
+    model_config_file: str | None = None
+    log_file: str | None = None
+    argv: tuple[str, ...] = ()
+    started_at: float = 0.0
+    owner_pid: int = 0
+    detached: bool = False
+    version: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["models"] = list(self.models)
+        data["argv"] = list(self.argv)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "ServerRecord":
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in names}
+        kwargs["models"] = tuple(kwargs.get("models", ()))
+        kwargs["argv"] = tuple(kwargs.get("argv", ()))
+        return cls(**kwargs)
+
+
+def registry_dir() -> Path:
+    """The folder holding the records (created on demand)."""
+    root = os.environ.get(_ENV)
+    if not root:
+        from jupyter_core.paths import jupyter_runtime_dir
+
+        root = os.path.join(jupyter_runtime_dir(), "tfserve_magic")
+    path = Path(root) / "servers"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _record_path(name: str) -> Path:
+    if not name or "/" in name or name.startswith(".") or "\\" in name:
+        raise ValueError(f"invalid server name: {name!r}")
+    return registry_dir() / f"{name}.json"
+
+
+def write_record(record: ServerRecord) -> Path:
+    path = _record_path(record.name)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(record.to_json(), handle, indent=1)
+    os.replace(tmp, path)
+    return path
+
+
+def remove_record(name: str) -> None:
+    try:
+        _record_path(name).unlink()
+    except FileNotFoundError:
+        pass
+
+
+def read_records() -> list[ServerRecord]:
+    """Every record on disk, by name; unreadable files are skipped."""
+    records = []
+    for path in sorted(registry_dir().glob("*.json")):
+        try:
+            records.append(ServerRecord.from_json(json.loads(path.read_text(encoding="utf-8"))))
+        except (OSError, ValueError, TypeError):
+            continue
+    return records
+
+
+def find_record(name_or_port: str | int) -> ServerRecord | None:
+    """The record named ``name_or_port``, or whose REST port it is; None otherwise."""
+    key = str(name_or_port)
+    for record in read_records():
+        if record.name == key or str(record.rest_api_port) == key:
+            return record
+    return None
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still "exists" for kill(0); treat it as dead.
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def probe(record: ServerRecord, timeout: float = 2.0) -> dict[str, Any] | None:
+    """The server's own description (``GET /tfserve_magic/v1/server``) if ``record`` is alive
+    and answering with the same pid; None otherwise."""
+    if not pid_alive(record.pid):
+        return None
+    try:
+        with urllib.request.urlopen(f"{record.url}/tfserve_magic/v1/server", timeout=timeout) as r:
+            data = json.loads(r.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+    return data if data.get("pid") == record.pid else None

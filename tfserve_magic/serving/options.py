@@ -1,0 +1,61 @@
+"""ServerOptions: the one frozen description of how a server runs.
+
+Built only by ``flags.parse_flags`` (the CLI) or directly by tests; everything downstream reads
+this object and nothing else. Defaults are tensorflow_model_server's (``model_servers/server.h``)
+except where a field is marked as ours.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+__all__ = ["ServerOptions"]
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    # --- TF Serving flags (same names, defaults and meanings) ---
+    port: int = 8500
+    rest_api_port: int = 0  # ours: 0 means "pick a free port" (REST is what we serve)
+    rest_api_timeout_in_ms: int = 30000
+    rest_api_enable_cors_support: bool = False
+    model_name: str = "default"
+    model_base_path: str = ""
+    model_config_file: str = ""
+    model_config_file_poll_wait_seconds: int = 0
+    file_system_poll_wait_seconds: int = 1
+    allow_version_labels_for_unavailable_models: bool = False
+    enable_batching: bool = False
+    batching_parameters_file: str = ""
+    monitoring_config_file: str = ""
+    max_num_load_retries: int = 5
+    load_retry_interval_micros: int = 60_000_000
+    saved_model_tags: str = "serve"
+    enable_model_warmup: bool = True
+    enable_signature_method_name_check: bool = False
+    per_process_gpu_memory_fraction: float = 0.0
+    tensorflow_intra_op_parallelism: int = 0
+    tensorflow_inter_op_parallelism: int = 0
+    # --- ours ---
+    rest_api_host: str = "127.0.0.1"
+    gpu_devices: str = ""  # "" = every visible GPU, "none" = CPU only, "0,1" = those GPUs
+    gpu_memory_growth: bool = True
+    max_request_bytes: int = 256 * 1024 * 1024
+    exit_with_parent_pid: int = 0
+    ignored_flags: tuple[str, ...] = ()
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return tuple(t.strip() for t in self.saved_model_tags.split(",") if t.strip())
+
+    @property
+    def load_retry_interval_seconds(self) -> float:
+        return self.load_retry_interval_micros / 1e6
+
+    @property
+    def rest_timeout_seconds(self) -> float | None:
+        return self.rest_api_timeout_in_ms / 1000 if self.rest_api_timeout_in_ms > 0 else None
+
+    def replace(self, **changes: object) -> "ServerOptions":
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
