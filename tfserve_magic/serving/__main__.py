@@ -1,0 +1,38 @@
+"""``python -m tfserve_magic.serving`` / ``tfserve-server``: flags in, exit code out."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from .errors import ConfigError
+from .flags import parse_flags
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr,
+        format="%(asctime)s.%(msecs)03d %(levelname).1s %(name)s] %(message)s",
+        datefmt="%Y-%m-%d %H:%M:%S")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    try:
+        options, show_version = parse_flags(sys.argv[1:] if argv is None else argv)
+    except ConfigError as exc:
+        print(f"tfserve-server: error: {exc}\nRun 'tfserve-server --help' for the flags.",
+              file=sys.stderr)
+        return 1
+    if show_version:
+        from .. import __version__
+
+        print(f"TensorFlow ModelServer: tfserve_magic-{__version__}\n"
+              "TensorFlow Library: see 'pip show tensorflow'")
+        return 0
+    from .server import run
+
+    return run(options)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

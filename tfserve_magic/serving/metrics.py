@@ -1,0 +1,97 @@
+"""Prometheus metrics (``prometheus_client``), exposed on the REST port when
+``--monitoring_config_file`` enables them.
+
+TF Serving's own names are kept (``:tensorflow:serving:request_count`` and friends, with TF's
+label names) so existing dashboards work; ours add the version, which TF Serving does not label:
+``tfserve_magic_request_count_total`` and ``tfserve_magic_request_latency_seconds``. Each server
+gets its own registry, so several apps in one test process do not collide.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Iterator
+
+from prometheus_client import (CollectorRegistry, Counter, Histogram, disable_created_metrics,
+                               generate_latest)
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
+
+__all__ = ["CONTENT_TYPE", "ServerMetrics"]
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# TF Serving's request_latency buckets: exponential from 10 us, factor 1.8, 33 buckets (in us).
+_TF_LATENCY_BUCKETS_US = tuple(10 * 1.8**i for i in range(33))
+_LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                      2.5, 5.0, 10.0, 30.0)
+
+
+class _TFCounters(Collector):
+    """Counters printed exactly as TF Serving prints them (no ``_total`` suffix)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: dict[tuple[str, str], int] = defaultdict(int)
+        self._loads: dict[tuple[str, str], int] = defaultdict(int)
+
+    def count_request(self, model: str, status: str) -> None:
+        with self._lock:
+            self._requests[(model, status)] += 1
+
+    def count_load(self, path: str, ok: bool) -> None:
+        with self._lock:
+            self._loads[(path, "success" if ok else "fail")] += 1
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            requests = dict(self._requests)
+            loads = dict(self._loads)
+        metric = Metric(":tensorflow:serving:request_count",
+                        "The total number of requests.", "counter")
+        for (model, status), value in sorted(requests.items()):
+            metric.add_sample(":tensorflow:serving:request_count",
+                              {"model_name": model, "status": status}, value)
+        yield metric
+        metric = Metric(":tensorflow:cc:saved_model:load_attempt_count",
+                        "The number of times a SavedModel was successfully loaded.", "counter")
+        for (path, status), value in sorted(loads.items()):
+            metric.add_sample(":tensorflow:cc:saved_model:load_attempt_count",
+                              {"model_path": path, "status": status}, value)
+        yield metric
+
+
+class ServerMetrics:
+    """What the REST layer and the manager record."""
+
+    def __init__(self) -> None:
+        disable_created_metrics()  # TF Serving exports no *_created series
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._tf = _TFCounters()
+        self.registry.register(self._tf)
+        self._tf_latency = Histogram(
+            ":tensorflow:serving:request_latency",
+            "Distribution of wall time (in microseconds) for Tensorflow Serving request.",
+            ["model_name", "API", "entrypoint"], buckets=_TF_LATENCY_BUCKETS_US,
+            registry=self.registry)
+        self._requests = Counter(
+            "tfserve_magic_request_count", "Requests per model, version, API and status.",
+            ["model_name", "version", "API", "status"], registry=self.registry)
+        self._latency = Histogram(
+            "tfserve_magic_request_latency_seconds", "Request latency per model version and API.",
+            ["model_name", "version", "API"], buckets=_LATENCY_BUCKETS_S, registry=self.registry)
+
+    def observe_request(self, model: str, version: int | None, api: str, status: str,
+                        seconds: float) -> None:
+        self._tf.count_request(model, status)
+        self._tf_latency.labels(model, api, "REST").observe(seconds * 1e6)
+        version_label = "" if version is None else str(version)
+        self._requests.labels(model, version_label, api, status).inc()
+        self._latency.labels(model, version_label, api).observe(seconds)
+
+    def observe_load(self, path: str, ok: bool) -> None:
+        self._tf.count_load(path, ok)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
