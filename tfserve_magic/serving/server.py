@@ -187,7 +187,6 @@ def run(options: ServerOptions) -> int:
     try:
         prepared = prepare(options)
     except ConfigError as exc:
-        log.error("%s", exc)
         print(f"tfserve-server: error: {exc}", file=sys.stderr)
         return 1
     _announce(prepared)

@@ -1,0 +1,196 @@
+"""What the REST path costs, next to the in-process model call measured in the same run.
+
+Builds two models (tiny y = 0.5x + 2, and an MLP 784-256-10), serves them with the real server
+subprocess, and measures latency p50/p99/mean and throughput at concurrency 1 and 16 with
+keep-alive HTTP clients on loopback. Every row prints its ratio to the in-process call of the
+same model and batch, measured here and now (absolute times vary by up to ~40% between runs on a
+shared 2-core machine; ratios are what to compare). Not a test: run `make bench`.
+
+    python benchmarks/rest_overhead.py [--seconds 3] [--image]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Result:
+    latencies: list[float]
+    elapsed: float
+
+    def row(self) -> tuple[float, float, float, float]:
+        lat = sorted(self.latencies)
+        p50 = lat[len(lat) // 2]
+        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+        return p50, p99, statistics.fmean(lat), len(lat) / self.elapsed
+
+
+def build_models(root: str, image: bool) -> dict[str, str]:
+    import tensorflow as tf
+
+    class Tiny(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+        def serve(self, x):
+            return {"y": 0.5 * x + 2.0}
+
+    class MLP(tf.Module):
+        def __init__(self) -> None:
+            rng = np.random.default_rng(0)
+            self.w1 = tf.Variable(rng.normal(size=(784, 256)).astype(np.float32) * 0.05)
+            self.w2 = tf.Variable(rng.normal(size=(256, 10)).astype(np.float32) * 0.05)
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 784], tf.float32, name="pixels")])
+        def serve(self, pixels):
+            return {"probabilities": tf.nn.softmax(tf.nn.relu(pixels @ self.w1) @ self.w2)}
+
+    models = {"tiny": Tiny(), "mlp": MLP()}
+    if image:
+        keras_model = tf.keras.applications.MobileNetV2(weights=None)
+
+        class Image(tf.Module):
+            def __init__(self) -> None:
+                self.model = keras_model
+
+            @tf.function(input_signature=[tf.TensorSpec([None, 224, 224, 3], tf.float32,
+                                                        name="image")])
+            def serve(self, image):
+                return {"probabilities": self.model(image)}
+
+        models["image"] = Image()
+    paths = {}
+    for name, module in models.items():
+        path = os.path.join(root, name)
+        tf.saved_model.save(module, os.path.join(path, "1"),
+                            signatures={"serving_default": module.serve})
+        paths[name] = path
+    return paths
+
+
+def in_process(path: str, inputs: dict[str, np.ndarray], seconds: float) -> Result:
+    import tensorflow as tf
+
+    function = tf.saved_model.load(os.path.join(path, "1")).signatures["serving_default"]
+    feeds = {k: tf.constant(v) for k, v in inputs.items()}
+    function(**feeds)
+    latencies = []
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        t0 = time.perf_counter()
+        {k: v.numpy() for k, v in function(**feeds).items()}
+        latencies.append(time.perf_counter() - t0)
+    return Result(latencies, time.perf_counter() - start)
+
+
+def over_rest(port: int, model: str, body: bytes, concurrency: int, seconds: float) -> Result:
+    latencies: list[float] = []
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def worker() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        mine = []
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            conn.request("POST", f"/v1/models/{model}:predict", body)
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"HTTP {response.status}")
+            mine.append(time.perf_counter() - t0)
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return Result(latencies, time.perf_counter() - start)
+
+
+def start_server(config: str) -> tuple[subprocess.Popen[bytes], int]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tfserve_magic.serving", "--rest_api_port=0",
+         f"--model_config_file={config}"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        raise RuntimeError("server exited before its handshake")
+    return proc, json.loads(line)["rest_api_port"]
+
+
+def wait_available(port: int, model: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", f"/v1/models/{model}")
+        if b"AVAILABLE" in conn.getresponse().read():
+            return
+        time.sleep(0.1)  # polling a condition with a deadline, in a benchmark
+    raise TimeoutError(model)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--image", action="store_true", help="also MobileNetV2 (1 MiB body)")
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    cases = [
+        ("tiny", 1, {"x": np.float32([2.0])}),
+        ("mlp", 1, {"pixels": rng.random((1, 784), dtype=np.float32)}),
+        ("mlp", 32, {"pixels": rng.random((32, 784), dtype=np.float32)}),
+    ]
+    if args.image:
+        cases.append(("image", 1, {"image": rng.random((1, 224, 224, 3), dtype=np.float32)}))
+    with tempfile.TemporaryDirectory() as root:
+        paths = build_models(root, args.image)
+        config = os.path.join(root, "models.config")
+        with open(config, "w") as handle:
+            handle.write("model_config_list {\n" + "".join(
+                f'  config {{ name: "{n}" base_path: "{p}" model_platform: "tensorflow" }}\n'
+                for n, p in paths.items()) + "}\n")
+        proc, port = start_server(config)
+        try:
+            for name in paths:
+                wait_available(port, name)
+            header = (f"{'model':<6} {'batch':>5} {'path':<14} {'p50 ms':>8} {'p99 ms':>8} "
+                      f"{'mean ms':>8} {'req/s':>8} {'p50 x call':>10} {'mean x call':>11}")
+            print(header)
+            print("-" * len(header))
+            for name, batch, inputs in cases:
+                base = in_process(paths[name], inputs, args.seconds)
+                b50, b99, bmean, brps = base.row()
+                print(f"{name:<6} {batch:>5} {'in-process':<14} {b50*1e3:8.3f} {b99*1e3:8.3f} "
+                      f"{bmean*1e3:8.3f} {brps:8.0f} {1.0:10.1f} {1.0:11.1f}")
+                (key, value), = inputs.items()
+                body = json.dumps({"inputs": {key: value.tolist()}}).encode()
+                for concurrency in (1, 16):
+                    result = over_rest(port, name, body, concurrency, args.seconds)
+                    p50, p99, mean, rps = result.row()
+                    label = f"REST c={concurrency}"
+                    print(f"{name:<6} {batch:>5} {label:<14} {p50*1e3:8.3f} {p99*1e3:8.3f} "
+                          f"{mean*1e3:8.3f} {rps:8.0f} {p50/b50:10.1f} {mean/bmean:11.1f}")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
