@@ -3,3 +3,5 @@
 This package must never import IPython, ipywidgets or jupyter_server. Only ``loader`` imports
 TensorFlow. Run it with ``python -m tfserve_magic.serving`` or the ``tfserve-server`` script.
 """
+
+__all__: list[str] = []
