@@ -530,7 +530,12 @@ def _tf_float32_values(array: np.ndarray) -> np.ndarray:
 
 
 def _json_tensor(name: str, array: np.ndarray) -> Any:
-    """An output tensor ready for ``dumps``."""
+    """An output tensor ready for ``dumps`` (orjson writes 0-d arrays as null: unwrap them)."""
+    value = _json_array(name, array)
+    return value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value
+
+
+def _json_array(name: str, array: np.ndarray) -> Any:
     if array.dtype == np.object_ or array.dtype.kind in "SU":
         as_b64 = name.endswith("_bytes")
 

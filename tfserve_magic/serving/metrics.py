@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
 
 from prometheus_client import (CollectorRegistry, Counter, Histogram, disable_created_metrics,
                                generate_latest)
-from prometheus_client.core import Metric
-from prometheus_client.registry import Collector
 
 __all__ = ["CONTENT_TYPE", "ServerMetrics"]
 
@@ -28,38 +25,41 @@ _LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25
                       2.5, 5.0, 10.0, 30.0)
 
 
-class _TFCounters(Collector):
-    """Counters printed exactly as TF Serving prints them (no ``_total`` suffix)."""
+class _TFCounters:
+    """Counters printed exactly as TF Serving prints them. prometheus_client renames counters to
+    ``*_total`` in its text output, which would break dashboards written for TF Serving, so
+    these few lines are rendered here."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._requests: dict[tuple[str, str], int] = defaultdict(int)
-        self._loads: dict[tuple[str, str], int] = defaultdict(int)
+        self._counts: dict[str, dict[tuple[tuple[str, str], ...], int]] = defaultdict(
+            lambda: defaultdict(int))
 
-    def count_request(self, model: str, status: str) -> None:
+    def inc(self, name: str, **labels: str) -> None:
         with self._lock:
-            self._requests[(model, status)] += 1
+            self._counts[name][tuple(sorted(labels.items()))] += 1
 
-    def count_load(self, path: str, ok: bool) -> None:
+    def exposition(self) -> bytes:
+        lines = []
         with self._lock:
-            self._loads[(path, "success" if ok else "fail")] += 1
+            snapshot = {n: dict(c) for n, c in self._counts.items()}
+        for name, help_text in _TF_COUNTERS.items():
+            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter"]
+            for labels, value in sorted(snapshot.get(name, {}).items()):
+                rendered = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
+                lines.append(f"{name}{{{rendered}}} {value}")
+        return ("\n".join(lines) + "\n").encode()
 
-    def collect(self) -> Iterator[Metric]:
-        with self._lock:
-            requests = dict(self._requests)
-            loads = dict(self._loads)
-        metric = Metric(":tensorflow:serving:request_count",
-                        "The total number of requests.", "counter")
-        for (model, status), value in sorted(requests.items()):
-            metric.add_sample(":tensorflow:serving:request_count",
-                              {"model_name": model, "status": status}, value)
-        yield metric
-        metric = Metric(":tensorflow:cc:saved_model:load_attempt_count",
-                        "The number of times a SavedModel was successfully loaded.", "counter")
-        for (path, status), value in sorted(loads.items()):
-            metric.add_sample(":tensorflow:cc:saved_model:load_attempt_count",
-                              {"model_path": path, "status": status}, value)
-        yield metric
+
+_TF_COUNTERS = {
+    ":tensorflow:serving:request_count": "The total number of requests.",
+    ":tensorflow:cc:saved_model:load_attempt_count":
+        "The number of times a SavedModel was successfully loaded.",
+}
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
 class ServerMetrics:
@@ -69,7 +69,6 @@ class ServerMetrics:
         disable_created_metrics()  # TF Serving exports no *_created series
         self.registry = CollectorRegistry(auto_describe=True)
         self._tf = _TFCounters()
-        self.registry.register(self._tf)
         self._tf_latency = Histogram(
             ":tensorflow:serving:request_latency",
             "Distribution of wall time (in microseconds) for Tensorflow Serving request.",
@@ -84,14 +83,15 @@ class ServerMetrics:
 
     def observe_request(self, model: str, version: int | None, api: str, status: str,
                         seconds: float) -> None:
-        self._tf.count_request(model, status)
+        self._tf.inc(":tensorflow:serving:request_count", model_name=model, status=status)
         self._tf_latency.labels(model, api, "REST").observe(seconds * 1e6)
         version_label = "" if version is None else str(version)
         self._requests.labels(model, version_label, api, status).inc()
         self._latency.labels(model, version_label, api).observe(seconds)
 
     def observe_load(self, path: str, ok: bool) -> None:
-        self._tf.count_load(path, ok)
+        self._tf.inc(":tensorflow:cc:saved_model:load_attempt_count", model_path=path,
+                     status="success" if ok else "fail")
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        return self._tf.exposition() + generate_latest(self.registry)

@@ -1,0 +1,121 @@
+"""Shared fixtures: tiny real SavedModels built once per session, and real server processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from server_process import RunningServer, start_server  # noqa: F401  (re-exported for tests)
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="session")
+def models_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def half_plus_two(models_root: Path) -> Path:
+    """Base path of half_plus_two with version 1 (serving_default, classify_x_to_y, regress_x_to_y)."""
+    from tfserve_magic.demo_models import build_half_plus_two
+
+    base = models_root / "half_plus_two"
+    build_half_plus_two(str(base), 1)
+    return base
+
+
+@pytest.fixture(scope="session")
+def half_plus_two_padded(models_root: Path, half_plus_two: Path) -> Path:
+    """The same model in a zero-padded version folder, 00000123 (version 123)."""
+    base = models_root / "half_plus_two_padded"
+    shutil.copytree(half_plus_two / "1", base / "00000123")
+    return base
+
+
+@pytest.fixture(scope="session")
+def multi_io(models_root: Path) -> Path:
+    from models import build_multi_io
+
+    base = models_root / "multi_io"
+    build_multi_io(str(base))
+    return base
+
+
+@pytest.fixture(scope="session")
+def strings_model(models_root: Path) -> Path:
+    from models import build_strings
+
+    base = models_root / "strings"
+    build_strings(str(base))
+    return base
+
+
+@pytest.fixture(scope="session")
+def ints_model(models_root: Path) -> Path:
+    from models import build_ints
+
+    base = models_root / "ints"
+    build_ints(str(base))
+    return base
+
+
+@pytest.fixture(scope="session")
+def plus_version_builds(models_root: Path) -> Path:
+    """A pristine store of y = x + v for v in 1, 2, 3 (copy versions out of it; never serve it)."""
+    from models import build_plus_version
+
+    base = models_root / "plus_version_store"
+    for version in (1, 2, 3):
+        build_plus_version(str(base), version)
+    return base
+
+
+@pytest.fixture(scope="session")
+def slow_model(models_root: Path) -> Path:
+    from models import build_slow
+
+    base = models_root / "slow"
+    build_slow(str(base))
+    return base
+
+
+@pytest.fixture(scope="session")
+def shared_server(tmp_path_factory, half_plus_two, half_plus_two_padded, multi_io, strings_model,
+                  ints_model, plus_version_builds) -> Iterator[RunningServer]:
+    """One read-only server for the many tests that only send requests."""
+    root = tmp_path_factory.mktemp("shared_server")
+    versioned = root / "versioned"
+    shutil.copytree(plus_version_builds, versioned)
+    config = root / "models.config"
+    entries = {
+        "half_plus_two": (half_plus_two, ""),
+        "half_plus_two_padded": (half_plus_two_padded, ""),
+        "multi_io": (multi_io, ""),
+        "strings": (strings_model, ""),
+        "ints": (ints_model, ""),
+        "versioned": (versioned, "model_version_policy { all {} } "
+                                 'version_labels { key: "stable" value: 1 } '
+                                 'version_labels { key: "canary" value: 3 }'),
+    }
+    config.write_text("model_config_list {\n" + "".join(
+        f'  config {{ name: "{name}" base_path: "{path}" model_platform: "tensorflow" {extra} }}\n'
+        for name, (path, extra) in entries.items()) + "}\n")
+    monitoring = root / "monitoring.config"
+    monitoring.write_text("prometheus_config { enable: true }\n")
+    server = start_server(f"--model_config_file={config}",
+                          "--allow_version_labels_for_unavailable_models",
+                          f"--monitoring_config_file={monitoring}",
+                          "--file_system_poll_wait_seconds=0", log_dir=root)
+    try:
+        for name in entries:
+            server.wait_state(name)
+        server.wait_state("versioned", 1)
+        server.wait_state("versioned", 2)
+        yield server
+    finally:
+        server.stop()

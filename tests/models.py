@@ -1,0 +1,105 @@
+"""Tiny real SavedModels for tests (the demo models live in tfserve_magic.demo_models)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from tfserve_magic.export import export_version
+
+
+def build_multi_io(base: str, version: int = 1) -> str:
+    import tensorflow as tf
+
+    class MultiIO(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="a"),
+                                      tf.TensorSpec([None], tf.float32, name="b")])
+        def serve(self, a: Any, b: Any) -> dict[str, Any]:
+            return {"sum": a + b, "product": a * b}
+
+    module = MultiIO()
+    return export_version(module, base, version, {"serving_default": module.serve}).path
+
+
+def build_strings(base: str, version: int = 1) -> str:
+    import tensorflow as tf
+
+    class Strings(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        def serve(self, text: Any) -> dict[str, Any]:
+            return {"length": tf.strings.length(text), "upper_bytes": tf.strings.upper(text)}
+
+    module = Strings()
+    return export_version(module, base, version, {"serving_default": module.serve}).path
+
+
+def build_ints(base: str, version: int = 1) -> str:
+    import tensorflow as tf
+
+    class Ints(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.int32, name="small"),
+                                      tf.TensorSpec([None], tf.int64, name="big")])
+        def serve(self, small: Any, big: Any) -> dict[str, Any]:
+            return {"total": tf.cast(small, tf.int64) + big}
+
+    module = Ints()
+    return export_version(module, base, version, {"serving_default": module.serve}).path
+
+
+def build_plus_version(base: str, version: int) -> str:
+    """y = x + version: which version answered is visible in the prediction."""
+    import tensorflow as tf
+
+    class PlusVersion(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+        def serve(self, x: Any) -> dict[str, Any]:
+            return {"y": x + float(version)}
+
+    module = PlusVersion()
+    return export_version(module, base, version, {"serving_default": module.serve}).path
+
+
+def build_slow(base: str, version: int = 1) -> str:
+    """``iterations`` rounds of a small matmul: a predict that takes as long as asked."""
+    import tensorflow as tf
+
+    class Slow(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([], tf.int32, name="iterations")])
+        def serve(self, iterations: Any) -> dict[str, Any]:
+            m = tf.ones([64, 64]) / 64.0
+            _, out = tf.while_loop(lambda i, acc: i < iterations,
+                                   lambda i, acc: (i + 1, tf.matmul(acc, m)),
+                                   (tf.constant(0), tf.ones([64, 64])))
+            return {"checksum": tf.reshape(tf.reduce_sum(out), [1])}
+
+    module = Slow()
+    return export_version(module, base, version, {"serving_default": module.serve}).path
+
+
+def write_warmup(version_dir: str, x_values: list[float]) -> str:
+    """assets.extra/tf_serving_warmup_requests with one PredictionLog per value."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+
+    path = os.path.join(version_dir, "assets.extra", "tf_serving_warmup_requests")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with tf.io.TFRecordWriter(path) as writer:
+        for value in x_values:
+            request = predict_pb2.PredictRequest()
+            request.model_spec.signature_name = "serving_default"
+            request.inputs["x"].CopyFrom(tf.make_tensor_proto([value], dtype=tf.float32))
+            log = prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=request))
+            writer.write(log.SerializeToString())
+    return path
+
+
+def corrupt_copy(source_version_dir: str, target_version_dir: str) -> None:
+    """A version folder whose saved_model.pb is truncated."""
+    import shutil
+
+    shutil.copytree(source_version_dir, target_version_dir)
+    pb = os.path.join(target_version_dir, "saved_model.pb")
+    data = open(pb, "rb").read()
+    with open(pb, "wb") as handle:
+        handle.write(data[: len(data) // 3])

@@ -1,0 +1,147 @@
+"""A real ``tfserve-server`` subprocess for tests: handshake with a deadline, HTTP helpers,
+waiting on version states with a deadline, and a clean stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+_TICK = threading.Event()  # never set: wait(interval) paces the polling loops below
+
+
+class ServerExited(RuntimeError):
+    pass
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, interval: float = 0.05,
+             what: str = "condition") -> Any:
+    """Poll ``predicate`` until it returns something truthy, or fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        _TICK.wait(interval)  # the polling interval of a deadline-bounded condition wait
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def http(method: str, url: str, body: bytes | str | None = None,
+         headers: dict[str, str] | None = None, timeout: float = 60.0) -> Response:
+    data = body.encode() if isinstance(body, str) else body
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return Response(response.status, response.read(), dict(response.headers))
+    except urllib.error.HTTPError as error:
+        return Response(error.code, error.read(), dict(error.headers))
+
+
+@dataclass
+class RunningServer:
+    proc: subprocess.Popen[bytes]
+    handshake: dict[str, Any]
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return int(self.handshake["pid"])
+
+    @property
+    def port(self) -> int:
+        return int(self.handshake["rest_api_port"])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def get(self, path: str, **kwargs: Any) -> Response:
+        return http("GET", self.url + path, **kwargs)
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> Response:
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+        return http("POST", self.url + path, body, **kwargs)
+
+    def states(self, model: str) -> dict[int, str]:
+        response = self.get(f"/v1/models/{model}")
+        if response.status != 200:
+            return {}
+        return {int(v["version"]): v["state"] for v in response.json()["model_version_status"]}
+
+    def wait_state(self, model: str, version: int | None = None, state: str = "AVAILABLE",
+                   timeout: float = 120.0) -> dict[int, str]:
+        def reached() -> dict[int, str] | None:
+            if self.proc.poll() is not None:
+                raise ServerExited(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            current = self.states(model)
+            if version is None:
+                return current if state in current.values() else None
+            return current if current.get(version) == state else None
+
+        return wait_for(reached, timeout, what=f"{model} v{version} {state}")
+
+    def stop(self, timeout: float = 30.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout)
+        return self.proc.returncode
+
+
+def start_server(*flags: str, log_dir: Path, timeout: float = 120.0,
+                 env: dict[str, str] | None = None) -> RunningServer:
+    """Start ``python -m tfserve_magic.serving --rest_api_port=0 FLAGS`` and read its handshake."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"server-{time.monotonic_ns()}.log"
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tfserve_magic.serving", "--rest_api_port=0", *flags],
+            stdout=subprocess.PIPE, stderr=log_file, env={**os.environ, **(env or {})})
+    assert proc.stdout is not None
+    selector = selectors.DefaultSelector()
+    selector.register(proc.stdout, selectors.EVENT_READ)
+    if not selector.select(timeout):
+        proc.kill()
+        raise TimeoutError(f"no handshake within {timeout}s:\n{log_path.read_text()}")
+    line = proc.stdout.readline()
+    proc.stdout.close()
+    if not line:
+        proc.wait(timeout)
+        raise ServerExited(f"server exited with {proc.returncode} before its handshake:\n"
+                           f"{log_path.read_text()}")
+    return RunningServer(proc, json.loads(line), log_path)
+
+
+def run_server_expecting_failure(*flags: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tfserve_magic.serving", *flags],
+                          capture_output=True, text=True, timeout=timeout)
