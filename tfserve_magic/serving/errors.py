@@ -17,6 +17,7 @@ __all__ = [
     "Internal",
     "InvalidArgument",
     "NotFound",
+    "PayloadTooLarge",
     "ServingError",
     "Unavailable",
     "Unimplemented",
@@ -109,6 +110,16 @@ class Unavailable(ServingError):
 
 class Internal(ServingError):
     code = Code.INTERNAL
+
+
+class PayloadTooLarge(ServingError):
+    """A request body over ``--max_request_bytes`` (ours: TF Serving has no such limit)."""
+
+    code = Code.RESOURCE_EXHAUSTED
+
+    @property
+    def http_status(self) -> int:
+        return 413
 
 
 class ConfigError(Exception):

@@ -25,7 +25,7 @@ import orjson
 import tornado.web
 
 from . import codec
-from .errors import Code, DeadlineExceeded, InvalidArgument, ServingError
+from .errors import Code, DeadlineExceeded, InvalidArgument, PayloadTooLarge, ServingError
 from .manager import Servable, ServableManager
 from .metrics import CONTENT_TYPE, ServerMetrics
 from .options import ServerOptions
@@ -115,9 +115,8 @@ class V1Handler(_JsonHandler):
             self.send_error_status(self._size_error(int(declared)))
 
     def _size_error(self, size: int) -> ServingError:
-        return ServingError(f"Request body of {size} bytes is larger than the limit of "
-                            f"{self.ctx.options.max_request_bytes} bytes (--max_request_bytes)",
-                            Code.RESOURCE_EXHAUSTED)
+        return PayloadTooLarge(f"Request body of {size} bytes is larger than the limit of "
+                               f"{self.ctx.options.max_request_bytes} bytes (--max_request_bytes)")
 
     def data_received(self, chunk: bytes) -> None:
         if self._too_large:
