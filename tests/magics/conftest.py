@@ -1,0 +1,41 @@
+"""Fixtures for the notebook-control tests: an isolated registry and a real IPython shell."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def runtime_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Records and logs of this test only; every server it started is stopped afterwards."""
+    path = tmp_path / "runtime"
+    monkeypatch.setenv("TFSERVE_MAGIC_RUNTIME_DIR", str(path))
+    yield path
+    from tfserve_magic import launcher
+
+    launcher.stop(all=True)
+
+
+@pytest.fixture
+def ip(runtime_dir: Path):
+    from IPython.testing.globalipapp import get_ipython
+
+    shell = get_ipython()
+    shell.run_line_magic("load_ext", "tfserve_magic")
+    from tfserve_magic import routing
+
+    routing.clear()
+    yield shell
+
+
+@pytest.fixture
+def versioned_base(tmp_path: Path, plus_version_builds: Path) -> Path:
+    """A base path holding only version 1 of y = x + version."""
+    base = tmp_path / "plus"
+    base.mkdir()
+    shutil.copytree(plus_version_builds / "1", base / "1")
+    return base

@@ -1,0 +1,223 @@
+"""A small typed client for TensorFlow Serving's REST API.
+
+Works against tfserve_magic's server and against a real ``tensorflow_model_server`` alike (only
+``server_info`` and ``reload`` use our own endpoints, and say so when they are absent). Requests
+are built from numpy with orjson; answers come back as numpy arrays, or a dict of arrays when a
+signature has several outputs. Errors raise :class:`ServingError` with TF Serving's message.
+No TensorFlow import.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Union
+
+import numpy as np
+import orjson
+
+__all__ = ["Client", "Prediction", "ServingError", "VersionStatus"]
+
+Prediction = Union[np.ndarray, dict[str, np.ndarray]]
+
+
+class ServingError(Exception):
+    """A request the server refused or could not answer.
+
+    ``status`` is the HTTP status (0 when the server could not be reached) and ``message`` TF
+    Serving's ``{"error": ...}`` text.
+    """
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{message} (HTTP {status})" if status else message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class VersionStatus:
+    version: int
+    state: str
+    error_code: str = "OK"
+    error_message: str = ""
+
+
+def _model_path(model: str, version: int | None, label: str | None) -> str:
+    if version is not None and label is not None:
+        raise ValueError("give a version or a label, not both")
+    path = f"/v1/models/{urllib.parse.quote(model, safe='')}"
+    if version is not None:
+        path += f"/versions/{int(version)}"
+    elif label is not None:
+        path += f"/labels/{urllib.parse.quote(label, safe='')}"
+    return path
+
+
+def _jsonable(value: Any) -> Any:
+    """numpy/bytes -> what TF Serving's JSON expects (bytes as {"b64": ...})."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "OSU":
+            return _jsonable(value.tolist())
+        if value.dtype == np.float16:
+            return value.astype(np.float32)  # orjson writes float32/64 only
+        return np.ascontiguousarray(value)
+    if isinstance(value, (bytes, bytearray)):
+        return {"b64": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _to_numpy(value: Any) -> np.ndarray:
+    def unwrap(item: Any) -> Any:
+        if isinstance(item, dict) and set(item) == {"b64"}:
+            return base64.b64decode(item["b64"])
+        if isinstance(item, list):
+            return [unwrap(i) for i in item]
+        return item
+
+    value = unwrap(value)
+    array = np.asarray(value)
+    if array.dtype.kind == "U":
+        return array.astype(object)
+    return array
+
+
+def _decode_outputs(body: dict[str, Any]) -> Prediction:
+    if "predictions" in body:
+        rows = body["predictions"]
+        if rows and isinstance(rows[0], dict) and set(rows[0]) != {"b64"}:
+            return {k: _to_numpy([row[k] for row in rows]) for k in rows[0]}
+        return _to_numpy(rows)
+    outputs = body["outputs"]
+    if isinstance(outputs, dict) and set(outputs) != {"b64"}:
+        return {k: _to_numpy(v) for k, v in outputs.items()}
+    return _to_numpy(outputs)
+
+
+def predict_body(data: Any, *, signature: str | None = None, columnar: bool = False) -> dict[str, Any]:
+    """The JSON document for ``data``: a full request (a dict with ``instances`` or ``inputs``)
+    passes through; a dict of arrays is named inputs; anything else is the single input."""
+    if isinstance(data, Mapping) and ("instances" in data or "inputs" in data):
+        body = dict(data)
+    elif columnar:
+        body = {"inputs": _jsonable(data)}
+    elif isinstance(data, Mapping):
+        columns = {k: np.asarray(v) if not isinstance(v, np.ndarray) else v for k, v in data.items()}
+        sizes = {len(v) for v in columns.values() if v.ndim}
+        if len(sizes) != 1:
+            raise ValueError("named inputs in row format need the same first dimension; "
+                             "use columnar=True for inputs of different batch sizes")
+        n = sizes.pop()
+        body = {"instances": [{k: _jsonable(v[i]) for k, v in columns.items()} for i in range(n)]}
+    else:
+        body = {"instances": _jsonable(data)}
+    if signature:
+        body["signature_name"] = signature
+    return body
+
+
+class Client:
+    """TF Serving REST client bound to one server URL (``http://host:port``)."""
+
+    def __init__(self, url: str, *, timeout: float = 60.0,
+                 headers: Mapping[str, str] | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.headers = dict(headers or {})
+
+    def __repr__(self) -> str:
+        return f"Client({self.url!r})"
+
+    def request(self, method: str, path: str, body: Any = None) -> Any:
+        """Send one request; returns the decoded JSON, raises ServingError on failure."""
+        data = None
+        if body is not None:
+            data = body if isinstance(body, bytes) else orjson.dumps(
+                body, option=orjson.OPT_SERIALIZE_NUMPY)
+        request = urllib.request.Request(self.url + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json",
+                                                  **self.headers})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                payload = response.read()
+        except urllib.error.HTTPError as error:
+            payload = error.read()
+            try:
+                message = json.loads(payload)["error"]
+            except (ValueError, KeyError, TypeError):
+                message = payload.decode(errors="replace").strip() or error.reason
+            raise ServingError(error.code, str(message)) from None
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            raise ServingError(0, f"cannot reach {self.url}: {reason}") from None
+        try:
+            return orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return json.loads(payload)  # NaN / Infinity tokens
+
+    def status(self, model: str, version: int | None = None) -> list[VersionStatus]:
+        body = self.request("GET", _model_path(model, version, None))
+        return [VersionStatus(int(v["version"]), v["state"], v["status"]["error_code"],
+                              v["status"].get("error_message", ""))
+                for v in body["model_version_status"]]
+
+    def metadata(self, model: str, *, version: int | None = None,
+                 label: str | None = None) -> dict[str, Any]:
+        return self.request("GET", _model_path(model, version, label) + "/metadata")  # type: ignore[no-any-return]
+
+    def signatures(self, model: str, *, version: int | None = None,
+                   label: str | None = None) -> dict[str, Any]:
+        """The SignatureDefs of the served version, without TF Serving's double nesting."""
+        meta = self.metadata(model, version=version, label=label)
+        return meta["metadata"]["signature_def"]["signature_def"]  # type: ignore[no-any-return]
+
+    def predict(self, model: str, data: Any, *, version: int | None = None,
+                label: str | None = None, signature: str | None = None,
+                columnar: bool = False) -> Prediction:
+        body = predict_body(data, signature=signature, columnar=columnar)
+        return _decode_outputs(self.request("POST", _model_path(model, version, label) + ":predict",
+                                            body))
+
+    def classify(self, model: str, examples: Sequence[Mapping[str, Any]], *,
+                 context: Mapping[str, Any] | None = None, version: int | None = None,
+                 label: str | None = None, signature: str | None = None) -> list[Any]:
+        return self._examples("classify", model, examples, context, version, label, signature)
+
+    def regress(self, model: str, examples: Sequence[Mapping[str, Any]], *,
+                context: Mapping[str, Any] | None = None, version: int | None = None,
+                label: str | None = None, signature: str | None = None) -> list[Any]:
+        return self._examples("regress", model, examples, context, version, label, signature)
+
+    def _examples(self, verb: str, model: str, examples: Sequence[Mapping[str, Any]],
+                  context: Mapping[str, Any] | None, version: int | None, label: str | None,
+                  signature: str | None) -> list[Any]:
+        body: dict[str, Any] = {"examples": _jsonable(list(examples))}
+        if context is not None:
+            body["context"] = _jsonable(context)
+        if signature:
+            body["signature_name"] = signature
+        path = _model_path(model, version, label) + f":{verb}"
+        return self.request("POST", path, body)["results"]  # type: ignore[no-any-return]
+
+    def server_info(self) -> dict[str, Any] | None:
+        """tfserve_magic's own description of the server; None against real TF Serving."""
+        try:
+            return self.request("GET", "/tfserve_magic/v1/server")  # type: ignore[no-any-return]
+        except ServingError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def reload(self) -> dict[str, Any]:
+        """Re-read the model config and re-scan base paths now (tfserve_magic servers only)."""
+        return self.request("POST", "/tfserve_magic/v1/reload", b"")  # type: ignore[no-any-return]

@@ -1,0 +1,68 @@
+"""``%tfserve push``: export a model from the notebook as the next version of a served model and
+wait until the server reports it AVAILABLE, or say why it failed to load.
+
+The export is atomic (``export.export_version``); the server is asked to rescan at once rather
+than at its next poll. TensorFlow is imported only by the export itself.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from . import launcher
+from .client import ServingError
+from .export import export_version
+
+__all__ = ["PushOutcome", "push"]
+
+_TICK = threading.Event()  # never set; paces the deadline-bounded status polling
+
+
+@dataclass(frozen=True)
+class PushOutcome:
+    ok: bool
+    model: str
+    version: int
+    path: str
+    message: str
+
+
+def push(model_object: Any, model: str, *, version: int | None = None, timeout: float = 120.0,
+         server: str | None = None) -> PushOutcome:
+    handle = launcher.find(server) if server else launcher.find_serving(model)
+    info = handle.client.server_info() or {}
+    entry = next((m for m in info.get("models", []) if m["name"] == model), None)
+    if entry is None:
+        raise ValueError(f"server {handle.name} does not serve a model named {model}")
+    exported = export_version(model_object, entry["base_path"], version)
+    policy = entry.get("policy", "")
+    if policy.startswith("specific") and f"versions: {exported.version}" not in policy:
+        return PushOutcome(False, model, exported.version, exported.path,
+                           f"Wrote {model} version {exported.version} to {exported.path}, but the "
+                           f"model's version policy ({policy}) does not serve it.")
+    handle.client.reload()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            status = handle.client.status(model, exported.version)[0]
+        except ServingError as error:
+            if error.status != 404:
+                raise
+        else:
+            if status.state == "AVAILABLE":
+                return PushOutcome(True, model, exported.version, exported.path,
+                                   f"{model} version {exported.version} is AVAILABLE "
+                                   f"({exported.path}).")
+            if status.state == "END":
+                why = status.error_message or "it was unloaded (the version policy does not " \
+                                              "keep it)"
+                return PushOutcome(False, model, exported.version, exported.path,
+                                   f"{model} version {exported.version} did not load: {why}")
+        _TICK.wait(0.1)
+    return PushOutcome(False, model, exported.version, exported.path,
+                       f"{model} version {exported.version} was written to {exported.path} but "
+                       f"was not AVAILABLE within {timeout:.0f} s; see %tfserve logs "
+                       f"{handle.name}.")
