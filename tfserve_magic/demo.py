@@ -72,7 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nServing at {handle.url}\n"
               f"  curl {handle.url}/v1/models/half_plus_two\n"
               f"  curl -d '{body}' {handle.url}/v1/models/half_plus_two:predict\n")
-        if args.keep_serving:
+        if not args.keep_serving:
+            print("(The demo stops the server now; `make demo KEEP=1` keeps it serving so you "
+                  "can run these.)")
+        else:
             print(f"Serving until Ctrl-C (server pid {handle.record.pid}).")
             done = threading.Event()
             signal.signal(signal.SIGINT, lambda *_: done.set())

@@ -149,7 +149,7 @@ def test_help_and_usage(ip, capsys) -> None:
     assert "Export a Keras model or tf.Module" in out
     _, err = run(ip, capsys, "start")
     assert "give MODEL_DIR or --config FILE" in err
-    ip.run_cell_magic("predict", "--help", "")
+    ip.run_cell_magic("predict", "--help", " ")
     assert "Send the cell" in capsys.readouterr().out
 
 
