@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Union
 
 from . import registry
-from .client import Client, Prediction, VersionStatus
+from .client import Client, Prediction, ServingError, VersionStatus
 from .registry import ServerRecord
 from .serving.config import ModelConfig, load_model_config_file, write_model_config_file
 from .serving.errors import ConfigError
@@ -292,18 +292,42 @@ def launch(spec: ServerSpec, timeout: float = 120.0) -> StartResult:
         write_model_config_file(config_path, models)
     log_path = str(registry.registry_dir() / f"{name}.log")
     started = time.monotonic()
-    deadline = started + timeout
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen(_argv(spec, config_path), stdout=subprocess.PIPE, stderr=log_file,
                                 stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True)
     with _lock:
         _children[proc.pid] = proc
-    handshake = _read_handshake(proc, deadline)
-    if handshake is None:
+    try:
+        return _await_ready(spec, proc, models, config_path, log_path, started, timeout)
+    except BaseException:
+        # An interrupted cell (KeyboardInterrupt) or an unexpected error must not leave a
+        # half-started server behind: the user never got a handle to stop it.
         _terminate(proc.pid)
-        if proc.poll() is not None:
+        registry.remove_record(name)
+        _owned.discard(name)
+        raise
+
+
+def _await_ready(spec: ServerSpec, proc: subprocess.Popen[bytes], models: Sequence[ModelConfig],
+                 config_path: str, log_path: str, started: float, timeout: float) -> StartResult:
+    """Handshake, record, then readiness of every model, all within one deadline."""
+    name = spec.server_name
+    deadline = started + timeout
+    try:
+        handshake = _read_handshake(proc, deadline)
+    except ValueError:  # not JSON: something other than our server wrote to stdout
+        _terminate(proc.pid)
+        return Failed(name, "The model server did not announce itself (no handshake line on "
+                            "its stdout).", _tail(log_path))
+    if handshake is None or handshake.get("tfserve_magic") != "handshake":
+        exited = proc.poll() is not None  # decide before _terminate reaps it
+        _terminate(proc.pid)
+        if exited:
             return Failed(name, f"The model server exited (code {proc.returncode}) before it "
                                 "started.", _tail(log_path))
+        if handshake is not None:
+            return Failed(name, "The model server did not announce itself (no handshake line "
+                                "on its stdout).", _tail(log_path))
         return TimedOut(name, timeout, _tail(log_path))
     host = spec.host if spec.host not in ("0.0.0.0", "::") else "127.0.0.1"
     record = ServerRecord(
@@ -321,9 +345,13 @@ def launch(spec: ServerSpec, timeout: float = 120.0) -> StartResult:
     while True:
         if proc.poll() is not None:
             registry.remove_record(name)
+            _owned.discard(name)
             return Failed(name, f"The model server exited (code {proc.returncode}).",
                           _tail(log_path))
-        ready, error = _ready(client, models)
+        try:
+            ready, error = _ready(client, models)
+        except ServingError:
+            ready, error = False, None  # checked again next round; a dead process is seen above
         if error:
             stop(name)
             return Failed(name, error, _tail(log_path))
@@ -389,8 +417,23 @@ def _wait_gone(pid: int, timeout: float) -> bool:
     return not registry.pid_alive(pid)
 
 
+def _is_model_server(pid: int) -> bool:
+    """Whether ``pid`` still runs a tfserve_magic server: a recorded pid may have been reused by
+    an unrelated process after the server died, and that one must never be signalled."""
+    if not os.path.isdir("/proc/self"):
+        return True  # no /proc to ask (not Linux): trust the record
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            argv = handle.read().split(b"\0")
+    except OSError:
+        return False  # gone
+    return any(part.endswith((b"tfserve-server", b"tfserve_magic.serving")) for part in argv)
+
+
 def _terminate(pid: int, grace: float = 10.0) -> None:
-    """SIGTERM, wait, then SIGKILL; reap our own children."""
+    """SIGTERM, wait, then SIGKILL; reap our own children. Only ever signals a model server."""
+    if pid not in _children and not _is_model_server(pid):
+        return
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
         if not registry.pid_alive(pid):
             break

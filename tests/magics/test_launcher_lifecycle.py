@@ -1,0 +1,131 @@
+"""Launcher edge cases on real server processes: deadlines, interrupted starts, stale records
+whose pid now belongs to another program, and the typed results the magic renders."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from server_process import wait_for
+from tfserve_magic import launcher, registry
+from tfserve_magic.registry import ServerRecord
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    """Live (non-zombie) processes whose command line mentions ``text``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                cmdline = handle.read()
+        except OSError:
+            continue
+        if text.encode() in cmdline and registry.pid_alive(int(entry)):
+            found.append(int(entry))
+    return found
+
+
+def test_handshake_deadline_gives_timed_out_and_no_process(runtime_dir: Path,
+                                                           half_plus_two: Path) -> None:
+    result = launcher.launch(launcher.ServerSpec(model_dir=str(half_plus_two)), timeout=0.001)
+    assert isinstance(result, launcher.TimedOut), result
+    assert result.name == "half_plus_two"
+    assert registry.read_records() == []
+    assert _processes_mentioning(str(runtime_dir)) == []
+
+
+def test_start_timeout_is_rendered_by_the_magic(ip, capsys, half_plus_two: Path) -> None:
+    ip.run_line_magic("tfserve", f"start {half_plus_two} --timeout 0.001")
+    err = capsys.readouterr().err
+    assert "Server half_plus_two was not ready within 0 s (raise --timeout" in err
+    assert "Traceback" not in err
+
+
+def test_interrupted_start_leaves_nothing_behind(runtime_dir: Path, half_plus_two: Path) -> None:
+    seen: list[int] = []
+
+    def interrupt_once_recorded() -> None:
+        # The record appears right after the handshake, seconds before the model is loaded:
+        # the launcher is then waiting for readiness, as a user's interrupted cell would be.
+        record = wait_for(lambda: registry.find_record("half_plus_two"), 60,
+                          interval=0.01, what="the record")
+        seen.append(record.pid)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    helper = threading.Thread(target=interrupt_once_recorded, daemon=True)
+    helper.start()
+    with pytest.raises(KeyboardInterrupt):
+        launcher.launch(launcher.ServerSpec(model_dir=str(half_plus_two)), timeout=120)
+    helper.join(5)
+    assert seen, "the server never announced itself"
+    assert not registry.pid_alive(seen[0])
+    assert registry.read_records() == []
+
+
+@pytest.fixture
+def unrelated_process():
+    """A live process that is not a model server (it waits on its stdin)."""
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                            stdin=subprocess.PIPE)
+    yield proc
+    proc.stdin.close()
+    proc.wait(30)
+
+
+def _stale_record(name: str, pid: int) -> ServerRecord:
+    # Port 1 answers nothing here: the record points at a pid that is alive but no server.
+    return ServerRecord(name=name, pid=pid, host="127.0.0.1", rest_api_port=1,
+                        url="http://127.0.0.1:1", models=(name,))
+
+
+def test_stale_record_with_a_reused_pid_is_replaced_without_killing_it(
+        runtime_dir: Path, half_plus_two: Path, unrelated_process: subprocess.Popen) -> None:
+    registry.write_record(_stale_record("half_plus_two", unrelated_process.pid))
+    result = launcher.launch(launcher.ServerSpec(model_dir=str(half_plus_two)), timeout=120)
+    assert isinstance(result, launcher.Launched), result
+    assert result.handle.record.pid != unrelated_process.pid
+    assert unrelated_process.poll() is None  # the other program was not signalled
+    launcher.stop("half_plus_two")
+
+
+def test_stop_of_a_stale_record_only_forgets_it(runtime_dir: Path,
+                                                unrelated_process: subprocess.Popen) -> None:
+    registry.write_record(_stale_record("ghost", unrelated_process.pid))
+    [info] = launcher.list_servers()
+    assert info.record.name == "ghost" and not info.alive
+    assert launcher.stop("ghost") == ["ghost"]
+    assert registry.read_records() == []
+    assert unrelated_process.poll() is None
+
+
+def test_logs_and_stop_name_what_is_missing(ip, capsys) -> None:
+    ip.run_line_magic("tfserve", "logs nope")
+    assert "%tfserve logs: no server named nope" in capsys.readouterr().err
+    ip.run_line_magic("tfserve", "stop nope")
+    assert "%tfserve stop: no server named nope" in capsys.readouterr().err
+    ip.run_line_magic("tfserve", "stop")
+    assert "none is running" in capsys.readouterr().err
+    ip.run_line_magic("tfserve", "list")
+    assert "No servers" in capsys.readouterr().out
+
+
+def test_python_start_raises_with_the_servers_words(runtime_dir: Path, tmp_path: Path,
+                                                    half_plus_two: Path) -> None:
+    from models import corrupt_copy
+
+    base = tmp_path / "broken"
+    corrupt_copy(str(half_plus_two / "1"), str(base / "1"))
+    with pytest.raises(launcher.LaunchError) as caught:
+        launcher.start(str(base))
+    assert "Model broken failed to load: version 1" in str(caught.value)
+    assert isinstance(caught.value.result, launcher.Failed)
+    assert "--- server log (last lines) ---" in str(caught.value)
+    assert _processes_mentioning(str(runtime_dir)) == []
