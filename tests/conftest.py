@@ -119,3 +119,14 @@ def shared_server(tmp_path_factory, half_plus_two, half_plus_two_padded, multi_i
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def isolated_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A registry of this test only; every server the test started is stopped afterwards."""
+    path = tmp_path / "runtime"
+    monkeypatch.setenv("TFSERVE_MAGIC_RUNTIME_DIR", str(path))
+    yield path
+    from tfserve_magic import launcher
+
+    launcher.stop(all=True)
