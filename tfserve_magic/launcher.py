@@ -214,6 +214,8 @@ def _argv(spec: ServerSpec, config_path: str) -> list[str]:
     user_flags = " ".join(spec.extra_flags)
     if "--max_num_load_retries" not in user_flags:
         argv.append("--max_num_load_retries=0")  # a notebook wants the error now, not in 5 min
+    if "--monitoring_config_file" not in user_flags:
+        argv.append(f"--monitoring_config_file={_monitoring_config()}")  # the dashboard's traffic
     if spec.gpu is not None:
         argv.append(f"--gpu_devices={spec.gpu}")
     if spec.gpu_memory_fraction is not None:
@@ -221,6 +223,14 @@ def _argv(spec: ServerSpec, config_path: str) -> list[str]:
     if not spec.detach:
         argv.append(f"--exit_with_parent_pid={os.getpid()}")
     return argv + list(spec.extra_flags)
+
+
+def _monitoring_config() -> str:
+    """A MonitoringConfig enabling Prometheus at TF Serving's default path."""
+    path = registry.registry_dir() / "monitoring.config"
+    if not path.exists():
+        path.write_text("prometheus_config { enable: true }\n", encoding="utf-8")
+    return str(path)
 
 
 def _tail(path: str | None, lines: int = 25) -> str:
