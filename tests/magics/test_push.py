@@ -1,0 +1,72 @@
+"""``%tfserve push`` in a real IPython shell: Keras models and tf.Modules become served versions,
+atomically, and every refusal says why without a traceback."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def run(ip, capsys, line: str) -> tuple[str, str]:
+    ip.run_line_magic("tfserve", line)
+    captured = capsys.readouterr()
+    return captured.out, captured.err
+
+
+def test_keras_model_pushed_into_an_empty_base_path(ip, capsys, tmp_path: Path) -> None:
+    import keras
+
+    base = tmp_path / "scorer"
+    base.mkdir()
+    out, err = run(ip, capsys, f"start {base}")  # nothing to load yet: ready to receive a push
+    assert "Started server scorer" in out, err
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,), name="features"),
+                              keras.layers.Dense(3, activation="softmax")])
+    ip.user_ns["model"] = model
+    out, err = run(ip, capsys, "push model --name scorer")
+    assert "scorer version 1 is AVAILABLE" in out, err
+    assert os.listdir(base) == ["1"]
+
+    x = np.random.default_rng(0).random((2, 4), dtype=np.float32)
+    ip.user_ns["x"] = x
+    ip.run_cell_magic("predict", "scorer -o p", "x")
+    capsys.readouterr()
+    assert np.allclose(ip.user_ns["p"], model.predict(x, verbose=0), atol=1e-5)
+
+    out, _ = run(ip, capsys, "signatures scorer")
+    assert "in  features: float (None, 4)" in out
+
+
+def test_push_refusals_say_why(ip, capsys, tmp_path: Path, versioned_base: Path) -> None:
+    out, err = run(ip, capsys, "push nothing --name plus")
+    assert "no variable named nothing" in err
+
+    ip.user_ns["numbers"] = [1, 2, 3]
+    _, err = run(ip, capsys, "push numbers --name plus")
+    assert "no running server serves a model named plus" in err
+
+    run(ip, capsys, f"start {versioned_base}")
+    _, err = run(ip, capsys, "push numbers --name plus")
+    assert err.startswith("%tfserve push: ") and "Traceback" not in err
+    assert sorted(os.listdir(versioned_base)) == ["1"]  # the failed export left no staging dir
+
+    import tensorflow as tf
+
+    class PlusTwenty(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+        def serve(self, x):
+            return {"y": x + 20.0}
+
+    ip.user_ns["m"] = PlusTwenty()
+    _, err = run(ip, capsys, "push m --name plus --version 1")
+    assert "version 1 already exists" in err
+
+    out, err = run(ip, capsys, "push m --name plus --version 7")
+    assert "plus version 7 is AVAILABLE" in out, err
+    ip.run_cell_magic("predict", "plus -o y", "[1.0]")
+    capsys.readouterr()
+    assert ip.user_ns["y"].tolist() == [21.0]
