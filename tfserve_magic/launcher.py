@@ -401,14 +401,20 @@ def start(model_dir: str | None = None, *, name: str | None = None, config: str 
 
 def _own(name: str) -> None:
     with _lock:
-        if not _owned:
-            atexit.register(_stop_owned)
+        atexit.unregister(_stop_owned)  # registered once, however many servers start
+        atexit.register(_stop_owned)
         _owned.add(name)
 
 
 def _stop_owned() -> None:
+    """At exit: stop the servers this process started and that are still the recorded ones (a
+    name may have been stopped, or taken over by another kernel's server, since)."""
     for name in list(_owned):
-        stop(name)
+        _owned.discard(name)
+        record = registry.find_record(name)
+        if record is not None and record.owner_pid == os.getpid():
+            _terminate(record.pid)
+            registry.remove_record(name)
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:

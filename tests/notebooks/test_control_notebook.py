@@ -17,6 +17,7 @@ from typing import Any
 
 import nbformat
 import pytest
+from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
@@ -170,6 +171,33 @@ def test_killed_kernel_takes_its_servers_along(runtime_dir: Path, tmp_path: Path
     # The record of the dead server is stale: list shows it dead, start replaces it.
     [info] = launcher.list_servers()
     assert info.record.name == "k" and not info.alive
+
+
+def test_a_kernel_only_stops_the_servers_it_still_owns(runtime_dir: Path, tmp_path: Path,
+                                                       half_plus_two: Path) -> None:
+    """Kernel A's server dies; kernel B starts a new one under the same name; when A exits it
+    must leave B's server alone."""
+    first = _start_in_kernel(tmp_path, half_plus_two)
+    second = _start_in_kernel(tmp_path, half_plus_two)
+    with first.setup_kernel():
+        _run(first, 0)
+        _run(first, 1)
+        old = registry.find_record("k")
+        os.kill(old.pid, signal.SIGKILL)
+        wait_for(lambda: not registry.pid_alive(old.pid), 30, what="A's server to die")
+        with second.setup_kernel():
+            _run(second, 0)
+            started = _run(second, 1)
+            assert "Started server k" in _streams(started, "stdout"), _streams(started, "stderr")
+            new = registry.find_record("k")
+            assert new.pid != old.pid
+            # Leaving the outer block after this one would stop B's server with B; so shut A
+            # down first, by hand, while B still runs.
+            run_sync(first.km.shutdown_kernel)(now=False)
+            assert not run_sync(first.km.is_alive)()
+            assert registry.probe(new) is not None, "kernel A stopped kernel B's server"
+            assert registry.find_record("k") == new
+    wait_for(lambda: not registry.pid_alive(new.pid), 30, what="B's server to stop with B")
 
 
 def test_detached_server_outlives_its_kernel(runtime_dir: Path, tmp_path: Path,
