@@ -26,4 +26,4 @@ def test_environment_python_satisfies_requires_python() -> None:
     requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
     minimum = tuple(int(p) for p in re.search(r">=(\d+)\.(\d+)", requires).groups())
     assert (int(python.group(1)), int(python.group(2))) >= minimum
-    assert re.search(r"nodejs=(\d+)", environment).group(1) >= "20"
+    assert int(re.search(r"nodejs=(\d+)", environment).group(1)) >= 20
