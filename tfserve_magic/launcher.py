@@ -243,6 +243,8 @@ def _tail(path: str | None, lines: int = 25) -> str:
 
 
 def _read_handshake(proc: subprocess.Popen[bytes], deadline: float) -> dict[str, Any] | None:
+    """The handshake, or None at the deadline; EOFError when the server closed its stdout
+    (it is exiting), ValueError when the line is not JSON."""
     assert proc.stdout is not None
     selector = selectors.DefaultSelector()
     selector.register(proc.stdout, selectors.EVENT_READ)
@@ -253,7 +255,9 @@ def _read_handshake(proc: subprocess.Popen[bytes], deadline: float) -> dict[str,
     finally:
         selector.close()
         proc.stdout.close()
-    return json.loads(line) if line else None
+    if not line:
+        raise EOFError
+    return json.loads(line)  # type: ignore[no-any-return]
 
 
 def _ready(client: Client, models: Sequence[ModelConfig]) -> tuple[bool, str | None]:
@@ -281,6 +285,7 @@ def launch(spec: ServerSpec, timeout: float = 120.0) -> StartResult:
     """Start (or reuse) the server described by ``spec``."""
     name = spec.server_name
     try:
+        registry.check_name(name)
         models, config_path = _model_configs(spec)
         _check_base_paths(models)
     except (ConfigError, ValueError) as exc:
@@ -325,20 +330,23 @@ def _await_ready(spec: ServerSpec, proc: subprocess.Popen[bytes], models: Sequen
     deadline = started + timeout
     try:
         handshake = _read_handshake(proc, deadline)
+    except EOFError:  # stdout closed: the server is exiting, typically after a usage error
+        try:
+            proc.wait(max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            _terminate(proc.pid)
+        _children.pop(proc.pid, None)
+        return Failed(name, f"The model server exited (code {proc.returncode}) before it "
+                            "started.", _tail(log_path))
     except ValueError:  # not JSON: something other than our server wrote to stdout
+        handshake = {}
+    if handshake is None:
+        _terminate(proc.pid)
+        return TimedOut(name, timeout, _tail(log_path))
+    if handshake.get("tfserve_magic") != "handshake":
         _terminate(proc.pid)
         return Failed(name, "The model server did not announce itself (no handshake line on "
                             "its stdout).", _tail(log_path))
-    if handshake is None or handshake.get("tfserve_magic") != "handshake":
-        exited = proc.poll() is not None  # decide before _terminate reaps it
-        _terminate(proc.pid)
-        if exited:
-            return Failed(name, f"The model server exited (code {proc.returncode}) before it "
-                                "started.", _tail(log_path))
-        if handshake is not None:
-            return Failed(name, "The model server did not announce itself (no handshake line "
-                                "on its stdout).", _tail(log_path))
-        return TimedOut(name, timeout, _tail(log_path))
     host = spec.host if spec.host not in ("0.0.0.0", "::") else "127.0.0.1"
     record = ServerRecord(
         name=name, pid=handshake["pid"], host=spec.host,

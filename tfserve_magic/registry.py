@@ -21,6 +21,7 @@ from typing import Any
 
 __all__ = [
     "ServerRecord",
+    "check_name",
     "find_record",
     "pid_alive",
     "probe",
@@ -80,10 +81,16 @@ def registry_dir() -> Path:
     return path
 
 
+def check_name(name: str) -> str:
+    """``name`` if it can name a server (it becomes a file name); ValueError otherwise."""
+    if not name or "/" in name or name.startswith(".") or "\\" in name or "\0" in name:
+        raise ValueError(f"invalid server name {name!r}: it names a file, so it may not be "
+                         "empty, start with '.' or contain '/' (choose one with --name)")
+    return name
+
+
 def _record_path(name: str) -> Path:
-    if not name or "/" in name or name.startswith(".") or "\\" in name:
-        raise ValueError(f"invalid server name: {name!r}")
-    return registry_dir() / f"{name}.json"
+    return registry_dir() / f"{check_name(name)}.json"
 
 
 def write_record(record: ServerRecord) -> Path:

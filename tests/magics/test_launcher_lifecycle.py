@@ -129,3 +129,39 @@ def test_python_start_raises_with_the_servers_words(runtime_dir: Path, tmp_path:
     assert isinstance(caught.value.result, launcher.Failed)
     assert "--- server log (last lines) ---" in str(caught.value)
     assert _processes_mentioning(str(runtime_dir)) == []
+
+
+def test_a_server_that_refuses_its_flags_fails_at_once(ip, capsys, half_plus_two: Path) -> None:
+    ip.run_line_magic("tfserve", f"start {half_plus_two} --bogus_flag=1")
+    err = capsys.readouterr().err
+    assert "Could not start server half_plus_two: The model server exited (code 1) before it " \
+           "started." in err
+    assert "unrecognized arguments: --bogus_flag=1" in err  # the server's own words
+    assert registry.read_records() == []
+
+
+@pytest.mark.parametrize("config_text, message", [
+    ('model_config_list { config { name: "a" base_path: "/no/such/a" } }',
+     "Could not start server cfg: Model a: Could not find base path /no/such/a"),
+    ('model_config_list { config { name: "a" base_pat: "/x" } }',
+     "Error parsing text-format tensorflow.serving.ModelServerConfig"),
+    ('model_config_list { config { name: "a" base_path: "relative/a" } }',
+     "Expected model a to have an absolute path or URI"),
+    (None, "Could not read model config file"),
+])
+def test_bad_config_files_are_refused_with_tf_servings_words(ip, capsys, tmp_path: Path,
+                                                             config_text, message) -> None:
+    config = tmp_path / "cfg.config"
+    if config_text is not None:
+        config.write_text(config_text)
+    ip.run_line_magic("tfserve", f"start --config {config}")
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert registry.read_records() == []
+
+
+def test_a_name_that_cannot_name_a_file_is_refused(ip, capsys, half_plus_two: Path) -> None:
+    ip.run_line_magic("tfserve", f"start {half_plus_two} --name a/b")
+    err = capsys.readouterr().err
+    assert "Could not start server a/b: invalid server name 'a/b'" in err
+    assert registry.read_records() == []
