@@ -7,14 +7,17 @@ than at its next poll. TensorFlow is imported only by the export itself.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from . import launcher
 from .client import ServingError
 from .export import export_version
+from .serving.repository import scan_versions
 
 __all__ = ["PushOutcome", "push"]
 
@@ -30,6 +33,17 @@ class PushOutcome:
     message: str
 
 
+def _policy_serves(policy: str, version: int, on_disk: Iterable[int]) -> bool:
+    """Whether a version policy (as contract 2 prints it) aspires ``version`` now."""
+    if policy.startswith("specific"):
+        return version in {int(v) for v in re.findall(r"versions:\s*(\d+)", policy)}
+    if policy.startswith("latest"):
+        found = re.search(r"num_versions:\s*(\d+)", policy)
+        keep = max(1, int(found.group(1))) if found else 1
+        return version in sorted(set(on_disk))[-keep:]
+    return True  # all {}
+
+
 def push(model_object: Any, model: str, *, version: int | None = None, timeout: float = 120.0,
          server: str | None = None) -> PushOutcome:
     handle = launcher.find(server) if server else launcher.find_serving(model)
@@ -39,7 +53,7 @@ def push(model_object: Any, model: str, *, version: int | None = None, timeout: 
         raise ValueError(f"server {handle.name} does not serve a model named {model}")
     exported = export_version(model_object, entry["base_path"], version)
     policy = entry.get("policy", "")
-    if policy.startswith("specific") and f"versions: {exported.version}" not in policy:
+    if not _policy_serves(policy, exported.version, scan_versions(entry["base_path"])):
         return PushOutcome(False, model, exported.version, exported.path,
                            f"Wrote {model} version {exported.version} to {exported.path}, but the "
                            f"model's version policy ({policy}) does not serve it.")

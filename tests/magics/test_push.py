@@ -65,6 +65,11 @@ def test_push_refusals_say_why(ip, capsys, tmp_path: Path, versioned_base: Path)
     _, err = run(ip, capsys, "push m --name plus --version 1")
     assert "version 1 already exists" in err
 
+    # Below the latest version, the default policy (latest 1) would never load it: say so now.
+    _, err = run(ip, capsys, "push m --name plus --version 0 --timeout 600")
+    assert "Wrote plus version 0 to" in err and "does not serve it" in err
+    assert "latest { num_versions: 1 }" in err
+
     out, err = run(ip, capsys, "push m --name plus --version 7")
     assert "plus version 7 is AVAILABLE" in out, err
     ip.run_cell_magic("predict", "plus -o y", "[1.0]")
