@@ -192,8 +192,15 @@ def _model_configs(spec: ServerSpec) -> tuple[list[ModelConfig], str]:
             f"{spec.model_dir} is a version folder (it holds saved_model.pb). Give the base "
             f"path that holds numeric version folders instead: {os.path.dirname(base)}")
     path = str(registry.registry_dir() / f"{name}.models.config")
-    return [ModelConfig(name=spec.name or os.path.basename(os.path.normpath(base)),
-                        base_path=base)], path
+    wanted = ModelConfig(name=spec.name or os.path.basename(os.path.normpath(base)),
+                         base_path=base)
+    try:
+        kept = load_model_config_file(path) if os.path.exists(path) else []
+    except ConfigError:
+        kept = []
+    if len(kept) == 1 and (kept[0].name, kept[0].base_path) == (wanted.name, wanted.base_path):
+        return kept, path  # labels and policy edited since the last start survive a restart
+    return [wanted], path
 
 
 def _check_base_paths(models: Sequence[ModelConfig]) -> None:

@@ -3,6 +3,7 @@ whose pid now belongs to another program, and the typed results the magic render
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -165,3 +166,41 @@ def test_a_name_that_cannot_name_a_file_is_refused(ip, capsys, half_plus_two: Pa
     err = capsys.readouterr().err
     assert "Could not start server a/b: invalid server name 'a/b'" in err
     assert registry.read_records() == []
+
+
+def test_label_and_policy_edits_survive_a_restart(ip, capsys, tmp_path: Path,
+                                                  plus_version_builds: Path) -> None:
+    import shutil
+
+    from tfserve_magic.serving.config import load_model_config_file, write_model_config_file
+    from tfserve_magic.serving.policy import VersionPolicy
+
+    base = tmp_path / "plus"
+    for version in ("1", "2"):
+        shutil.copytree(plus_version_builds / version, base / version)
+    ip.run_line_magic("tfserve", f"start {base}")
+    record = registry.find_record("plus")
+    [entry] = load_model_config_file(record.model_config_file)
+    assert entry.labels == {} and entry.policy == VersionPolicy.latest(1)
+    # A label move is an edit of the file the server runs from (what the dashboard does).
+    write_model_config_file(record.model_config_file, [
+        dataclasses.replace(entry, policy=VersionPolicy.all(), labels={"stable": 1})])
+    ip.run_line_magic("tfserve", "reload plus")
+    ip.run_line_magic("tfserve", "stop plus")
+    capsys.readouterr()
+
+    ip.run_line_magic("tfserve", f"start {base}")
+    out, err = capsys.readouterr()
+    assert "Started server plus" in out, err
+    ip.run_cell_magic("predict", "plus --label stable -o y", "[0.0]")
+    ip.run_cell_magic("predict", "plus --version 2 -o z", "[0.0]")
+    assert "Traceback" not in capsys.readouterr().err
+    assert (ip.user_ns["y"].tolist(), ip.user_ns["z"].tolist()) == ([1.0], [2.0])
+
+    # Another folder under the same name is a new model: its config starts afresh.
+    other = tmp_path / "other" / "plus"
+    shutil.copytree(plus_version_builds / "3", other / "3")
+    ip.run_line_magic("tfserve", "stop plus")
+    ip.run_line_magic("tfserve", f"start {other}")
+    [fresh] = load_model_config_file(registry.find_record("plus").model_config_file)
+    assert fresh.base_path == str(other) and fresh.labels == {}
