@@ -126,12 +126,19 @@ class _ModelPanel(w.VBox):
             current = self.route.value
             self.route.unobserve(self._route_changed, names="value")
             self.route.options = choices
+            if current is None:  # first fill: show the route %%predict already uses
+                route = routing.get_default(self.owner.handle.name, self.name)
+                current = ("version", route.version) if route.version is not None else (
+                    ("label", route.label) if route.label else ("latest", None))
             self.route.value = current if current in [c[1] for c in choices] else ("latest", None)
             self.route.observe(self._route_changed, names="value")
         self.label_name.options = tuple(sorted(view.labels))
         versions = tuple(r.version for r in view.rows)
         if tuple(self.label_version.options) != versions:
+            previous = self.label_version.value
             self.label_version.options = versions
+            if versions and previous not in versions:
+                self.label_version.value = versions[0]
         if tuple(self.signature_version.options) != view.available:
             previous = self.signature_version.value
             self.signature_version.options = view.available
