@@ -151,6 +151,12 @@ def test_kernel_shutdown_stops_its_servers(runtime_dir: Path, tmp_path: Path,
         assert "Started server k" in _streams(started, "stdout"), _streams(started, "stderr")
         record = registry.find_record("k")
         assert record is not None and registry.probe(record) is not None
+        # Jupyter's interrupt is SIGINT to the kernel's whole process group; the server runs in
+        # its own session, so interrupting a cell does not touch it.
+        run_sync(client.km.interrupt_kernel)()
+        client.nb.cells.append(new_code_cell("%tfserve list"))
+        listed = _streams(_run(client, 2), "stdout")
+        assert "alive" in listed and registry.probe(record) is not None
     # Leaving the block shuts the kernel down (a shutdown_request, as Jupyter does).
     wait_for(lambda: not registry.pid_alive(record.pid), 30, what="the server to stop")
     wait_for(lambda: registry.find_record("k") is None, 10, what="the record to go")
