@@ -40,8 +40,12 @@ def render_start(result: StartResult) -> str:
                 f"{result.seconds:.1f} s, serving {', '.join(h.models)}.")
     if isinstance(result, Reused):
         h = result.handle
-        return (f"Reusing server {h.name} (pid {h.record.pid}) at {h.url}, "
+        text = (f"Reusing server {h.name} (pid {h.record.pid}) at {h.url}, "
                 f"serving {', '.join(h.models)}.")
+        if result.borrowed:
+            text += (f" It was started by process {h.record.owner_pid} (another kernel) and "
+                     "stops when that one exits.")
+        return text
     if isinstance(result, Failed):
         text = f"Could not start server {result.name}: {result.message}"
     else:

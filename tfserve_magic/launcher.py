@@ -132,6 +132,7 @@ class Launched:
 @dataclass(frozen=True)
 class Reused:
     handle: ServerHandle
+    borrowed: bool = False  # another running process (kernel) owns it: it stops with that one
 
 
 @dataclass(frozen=True)
@@ -303,7 +304,9 @@ def launch(spec: ServerSpec, timeout: float = 120.0) -> StartResult:
         if registry.probe(existing) is not None:
             same = existing.extra.get("spec") == _spec_key(spec, config_path)
             if same:
-                return Reused(ServerHandle(existing))
+                borrowed = (not existing.detached and existing.owner_pid != os.getpid()
+                            and registry.pid_alive(existing.owner_pid))
+                return Reused(ServerHandle(existing), borrowed)
             return Failed(name, f"A server named {name} is already running (pid {existing.pid}, "
                                 f"{existing.url}) with other settings. Stop it first "
                                 f"(%tfserve stop {name}) or choose another --name.")

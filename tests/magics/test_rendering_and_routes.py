@@ -39,7 +39,11 @@ def test_start_results_render_as_one_clear_message() -> None:
     handle = launcher.ServerHandle(_record())
     assert render.render_start(launcher.Launched(handle, 2.34)) == (
         "Started server m (pid 4321) at http://127.0.0.1:8501 in 2.3 s, serving m.")
-    assert render.render_start(launcher.Reused(handle)).startswith("Reusing server m (pid 4321)")
+    assert render.render_start(launcher.Reused(handle)) == (
+        "Reusing server m (pid 4321) at http://127.0.0.1:8501, serving m.")
+    borrowed = launcher.Reused(launcher.ServerHandle(_record(owner_pid=999)), borrowed=True)
+    assert render.render_start(borrowed).endswith(
+        "It was started by process 999 (another kernel) and stops when that one exits.")
     failed = render.render_start(launcher.Failed("m", "boom", "line 1\nline 2"))
     assert failed == ("Could not start server m: boom\n--- server log (last lines) ---\n"
                       "line 1\nline 2")

@@ -151,6 +151,10 @@ def test_kernel_shutdown_stops_its_servers(runtime_dir: Path, tmp_path: Path,
         assert "Started server k" in _streams(started, "stdout"), _streams(started, "stderr")
         record = registry.find_record("k")
         assert record is not None and registry.probe(record) is not None
+        # Another process starting the same thing reuses it, and is told whose it is.
+        reused = launcher.launch(launcher.ServerSpec(model_dir=str(half_plus_two), name="k"))
+        assert isinstance(reused, launcher.Reused) and reused.borrowed
+        assert reused.handle.record.pid == record.pid
         # Jupyter's interrupt is SIGINT to the kernel's whole process group; the server runs in
         # its own session, so interrupting a cell does not touch it.
         run_sync(client.km.interrupt_kernel)()
