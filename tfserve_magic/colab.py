@@ -24,7 +24,12 @@ class GoogleColabBridge:
     """The real thing: only works inside a Colab runtime."""
 
     def available(self) -> bool:
-        return "google.colab" in sys.modules or importlib.util.find_spec("google.colab") is not None
+        if "google.colab" in sys.modules:
+            return True
+        try:
+            return importlib.util.find_spec("google.colab") is not None
+        except (ImportError, ValueError):  # no ``google`` package at all
+            return False
 
     def proxy_url(self, port: int) -> str:
         from google.colab.output import eval_js  # type: ignore[import-not-found]

@@ -117,3 +117,12 @@ def test_url_magic_shows_a_colab_link_through_the_seam(ip, half_plus_two, monkey
     with capture_output() as captured:
         ip.run_line_magic("tfserve", "url half_plus_two")
     assert captured.stdout.strip() == f"direct: http://127.0.0.1:{port}"
+
+
+def test_real_colab_bridge_outside_colab(monkeypatch) -> None:
+    from tfserve_magic import colab
+
+    real = colab.GoogleColabBridge()
+    assert real.available() is False  # this machine is not a Colab runtime
+    monkeypatch.setitem(__import__("sys").modules, "google", None)  # no google package at all
+    assert real.available() is False
