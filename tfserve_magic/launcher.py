@@ -182,10 +182,10 @@ def _model_configs(spec: ServerSpec) -> tuple[list[ModelConfig], str]:
     """The model list and the config file the server will run from."""
     name = spec.server_name
     if spec.config:
-        path = os.path.abspath(spec.config)
+        path = os.path.abspath(os.path.expanduser(spec.config))
         return load_model_config_file(path), path
     assert spec.model_dir is not None
-    base = os.path.abspath(spec.model_dir)
+    base = os.path.abspath(os.path.expanduser(spec.model_dir))
     if not os.path.isdir(base):
         raise ConfigError(f"{spec.model_dir} does not exist or is not a folder")
     if os.path.exists(os.path.join(base, "saved_model.pb")):
@@ -392,7 +392,7 @@ def _await_ready(spec: ServerSpec, proc: subprocess.Popen[bytes], models: Sequen
 
 
 def _spec_key(spec: ServerSpec, config_path: str) -> str:
-    return json.dumps([spec.model_dir and os.path.abspath(spec.model_dir), config_path,
+    return json.dumps([spec.model_dir and os.path.abspath(os.path.expanduser(spec.model_dir)), config_path,
                        spec.port, spec.host, spec.gpu, spec.gpu_memory_fraction,
                        list(spec.extra_flags)])
 

@@ -204,3 +204,16 @@ def test_label_and_policy_edits_survive_a_restart(ip, capsys, tmp_path: Path,
     ip.run_line_magic("tfserve", f"start {other}")
     [fresh] = load_model_config_file(registry.find_record("plus").model_config_file)
     assert fresh.base_path == str(other) and fresh.labels == {}
+
+
+def test_home_relative_model_dir(ip, capsys, tmp_path: Path, half_plus_two: Path,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    shutil.copytree(half_plus_two, tmp_path / "hp")
+    ip.run_line_magic("tfserve", "start ~/hp")
+    out, err = capsys.readouterr()
+    assert "Started server hp" in out, err
+    [entry] = launcher.list_servers()
+    assert entry.alive and entry.description["models"][0]["base_path"] == str(tmp_path / "hp")
