@@ -473,6 +473,8 @@ def _terminate(pid: int, grace: float = 10.0) -> None:
             break
         try:
             os.kill(pid, sig)
+            if sig == signal.SIGTERM:
+                os.kill(pid, signal.SIGCONT)  # a stopped (SIGSTOP) server must see its SIGTERM
         except ProcessLookupError:
             break
         if _wait_gone(pid, wait):

@@ -217,3 +217,20 @@ def test_home_relative_model_dir(ip, capsys, tmp_path: Path, half_plus_two: Path
     assert "Started server hp" in out, err
     [entry] = launcher.list_servers()
     assert entry.alive and entry.description["models"][0]["base_path"] == str(tmp_path / "hp")
+
+
+def test_unresponsive_server_is_replaced(ip, capsys, half_plus_two: Path) -> None:
+    ip.run_line_magic("tfserve", f"start {half_plus_two}")
+    first = registry.find_record("half_plus_two")
+    os.kill(first.pid, signal.SIGSTOP)  # alive, but its port no longer answers
+    try:
+        assert registry.probe(first, timeout=0.5) is None
+        ip.run_line_magic("tfserve", f"start {half_plus_two}")
+        out, err = capsys.readouterr()
+        assert "Started server half_plus_two" in out, err
+        second = registry.find_record("half_plus_two")
+        assert second.pid != first.pid and registry.probe(second) is not None
+        assert not registry.pid_alive(first.pid)  # the stuck one was stopped, not leaked
+    finally:
+        if registry.pid_alive(first.pid):
+            os.kill(first.pid, signal.SIGKILL)
