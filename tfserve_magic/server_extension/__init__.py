@@ -1,0 +1,26 @@
+"""Jupyter server extension: reach served models through the Jupyter server's own URL and auth.
+
+On JupyterHub, Binder and remote servers the model server's port is private; the Jupyter
+server's URL is not. This extension adds, under the server's ``base_url``:
+
+* ``tfserve/api/servers`` (list, with liveness), ``.../<server>/stop`` and ``.../<server>/log``;
+* ``tfserve/<server>/v1/...``: TF Serving's REST API of that recorded server, forwarded unchanged.
+
+Only servers in this user's registry are reachable, by name or port; nothing else is a target.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .config import TFServeProxy
+from .handlers import setup_handlers
+
+__all__ = ["TFServeProxy", "setup_handlers"]
+
+
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    config = TFServeProxy(parent=serverapp)
+    setup_handlers(serverapp.web_app, config)
+    base_url = serverapp.web_app.settings.get("base_url", "/")
+    serverapp.log.info("tfserve_magic: model servers reachable at %stfserve/", base_url)

@@ -1,0 +1,195 @@
+"""Handlers of the server extension: the servers API and the authenticated REST proxy.
+
+Every handler is a jupyter_server ``APIHandler`` behind ``tornado.web.authenticated``: token
+(header or query) for scripts, cookie plus XSRF for browser pages, 403 otherwise. The proxy
+forwards only to servers in this user's registry; hop-by-hop headers are dropped, status codes
+and bodies pass through unchanged, and an unreachable upstream is a 502 with a JSON error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import urllib.parse
+from typing import Any
+
+import tornado.web
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+
+from .. import registry
+from .config import TFServeProxy
+
+__all__ = ["setup_handlers"]
+
+_HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
+               "trailers", "transfer-encoding", "upgrade", "host", "content-length"}
+# Credentials for Jupyter are never passed on to a model server.
+_NOT_FORWARDED = _HOP_BY_HOP | {"authorization", "cookie", "x-xsrftoken", "origin", "referer"}
+_MAX_ANSWER = 1024 * 1024 * 1024
+_SERVER = r"(?P<server>[A-Za-z0-9_.\-]+)"
+
+
+def _json_error(handler: APIHandler, status: int, message: str) -> None:
+    handler.set_status(status)
+    handler.set_header("Content-Type", "application/json")
+    handler.finish({"error": message})
+
+
+class _Base(APIHandler):
+    @property
+    def proxy_config(self) -> TFServeProxy:
+        return self.settings["tfserve_proxy_config"]  # type: ignore[no-any-return]
+
+    def proxy_url(self, record: registry.ServerRecord) -> str:
+        return url_path_join(self.base_url, "tfserve", record.name) + "/"
+
+    async def in_thread(self, function: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(None, function, *args)
+
+
+class ServersHandler(_Base):
+    """GET tfserve/api/servers: every recorded server, whether it answers, and its models."""
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        def describe() -> list[dict[str, Any]]:
+            rows = []
+            for record in registry.read_records():
+                status = registry.probe(record)
+                rows.append({**record.to_json(), "alive": status is not None,
+                             "proxy_url": self.proxy_url(record), "status": status})
+            return rows
+
+        self.finish({"servers": await self.in_thread(describe)})
+
+
+class StopHandler(_Base):
+    """POST tfserve/api/servers/<server>/stop."""
+
+    @tornado.web.authenticated
+    async def post(self, server: str) -> None:
+        record = registry.find_record(server)
+        if record is None:
+            return _json_error(self, 404, f"No recorded model server named {server}")
+        from ..launcher import stop
+
+        stopped = await self.in_thread(lambda: stop(record.name))
+        self.finish({"stopped": stopped})
+
+
+class LogHandler(_Base):
+    """GET tfserve/api/servers/<server>/log?n=200."""
+
+    @tornado.web.authenticated
+    async def get(self, server: str) -> None:
+        record = registry.find_record(server)
+        if record is None:
+            return _json_error(self, 404, f"No recorded model server named {server}")
+        try:
+            count = max(1, min(10_000, int(self.get_query_argument("n", "200"))))
+        except ValueError:
+            return _json_error(self, 400, "n must be a whole number")
+
+        def tail() -> list[str]:
+            if not record.log_file:
+                return []
+            try:
+                with open(record.log_file, encoding="utf-8", errors="replace") as handle:
+                    return [line.rstrip("\n") for line in handle][-count:]
+            except FileNotFoundError:
+                return []
+
+        self.finish({"name": record.name, "lines": await self.in_thread(tail)})
+
+
+class ProxyHandler(_Base):
+    """tfserve/<server>/<path>: TF Serving's REST API of a recorded server, unchanged."""
+
+    def check_xsrf_cookie(self) -> None:
+        # Scripts authenticate with a token header and have no XSRF cookie; browser pages do.
+        if self.request.headers.get("Authorization", "").lower().startswith("token "):
+            return
+        super().check_xsrf_cookie()
+
+    @tornado.web.authenticated
+    async def get(self, server: str, path: str) -> None:
+        await self._forward(server, path)
+
+    @tornado.web.authenticated
+    async def post(self, server: str, path: str) -> None:
+        await self._forward(server, path)
+
+    @tornado.web.authenticated
+    async def put(self, server: str, path: str) -> None:
+        await self._forward(server, path)  # TF Serving answers "Malformed request"
+
+    @tornado.web.authenticated
+    async def delete(self, server: str, path: str) -> None:
+        await self._forward(server, path)
+
+    def _client(self) -> AsyncHTTPClient:
+        # Our own client instance: the shared one caps answers at 100 MiB.
+        client = self.settings.get("tfserve_http_client")
+        if client is None:
+            client = AsyncHTTPClient(force_instance=True, max_body_size=_MAX_ANSWER,
+                                     max_buffer_size=_MAX_ANSWER)
+            self.settings["tfserve_http_client"] = client
+        return client
+
+    async def _forward(self, server: str, path: str) -> None:
+        record = registry.find_record(server)
+        if record is None or not registry.pid_alive(record.pid):
+            return _json_error(self, 404, f"No running model server named or on port {server} "
+                                          "(see %tfserve list)")
+        body = self.request.body
+        limit = self.proxy_config.max_body_size
+        if len(body) > limit:
+            return _json_error(self, 413, f"Request body of {len(body)} bytes is larger than "
+                                          f"the proxy limit of {limit} bytes "
+                                          "(TFServeProxy.max_body_size)")
+        # Tornado hands the path over percent-decoded; re-encode all but TF Serving's own
+        # separators so names reach the model server as a client would send them.
+        target = f"{record.url}/{urllib.parse.quote(path, safe='/:')}"
+        if self.request.query:
+            target += "?" + self.request.query
+        headers = {k: v for k, v in self.request.headers.get_all()
+                   if k.lower() not in _NOT_FORWARDED}
+        if "X-Consumed-Content-Encoding" in self.request.headers:  # Tornado gunzipped the body
+            headers.pop("X-Consumed-Content-Encoding", None)
+        request = HTTPRequest(
+            target, method=self.request.method, headers=headers,
+            body=body if self.request.method in ("POST", "PUT", "PATCH") else None,
+            allow_nonstandard_methods=True, follow_redirects=False, decompress_response=False,
+            connect_timeout=self.proxy_config.connect_timeout,
+            request_timeout=self.proxy_config.request_timeout)
+        try:
+            response = await self._client().fetch(request, raise_error=False)
+        except (OSError, HTTPClientError) as error:
+            return _json_error(self, 502, f"Model server {record.name} at {record.url} is not "
+                                          f"reachable: {error}")
+        if response.code == 599:  # Tornado's own: timeout or connection failure
+            status = 504 if "Timeout" in str(response.error) else 502
+            return _json_error(self, status, f"Model server {record.name} at {record.url} did "
+                                             f"not answer: {response.error}")
+        reason = http.HTTPStatus(response.code).phrase if response.code in \
+            http.HTTPStatus._value2member_map_ else "Unknown"
+        self.set_status(response.code, reason)
+        self.clear_header("Content-Type")
+        for name, value in response.headers.get_all():
+            if name.lower() not in _HOP_BY_HOP and name.lower() not in ("server", "date"):
+                self.add_header(name, value)
+        self.finish(response.body or b"")
+
+
+def setup_handlers(web_app: Any, config: TFServeProxy) -> None:
+    base = web_app.settings.get("base_url", "/")
+    web_app.settings["tfserve_proxy_config"] = config
+    route = lambda *parts: url_path_join(base, "tfserve", *parts)  # noqa: E731
+    web_app.add_handlers(".*$", [
+        (route("api", "servers"), ServersHandler),
+        (route("api", "servers", _SERVER, "stop"), StopHandler),
+        (route("api", "servers", _SERVER, "log"), LogHandler),
+        (route(_SERVER, r"(?P<path>(?:v1/.*|monitoring/prometheus/metrics))"), ProxyHandler),
+    ])
