@@ -40,6 +40,13 @@ def test_dashboard_switches_the_version_predictions_use(tmp_path, plus_version_b
             answer = page.locator(".jp-OutputArea-output", has_text="answer")
             answer.wait_for(timeout=120_000)
             assert "answer 2.0" in answer.inner_text()
+            # Started under a Jupyter server with the extension, the magic names the proxy URL,
+            # and that URL answers like the model server itself.
+            proxied = f"{lab.url}tfserve/ui/"
+            page.locator(".jp-OutputArea-output", has_text=proxied).first.wait_for(timeout=30_000)
+            status = lab.api("tfserve/ui/v1/models/plus")
+            assert status.status == 200 and status.json()["model_version_status"][0]["state"] == \
+                "AVAILABLE"
 
             chooser = page.locator(".tfserve-dashboard .widget-dropdown",
                                    has_text="Predict with").locator("select")

@@ -1,0 +1,74 @@
+"""Kernel side: the Jupyter server this kernel runs under, and model URLs through its proxy.
+
+A kernel started by a Jupyter server is a descendant of that server's process; the server
+announces itself in ``jpserver-<pid>.json`` in the Jupyter runtime directory (URL, base URL,
+token). With that, ``proxy_url`` gives the address of a model server through the server
+extension, correct for any base URL (``/user/<name>/`` on JupyterHub). Imports neither
+jupyter_server nor TensorFlow.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+__all__ = ["jupyter_server_info", "proxy_url"]
+
+
+def _ancestors(pid: int) -> list[int]:
+    chain = []
+    while pid > 1 and len(chain) < 64:
+        chain.append(pid)
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+                pid = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return chain
+
+
+def jupyter_server_info() -> dict[str, Any] | None:
+    """The runtime file of the Jupyter server this process descends from, or None."""
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    ancestors = _ancestors(os.getpid())
+    for path in Path(jupyter_runtime_dir()).glob("jpserver-*.json"):
+        try:
+            info = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if info.get("pid") in ancestors:
+            return info  # type: ignore[no-any-return]
+    return None
+
+
+@functools.lru_cache(maxsize=8)
+def _extension_enabled(url: str, token: str) -> bool:
+    request = urllib.request.Request(f"{url}tfserve/api/servers",
+                                     headers={"Authorization": f"token {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def proxy_url(server_name: str) -> str | None:
+    """``<jupyter url><base_url>tfserve/<name>/`` when this kernel runs under a Jupyter server
+    with the tfserve_magic extension; None otherwise. On JupyterHub the public origin comes
+    from ``JUPYTERHUB_PUBLIC_URL`` when the hub sets it."""
+    info = jupyter_server_info()
+    if info is None:
+        return None
+    url = str(info.get("url", "")).rstrip("/") + "/"
+    if not _extension_enabled(url, str(info.get("token", ""))):
+        return None
+    public = os.environ.get("JUPYTERHUB_PUBLIC_URL")
+    if public:
+        url = public.rstrip("/") + str(info.get("base_url", "/"))
+    return f"{url}tfserve/{server_name}/"
