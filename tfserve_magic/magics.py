@@ -283,7 +283,10 @@ def server_urls(handle: launcher.ServerHandle) -> list[tuple[str, str]]:
     except ImportError:
         proxy_url = None  # type: ignore[assignment]
     if proxy_url is not None:
-        proxied = proxy_url(handle.name)
+        try:
+            proxied = proxy_url(handle.name)
+        except Exception:  # an extra address is a convenience; never fail a start over it
+            proxied = None
         if proxied:
             urls.append(("through Jupyter", proxied))
     colab = colab_url(handle.record.rest_api_port)
