@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import math
 import os
 import selectors
 import signal
@@ -67,7 +68,7 @@ class ServerSpec:
     host: str = "127.0.0.1"
     gpu: str | None = None
     gpu_memory_fraction: float | None = None
-    poll: float = 1.0
+    poll: float | None = None  # seconds between rescans; None: 1 s, 0: never (reload only)
     detach: bool = False
     extra_flags: tuple[str, ...] = ()
 
@@ -212,12 +213,19 @@ def _check_base_paths(models: Sequence[ModelConfig]) -> None:
             raise ConfigError(f"Model {model.name}: {exc}") from None
 
 
+def _poll_seconds(poll: float | None) -> int:
+    """TF Serving's whole seconds: never round a short period down to 0, which means 'never'."""
+    if poll is None:
+        return 1
+    return 0 if poll <= 0 else max(1, math.ceil(poll))
+
+
 def _argv(spec: ServerSpec, config_path: str) -> list[str]:
     argv = [sys.executable, "-m", "tfserve_magic.serving",
             f"--rest_api_port={spec.port}", f"--rest_api_host={spec.host}",
             f"--model_config_file={config_path}",
-            f"--model_config_file_poll_wait_seconds={max(1, round(spec.poll))}",
-            f"--file_system_poll_wait_seconds={max(1, round(spec.poll))}",
+            f"--model_config_file_poll_wait_seconds={_poll_seconds(spec.poll)}",
+            f"--file_system_poll_wait_seconds={_poll_seconds(spec.poll)}",
             "--allow_version_labels_for_unavailable_models"]
     user_flags = " ".join(spec.extra_flags)
     if "--max_num_load_retries" not in user_flags:
@@ -399,8 +407,9 @@ def _spec_key(spec: ServerSpec, config_path: str) -> str:
 
 def start(model_dir: str | None = None, *, name: str | None = None, config: str | None = None,
           port: int = 0, host: str = "127.0.0.1", gpu: str | None = None,
-          gpu_memory_fraction: float | None = None, poll: float = 1.0, timeout: float = 120.0,
-          detach: bool = False, extra_flags: Sequence[str] = ()) -> ServerHandle:
+          gpu_memory_fraction: float | None = None, poll: float | None = None,
+          timeout: float = 120.0, detach: bool = False,
+          extra_flags: Sequence[str] = ()) -> ServerHandle:
     """Serve ``model_dir`` (a base path of version folders) or a models.config; returns a handle.
 
     Reuses a live server started the same way; raises :class:`LaunchError` with the server's

@@ -58,8 +58,9 @@ def _build_parser() -> _Parser:
     start.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     start.add_argument("--gpu", help="GPUs to use: 'none', or indices such as 0 or 0,1")
     start.add_argument("--gpu-memory-fraction", type=float, help="hard GPU memory share, 0..1")
-    start.add_argument("--poll", type=float, default=1.0,
-                       help="seconds between checks for new versions and config changes")
+    start.add_argument("--poll", type=float, default=None,
+                       help="seconds between checks for new versions and config changes "
+                       "(default 1; 0: only on %%tfserve reload and push)")
     start.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for start")
     start.add_argument("--detach", action="store_true",
                        help="keep serving after this kernel exits")

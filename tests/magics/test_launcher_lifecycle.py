@@ -234,3 +234,22 @@ def test_unresponsive_server_is_replaced(ip, capsys, half_plus_two: Path) -> Non
     finally:
         if registry.pid_alive(first.pid):
             os.kill(first.pid, signal.SIGKILL)
+
+
+def test_poll_zero_means_changes_wait_for_reload(ip, capsys, tmp_path: Path,
+                                                 plus_version_builds: Path) -> None:
+    import shutil
+
+    base = tmp_path / "plus"
+    shutil.copytree(plus_version_builds / "1", base / "1")
+    ip.run_line_magic("tfserve", f"start {base} --poll 0.4")
+    assert "--file_system_poll_wait_seconds=1" in registry.find_record("plus").argv  # not 0
+    ip.run_line_magic("tfserve", "stop plus")
+    ip.run_line_magic("tfserve", f"start {base} --poll 0")
+    handle = launcher.find("plus")
+    assert "--file_system_poll_wait_seconds=0" in handle.record.argv
+    shutil.copytree(plus_version_builds / "2", base / "2")
+    ip.run_line_magic("tfserve", "reload plus")
+    wait_for(lambda: handle.status()[0].state == "AVAILABLE" and handle.status()[0].version == 2,
+             60, what="version 2 after the reload")
+    capsys.readouterr()
