@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import http
+import json
 import urllib.parse
+import urllib.request
 from typing import Any
 
 import tornado.web
@@ -20,6 +22,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from .. import registry
 from .config import TFServeProxy
+from .examples import curl_predict
 
 __all__ = ["setup_handlers"]
 
@@ -54,15 +57,34 @@ class ServersHandler(_Base):
 
     @tornado.web.authenticated
     async def get(self) -> None:
+        origin = f"{self.request.protocol}://{self.request.host}"
+        token = getattr(self.identity_provider, "token", "") or ""
+
         def describe() -> list[dict[str, Any]]:
             rows = []
             for record in registry.read_records():
                 status = registry.probe(record)
+                proxy = self.proxy_url(record)
+                curls = {}
+                for model in (status or {}).get("models", []):
+                    metadata = _metadata(record, model["name"])
+                    if metadata is not None:
+                        curls[model["name"]] = curl_predict(origin + proxy, model["name"],
+                                                            metadata, token)
                 rows.append({**record.to_json(), "alive": status is not None,
-                             "proxy_url": self.proxy_url(record), "status": status})
+                             "proxy_url": proxy, "status": status, "curl": curls})
             return rows
 
         self.finish({"servers": await self.in_thread(describe)})
+
+
+def _metadata(record: registry.ServerRecord, model: str) -> dict[str, Any] | None:
+    try:
+        with urllib.request.urlopen(f"{record.url}/v1/models/{urllib.parse.quote(model)}"
+                                    "/metadata", timeout=5) as response:
+            return json.loads(response.read())  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        return None  # no version loaded yet: no example
 
 
 class StopHandler(_Base):
