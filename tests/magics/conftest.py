@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 
 @pytest.fixture
-def runtime_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Records and logs of this test only; every server it started is stopped afterwards."""
-    path = tmp_path / "runtime"
-    monkeypatch.setenv("TFSERVE_MAGIC_RUNTIME_DIR", str(path))
-    yield path
-    from tfserve_magic import launcher
-
-    launcher.stop(all=True)
+def runtime_dir(isolated_runtime: Path) -> Path:
+    """Records and logs of this test only (see ``isolated_runtime`` in tests/conftest.py)."""
+    return isolated_runtime
 
 
 @pytest.fixture

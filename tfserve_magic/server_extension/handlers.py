@@ -51,6 +51,12 @@ class _Base(APIHandler):
     async def in_thread(self, function: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, function, *args)
 
+    def record_or_404(self, server: str) -> registry.ServerRecord | None:
+        record = registry.find_record(server)
+        if record is None:
+            _json_error(self, 404, f"No recorded model server named {server}")
+        return record
+
 
 class ServersHandler(_Base):
     """GET tfserve/api/servers: every recorded server, whether it answers, and its models."""
@@ -92,9 +98,9 @@ class StopHandler(_Base):
 
     @tornado.web.authenticated
     async def post(self, server: str) -> None:
-        record = registry.find_record(server)
+        record = self.record_or_404(server)
         if record is None:
-            return _json_error(self, 404, f"No recorded model server named {server}")
+            return
         from ..launcher import stop
 
         stopped = await self.in_thread(lambda: stop(record.name))
@@ -106,9 +112,9 @@ class LogHandler(_Base):
 
     @tornado.web.authenticated
     async def get(self, server: str) -> None:
-        record = registry.find_record(server)
+        record = self.record_or_404(server)
         if record is None:
-            return _json_error(self, 404, f"No recorded model server named {server}")
+            return
         try:
             count = max(1, min(10_000, int(self.get_query_argument("n", "200"))))
         except ValueError:
