@@ -159,6 +159,9 @@ class Client:
             raise ServingError(error.code, str(message)) from None
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
+            if isinstance(reason, TimeoutError):
+                raise ServingError(0, f"no answer from {self.url} within {self.timeout:g} s "
+                                      f"({method} {path})") from None
             raise ServingError(0, f"cannot reach {self.url}: {reason}") from None
         try:
             return orjson.loads(payload)

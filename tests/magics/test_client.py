@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from server_process import start_server
 from tfserve_magic.client import Client, ServingError, VersionStatus, predict_body
 
 
@@ -104,3 +105,18 @@ def test_request_bodies() -> None:
         "instances": [{"a": 1, "b": 3}, {"a": 2, "b": 4}]}
     with pytest.raises(ValueError, match="columnar=True"):
         predict_body({"a": [1, 2], "b": [3]})
+
+
+def test_a_slow_answer_is_a_timeout_not_unreachable(tmp_path, slow_model) -> None:
+    server = start_server("--model_name=slow", f"--model_base_path={slow_model}",
+                          log_dir=tmp_path)
+    try:
+        server.wait_state("slow")
+        slow = Client(server.url, timeout=0.05)
+        with pytest.raises(ServingError) as caught:
+            slow.predict("slow", {"iterations": 20_000}, columnar=True)
+        assert caught.value.status == 0
+        assert caught.value.message == (f"no answer from {server.url} within 0.05 s "
+                                        "(POST /v1/models/slow:predict)")
+    finally:
+        server.stop()
