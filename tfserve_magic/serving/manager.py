@@ -89,7 +89,6 @@ class _Harness:
     path: str
     state: VersionState = VersionState.START
     servable: Servable | None = None
-    failed: bool = False
 
 
 @dataclass
@@ -118,7 +117,6 @@ class ServableManager:
         self._models: dict[str, _Model] = {}
         self._labels: dict[str, dict[str, int]] = {}
         self._status: dict[str, dict[int, VersionStatus]] = {}
-        self._changed = asyncio.Event()
 
     # ------------------------------------------------------------------ configuration
 
@@ -219,14 +217,12 @@ class ServableManager:
             break
         if not model.wanted and not model.harnesses:
             del self._models[name]
-        self._changed.set()
 
     def _publish(self, name: str, version: int, state: VersionState,
                  error: ServingError | None = None) -> None:
         status = self._status.setdefault(name, {})
         status[version] = VersionStatus(version, state, error.code if error else Code.OK,
                                         error.message if error else "")
-        self._changed.set()
 
     async def _load(self, name: str, model: _Model, version: int) -> None:
         path = model.paths[version]
@@ -267,7 +263,6 @@ class ServableManager:
                 self._on_load(name, version, True)
             return
         harness.state = VersionState.END
-        harness.failed = True
         self._publish(name, version, VersionState.END,
                       error or ServingError("Load cancelled", Code.CANCELLED))
         if self._on_load:
