@@ -324,6 +324,8 @@ def launch(spec: ServerSpec, timeout: float = 120.0) -> StartResult:
     if not spec.config:
         write_model_config_file(config_path, models)
     log_path = str(registry.registry_dir() / f"{name}.log")
+    if os.path.exists(log_path):
+        os.replace(log_path, log_path + ".1")  # keep the previous run's log for a post-mortem
     started = time.monotonic()
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen(_argv(spec, config_path), stdout=subprocess.PIPE, stderr=log_file,

@@ -253,3 +253,16 @@ def test_poll_zero_means_changes_wait_for_reload(ip, capsys, tmp_path: Path,
     wait_for(lambda: handle.status()[0].state == "AVAILABLE" and handle.status()[0].version == 2,
              60, what="version 2 after the reload")
     capsys.readouterr()
+
+
+def test_a_restart_keeps_the_previous_log(ip, capsys, half_plus_two: Path) -> None:
+    ip.run_line_magic("tfserve", f"start {half_plus_two}")
+    first = registry.find_record("half_plus_two")
+    os.kill(first.pid, signal.SIGKILL)
+    wait_for(lambda: not registry.pid_alive(first.pid), 30, what="the killed server to go")
+    ip.run_line_magic("tfserve", f"start {half_plus_two}")
+    second = registry.find_record("half_plus_two")
+    assert second.log_file == first.log_file
+    previous = Path(first.log_file + ".1").read_text()
+    assert "Successfully loaded servable version {name: half_plus_two version: 1}" in previous
+    capsys.readouterr()
