@@ -66,7 +66,7 @@ def _signatures_table(signatures: dict[str, Any]) -> str:
             "<th>dtype</th><th>shape</th></tr>" + "".join(rows) + "</table>")
 
 
-def _sparkline(history: dict[int, deque[float]]) -> str:
+def _sparkline(history: dict[int, deque[float]], unit: str) -> str:
     if not history:
         return ""
     width, height = 240, 40
@@ -84,7 +84,7 @@ def _sparkline(history: dict[int, deque[float]]) -> str:
                      f'points="{points}"><title>v{version}</title></polyline>')
     legend = " ".join(f"v{v}" for v in sorted(history))
     return (f'<svg width="{width}" height="{height}" style="border:1px solid #d0d7de">'
-            + "".join(lines) + f"</svg> <small>req/s (peak {peak:.1f}) {legend}</small>")
+            + "".join(lines) + f"</svg> <small>{unit} (peak {peak:.1f}) {legend}</small>")
 
 
 class _ModelPanel(w.VBox):
@@ -93,7 +93,8 @@ class _ModelPanel(w.VBox):
     def __init__(self, owner: "Dashboard", name: str) -> None:
         self.owner = owner
         self.name = name
-        self.history: dict[int, deque[float]] = {}
+        self.rate_history: dict[int, deque[float]] = {}
+        self.latency_history: dict[int, deque[float]] = {}
         self.versions = w.HTML()
         self.route = w.Dropdown(description="Predict with", style={"description_width": "90px"})
         self.route.observe(self._route_changed, names="value")
@@ -118,9 +119,12 @@ class _ModelPanel(w.VBox):
         self.versions.value = _versions_table(view)
         for row in view.rows:
             if row.requests_per_second is not None:
-                self.history.setdefault(row.version, deque(maxlen=_HISTORY)).append(
+                self.rate_history.setdefault(row.version, deque(maxlen=_HISTORY)).append(
                     row.requests_per_second)
-        self.chart.value = _sparkline(self.history)
+                self.latency_history.setdefault(row.version, deque(maxlen=_HISTORY)).append(
+                    row.mean_latency_ms or 0.0)
+        self.chart.value = (_sparkline(self.rate_history, "req/s") + "<br>"
+                            + _sparkline(self.latency_history, "mean latency, ms"))
         choices = route_choices(view)
         if [c[1] for c in choices] != [c[1] for c in self.route.options]:
             current = self.route.value

@@ -128,6 +128,10 @@ def test_refreshes_by_itself_and_stops_when_closed_or_server_stops(served, plus_
     handle.client.predict("plus", [1.0])
     wait_for(lambda: "req/s" in dash._panels["plus"].versions.value, 30,
              what="traffic in the table")
+    handle.client.predict("plus", [1.0])
+    wait_for(lambda: "<polyline" in dash._panels["plus"].chart.value, 30,
+             what="a rate and latency chart")
+    assert "mean latency, ms" in dash._panels["plus"].chart.value
     dash.close()
     wait_for(lambda: not dash.refreshing, 10, what="refreshing to stop after close")
 
