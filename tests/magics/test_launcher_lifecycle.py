@@ -266,3 +266,17 @@ def test_a_restart_keeps_the_previous_log(ip, capsys, half_plus_two: Path) -> No
     previous = Path(first.log_file + ".1").read_text()
     assert "Successfully loaded servable version {name: half_plus_two version: 1}" in previous
     capsys.readouterr()
+
+
+@pytest.mark.parametrize("options, message", [
+    ("--gpu-memory-fraction 1.5", "--per_process_gpu_memory_fraction must be between 0 and 1"),
+    ("--gpu 7", "--gpu_devices names GPU 7, but TensorFlow sees 0 GPU(s)"),
+])
+def test_gpu_options_reach_the_server_and_its_refusal_is_shown(ip, capsys, runtime_dir: Path,
+                                                               half_plus_two: Path, options,
+                                                               message) -> None:
+    ip.run_line_magic("tfserve", f"start {half_plus_two} {options}")
+    err = capsys.readouterr().err
+    assert "Could not start server half_plus_two" in err and message in err
+    assert registry.read_records() == []
+    assert _processes_mentioning(str(runtime_dir)) == []
