@@ -12,6 +12,7 @@ a kernel that is killed) unless detached. No TensorFlow import.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import math
 import os
@@ -21,7 +22,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -306,7 +307,41 @@ def launch(spec: ServerSpec, timeout: float = 120.0) -> StartResult:
         _check_base_paths(models)
     except (ConfigError, ValueError) as exc:
         return Failed(name, str(exc))
+    with _starting(name, time.monotonic() + timeout) as ours:
+        if not ours:
+            return Failed(name, f"another process was still starting {name} after "
+                                f"{timeout:g} s (see %tfserve list)")
+        return _launch(spec, models, config_path, timeout)
 
+
+@contextlib.contextmanager
+def _starting(name: str, deadline: float) -> Iterator[bool]:
+    """An exclusive, cross-process claim on starting ``name``: two kernels running the same
+    start at once get one server (the second reuses it). Yields False at the deadline."""
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): a race costs at worst a duplicate start
+        yield True
+        return
+    with open(registry.registry_dir() / f".{name}.lock", "w") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    yield False
+                    return
+                _TICK.wait(0.05)
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _launch(spec: ServerSpec, models: list[ModelConfig], config_path: str,
+            timeout: float) -> StartResult:
+    name = spec.server_name
     existing = registry.find_record(name)
     if existing is not None:
         if registry.probe(existing) is not None:

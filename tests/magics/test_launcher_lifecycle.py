@@ -280,3 +280,19 @@ def test_gpu_options_reach_the_server_and_its_refusal_is_shown(ip, capsys, runti
     assert "Could not start server half_plus_two" in err and message in err
     assert registry.read_records() == []
     assert _processes_mentioning(str(runtime_dir)) == []
+
+
+def test_simultaneous_starts_of_one_name_give_one_server(runtime_dir: Path,
+                                                         half_plus_two: Path) -> None:
+    results: list[launcher.StartResult] = []
+    spec = launcher.ServerSpec(model_dir=str(half_plus_two))
+    threads = [threading.Thread(target=lambda: results.append(launcher.launch(spec, 120)))
+               for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(150)
+    kinds = sorted(type(r).__name__ for r in results)
+    assert kinds == ["Launched", "Reused"], results
+    assert len({r.handle.record.pid for r in results}) == 1
+    assert len(_processes_mentioning(str(runtime_dir))) == 1
