@@ -2,7 +2,9 @@
 
 Builds two models (tiny y = 0.5x + 2, and an MLP 784-256-10), serves them with the real server
 subprocess, and measures latency p50/p99/mean and throughput at concurrency 1 and 16 with
-keep-alive HTTP clients on loopback. Every row prints its ratio to the in-process call of the
+keep-alive HTTP clients on loopback: Python threads always, and `wrk` too when it is installed
+(Debian's package; then the server is pinned to core 0 and wrk to core 1, as in
+shared/PERF_NOTES.md, so the client's own cost is not charged to the server). Every row prints its ratio to the in-process call of the
 same model and batch, measured here and now (absolute times vary by up to ~40% between runs on a
 shared 2-core machine; ratios are what to compare). Not a test: run `make bench`.
 
@@ -15,6 +17,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -123,12 +126,43 @@ def over_rest(port: int, model: str, body: bytes, concurrency: int, seconds: flo
     return Result(latencies, time.perf_counter() - start)
 
 
+def over_wrk(port: int, model: str, body: bytes, concurrency: int, seconds: float,
+             root: str) -> tuple[float, float, float, float] | None:
+    """(p50, p99, mean, req/s) from wrk, or None when wrk is not installed."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return None
+    script = os.path.join(root, "post.lua")
+    body_path = os.path.join(root, "body.json")
+    with open(body_path, "wb") as handle:
+        handle.write(body)
+    with open(script, "w") as handle:
+        handle.write(f'wrk.method = "POST"\nlocal f = io.open("{body_path}", "rb")\n'
+                     "wrk.body = f:read('*a')\nf:close()\n"
+                     "done = function(summary, latency, requests)\n"
+                     "  io.write(string.format('RESULT %f %f %f %f\\n', latency:percentile(50),"
+                     " latency:percentile(99), latency.mean, summary.requests /"
+                     " (summary.duration / 1e6)))\nend\n")
+    command = [wrk, "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "-s", script,
+               f"http://127.0.0.1:{port}/v1/models/{model}:predict"]
+    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+        command = ["taskset", "-c", "1", *command]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60).stdout
+    for line in out.splitlines():
+        if line.startswith("RESULT"):
+            p50, p99, mean, rps = (float(x) for x in line.split()[1:])
+            return p50 / 1e6, p99 / 1e6, mean / 1e6, rps
+    return None
+
+
 def start_server(config: str) -> tuple[subprocess.Popen[bytes], int]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "tfserve_magic.serving", "--rest_api_port=0",
          f"--model_config_file={config}"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert proc.stdout is not None
+    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+        subprocess.run(["taskset", "-a", "-p", "-c", "0", str(proc.pid)], capture_output=True)
     line = proc.stdout.readline()
     if not line:
         raise RuntimeError("server exited before its handshake")
@@ -182,11 +216,14 @@ def main() -> None:
                 (key, value), = inputs.items()
                 body = json.dumps({"inputs": {key: value.tolist()}}).encode()
                 for concurrency in (1, 16):
-                    result = over_rest(port, name, body, concurrency, args.seconds)
-                    p50, p99, mean, rps = result.row()
-                    label = f"REST c={concurrency}"
-                    print(f"{name:<6} {batch:>5} {label:<14} {p50*1e3:8.3f} {p99*1e3:8.3f} "
-                          f"{mean*1e3:8.3f} {rps:8.0f} {p50/b50:10.1f} {mean/bmean:11.1f}")
+                    rows = [(f"py c={concurrency}",
+                             over_rest(port, name, body, concurrency, args.seconds).row())]
+                    measured = over_wrk(port, name, body, concurrency, args.seconds, root)
+                    if measured is not None:
+                        rows.append((f"wrk c={concurrency}", measured))
+                    for label, (p50, p99, mean, rps) in rows:
+                        print(f"{name:<6} {batch:>5} {label:<14} {p50*1e3:8.3f} {p99*1e3:8.3f} "
+                              f"{mean*1e3:8.3f} {rps:8.0f} {p50/b50:10.1f} {mean/bmean:11.1f}")
         finally:
             proc.terminate()
             proc.wait(timeout=30)
