@@ -245,8 +245,10 @@ def _argv(spec: ServerSpec, config_path: str) -> list[str]:
 def _monitoring_config() -> str:
     """A MonitoringConfig enabling Prometheus at TF Serving's default path."""
     path = registry.registry_dir() / "monitoring.config"
-    if not path.exists():
-        path.write_text("prometheus_config { enable: true }\n", encoding="utf-8")
+    if not path.exists():  # another kernel may be starting a server that reads it: rename in
+        staging = path.with_name(f".monitoring.config.{os.getpid()}")
+        staging.write_text("prometheus_config { enable: true }\n", encoding="utf-8")
+        os.replace(staging, path)
     return str(path)
 
 
