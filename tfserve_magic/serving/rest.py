@@ -24,7 +24,7 @@ import numpy as np
 import orjson
 import tornado.web
 
-from . import codec
+from . import codec, render
 from .errors import Code, DeadlineExceeded, InvalidArgument, PayloadTooLarge, ServingError
 from .manager import Servable, ServableManager
 from .metrics import CONTENT_TYPE, ServerMetrics
@@ -250,7 +250,7 @@ def _predict(servable: Servable, signature: str, doc: dict[str, Any]) -> bytes:
     if specs is None:
         raise InvalidArgument(f"Serving signature name: \"{signature}\" not found in signature def")
     fmt, inputs = codec.parse_predict_request(doc, specs)
-    return codec.encode_predict_response(fmt, servable.run(signature, inputs))
+    return render.encode_predict_response(fmt, servable.run(signature, inputs))
 
 
 def _classify_or_regress(servable: Servable, signature: str, verb: str,
@@ -281,7 +281,7 @@ def _classify_or_regress(servable: Servable, signature: str, verb: str,
                 values.shape[0] != batch:
             raise InvalidArgument("Expected output Tensor shape to be either [batch_size] or "
                                   f"[batch_size, 1] but got {list(values.shape)}")
-        return codec.encode_regress_response(values)
+        return render.encode_regress_response(values)
     classes, scores = outputs.get("classes"), outputs.get("scores")
     if classes is None and scores is None:
         raise InvalidArgument("Expected classification signature outputs to contain classes "
@@ -295,7 +295,7 @@ def _classify_or_regress(servable: Servable, signature: str, verb: str,
                               f"{list(classes.shape)} and {list(scores.shape)}")
     if scores is not None and scores.dtype != np.float32:
         raise InvalidArgument("Expected scores Tensor of DT_FLOAT.")
-    return codec.encode_classify_response(classes, scores)
+    return render.encode_classify_response(classes, scores)
 
 
 class ServerInfoHandler(_JsonHandler):
