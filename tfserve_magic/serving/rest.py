@@ -90,6 +90,9 @@ class _JsonHandler(_Handler):
         self.finish(body)
 
     def send_error_status(self, error: ServingError) -> None:
+        # The client gets TF Serving's body; the log says why, for whoever reads it later.
+        log.warning("%s %s -> %d %s: %s", self.request.method, self.request.path,
+                    error.http_status, error.code.name, error.message[:2000])
         self.send_json(orjson.dumps({"error": error.message}), error.http_status)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
