@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +27,10 @@ pytestmark = pytest.mark.notebook
 
 
 @pytest.fixture
-def runtime_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Records of this test only; kernels inherit the variable. Leftovers are stopped."""
-    path = tmp_path / "runtime"
-    monkeypatch.setenv("TFSERVE_MAGIC_RUNTIME_DIR", str(path))
+def runtime_dir(isolated_runtime: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The test's own registry (kernels inherit the variable); leftovers stopped afterwards."""
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
-    yield path
-    launcher.stop(all=True)
+    return isolated_runtime
 
 
 def _client(tmp_path: Path, *sources: str) -> NotebookClient:
