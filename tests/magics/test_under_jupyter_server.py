@@ -27,12 +27,13 @@ TOKEN = "tfserve-test-token"
 
 
 @pytest.fixture
-def jupyter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    """A ``jupyter server`` subprocess on a port it picked itself; its runtime file."""
+def jupyter(tmp_path: Path, runtime_dir: Path,
+            monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """A ``jupyter server`` subprocess on a port it picked itself; its runtime file. It and its
+    kernels share the test's own registry (``runtime_dir``)."""
     runtime = tmp_path / "jupyter-runtime"
     root = tmp_path / "root"
     root.mkdir()
-    monkeypatch.setenv("TFSERVE_MAGIC_RUNTIME_DIR", str(tmp_path / "tfserve-runtime"))
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
     log = open(tmp_path / "jupyter.log", "wb")
@@ -57,9 +58,6 @@ def jupyter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
             proc.kill()
             proc.wait(30)
         log.close()
-        from tfserve_magic import launcher
-
-        launcher.stop(all=True)
 
 
 def _rest(method: str, url: str, body: Any = None) -> Any:
