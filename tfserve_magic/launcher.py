@@ -17,7 +17,6 @@ import json
 import math
 import os
 import selectors
-import signal
 import subprocess
 import sys
 import threading
@@ -26,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-from . import registry
+from . import processes, registry
 from .client import Client, Prediction, ServingError, VersionStatus
 from .registry import ServerRecord
 from .serving.config import ModelConfig, load_model_config_file, write_model_config_file
@@ -52,7 +51,6 @@ __all__ = [
     "stop",
 ]
 
-_children: dict[int, subprocess.Popen[bytes]] = {}
 _owned: set[str] = set()
 _lock = threading.Lock()
 _TICK = threading.Event()  # never set; wait(interval) paces polling loops that have deadlines
@@ -355,7 +353,7 @@ def _launch(spec: ServerSpec, models: list[ModelConfig], config_path: str,
             return Failed(name, f"A server named {name} is already running (pid {existing.pid}, "
                                 f"{existing.url}) with other settings. Stop it first "
                                 f"(%tfserve stop {name}) or choose another --name.")
-        _terminate(existing.pid)  # dead or not answering: never reuse it
+        processes.terminate(existing.pid)  # dead or not answering: never reuse it
         registry.remove_record(name)
 
     if not spec.config:
@@ -368,13 +366,13 @@ def _launch(spec: ServerSpec, models: list[ModelConfig], config_path: str,
         proc = subprocess.Popen(_argv(spec, config_path), stdout=subprocess.PIPE, stderr=log_file,
                                 stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True)
     with _lock:
-        _children[proc.pid] = proc
+        processes.track(proc)
     try:
         return _await_ready(spec, proc, models, config_path, log_path, started, timeout)
     except BaseException:
         # An interrupted cell (KeyboardInterrupt) or an unexpected error must not leave a
         # half-started server behind: the user never got a handle to stop it.
-        _terminate(proc.pid)
+        processes.terminate(proc.pid)
         registry.remove_record(name)
         _owned.discard(name)
         raise
@@ -391,17 +389,17 @@ def _await_ready(spec: ServerSpec, proc: subprocess.Popen[bytes], models: Sequen
         try:
             proc.wait(max(1.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            _terminate(proc.pid)
-        _children.pop(proc.pid, None)
+            processes.terminate(proc.pid)
+        processes.forget(proc.pid)
         return Failed(name, f"The model server exited (code {proc.returncode}) before it "
                             "started.", _tail(log_path))
     except ValueError:  # not JSON: something other than our server wrote to stdout
         handshake = {}
     if handshake is None:
-        _terminate(proc.pid)
+        processes.terminate(proc.pid)
         return TimedOut(name, timeout, _tail(log_path))
     if handshake.get("tfserve_magic") != "handshake":
-        _terminate(proc.pid)
+        processes.terminate(proc.pid)
         return Failed(name, "The model server did not announce itself (no handshake line on "
                             "its stdout).", _tail(log_path))
     host = spec.host if spec.host not in ("0.0.0.0", "::") else "127.0.0.1"
@@ -479,57 +477,8 @@ def _stop_owned() -> None:
         _owned.discard(name)
         record = registry.find_record(name)
         if record is not None and record.owner_pid == os.getpid():
-            _terminate(record.pid)
+            processes.terminate(record.pid)
             registry.remove_record(name)
-
-
-def _wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    child = _children.get(pid)
-    while time.monotonic() < deadline:
-        if child is not None:
-            try:
-                child.wait(timeout=max(0.0, min(0.1, deadline - time.monotonic())))
-                return True
-            except subprocess.TimeoutExpired:
-                continue
-        if not registry.pid_alive(pid):
-            return True
-        _TICK.wait(0.05)
-    return not registry.pid_alive(pid)
-
-
-def _is_model_server(pid: int) -> bool:
-    """Whether ``pid`` still runs a tfserve_magic server: a recorded pid may have been reused by
-    an unrelated process after the server died, and that one must never be signalled."""
-    if not os.path.isdir("/proc/self"):
-        return True  # no /proc to ask (not Linux): trust the record
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            argv = handle.read().split(b"\0")
-    except OSError:
-        return False  # gone
-    return any(part.endswith((b"tfserve-server", b"tfserve_magic.serving")) for part in argv)
-
-
-def _terminate(pid: int, grace: float = 10.0) -> None:
-    """SIGTERM, wait, then SIGKILL; reap our own children. Only ever signals a model server."""
-    if pid not in _children and not _is_model_server(pid):
-        return
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        if not registry.pid_alive(pid):
-            break
-        try:
-            os.kill(pid, sig)
-            if sig == signal.SIGTERM:
-                os.kill(pid, signal.SIGCONT)  # a stopped (SIGSTOP) server must see its SIGTERM
-        except ProcessLookupError:
-            break
-        if _wait_gone(pid, wait):
-            break
-    child = _children.pop(pid, None)
-    if child is not None and child.poll() is None:
-        child.wait(5)
 
 
 def stop(name: str | None = None, *, all: bool = False) -> list[str]:
@@ -549,7 +498,7 @@ def stop(name: str | None = None, *, all: bool = False) -> list[str]:
                 raise ValueError(f"no server named {name}")
             targets = [record]
     for record in targets:
-        _terminate(record.pid)
+        processes.terminate(record.pid)
         registry.remove_record(record.name)
         _owned.discard(record.name)
     return [r.name for r in targets]
