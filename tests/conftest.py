@@ -24,7 +24,7 @@ def models_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def half_plus_two(models_root: Path) -> Path:
     """Base path of half_plus_two with version 1 (serving_default, classify_x_to_y, regress_x_to_y)."""
-    from tfserve_magic.demo_models import build_half_plus_two
+    from tfserve_magic.demo.models import build_half_plus_two
 
     base = models_root / "half_plus_two"
     build_half_plus_two(str(base), 1)
@@ -129,6 +129,34 @@ def isolated_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
     path = tmp_path / "runtime"
     monkeypatch.setenv("TFSERVE_MAGIC_RUNTIME_DIR", str(path))
     yield path
-    from tfserve_magic import launcher
+    from tfserve_magic.lifecycle import launcher
 
     launcher.stop(all=True)
+
+
+# Fixtures of the kernel-side tests: an isolated registry and a real IPython shell.
+@pytest.fixture
+def runtime_dir(isolated_runtime: Path) -> Path:
+    """Records and logs of this test only (see ``isolated_runtime`` in tests/conftest.py)."""
+    return isolated_runtime
+
+
+@pytest.fixture
+def ip(runtime_dir: Path):
+    from IPython.testing.globalipapp import get_ipython
+
+    shell = get_ipython()
+    shell.run_line_magic("load_ext", "tfserve_magic")
+    from tfserve_magic.notebook import defaults as routing
+
+    routing.clear()
+    yield shell
+
+
+@pytest.fixture
+def versioned_base(tmp_path: Path, plus_version_builds: Path) -> Path:
+    """A base path holding only version 1 of y = x + version."""
+    base = tmp_path / "plus"
+    base.mkdir()
+    shutil.copytree(plus_version_builds / "1", base / "1")
+    return base

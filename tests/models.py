@@ -1,11 +1,11 @@
-"""Tiny real SavedModels for tests (the demo models live in tfserve_magic.demo_models)."""
+"""Tiny real SavedModels for tests (the demo models live in tfserve_magic.demo.models)."""
 
 from __future__ import annotations
 
 import os
 from typing import Any
 
-from tfserve_magic.export import export_version
+from tfserve_magic.operations.export import export_version
 
 
 def build_multi_io(base: str, version: int = 1) -> str:

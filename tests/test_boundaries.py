@@ -74,7 +74,7 @@ def test_load_ext_does_not_import_tensorflow() -> None:
         "ip.run_line_magic('load_ext', 'tfserve_magic')\n"
         "assert 'tfserve' in ip.magics_manager.magics['line']")
     assert "tensorflow" not in loaded
-    assert "tfserve_magic.magics" in loaded
+    assert "tfserve_magic.notebook.magics" in loaded
 
 
 PUBLIC_MODULES = ["tfserve_magic"] + [m for m in _modules(tfserve_magic)

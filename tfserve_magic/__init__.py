@@ -21,15 +21,15 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .client import Client
-    from .launcher import ServerHandle, start
-    from .widgets import dashboard
+    from tfserve_magic.client.rest import Client
+    from tfserve_magic.lifecycle.launcher import ServerHandle, start
+    from tfserve_magic.notebook.widgets import dashboard
 
 _LAZY = {
-    "Client": ("client", "Client"),
-    "ServerHandle": ("launcher", "ServerHandle"),
-    "start": ("launcher", "start"),
-    "dashboard": ("widgets", "dashboard"),
+    "Client": ("client.rest", "Client"),
+    "ServerHandle": ("lifecycle.launcher", "ServerHandle"),
+    "start": ("lifecycle.launcher", "start"),
+    "dashboard": ("notebook.widgets", "dashboard"),
 }
 
 
@@ -45,7 +45,7 @@ def __getattr__(name: str) -> Any:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext tfserve_magic``: register ``%tfserve`` and ``%%predict``."""
-    from .magics import TFServeMagics
+    from tfserve_magic.notebook.magics import TFServeMagics
 
     ipython.register_magics(TFServeMagics)
 

@@ -9,7 +9,8 @@ import pytest
 
 from lab_server import chromium_page, jupyter_lab
 from server_process import http, wait_for
-from tfserve_magic import launcher, registry
+from tfserve_magic.lifecycle import launcher
+from tfserve_magic.lifecycle import registry
 
 pytestmark = pytest.mark.browser
 

@@ -21,7 +21,8 @@ from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
 from server_process import wait_for
-from tfserve_magic import launcher, registry
+from tfserve_magic.lifecycle import launcher
+from tfserve_magic.lifecycle import registry
 
 pytestmark = pytest.mark.notebook
 

@@ -20,9 +20,9 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
-from .. import registry
-from .config import TFServeProxy
-from .examples import curl_predict
+from tfserve_magic.lifecycle import registry
+from tfserve_magic.server_extension.config import TFServeProxy
+from tfserve_magic.server_extension.examples import curl_predict
 
 __all__ = ["setup_handlers"]
 
@@ -101,7 +101,7 @@ class StopHandler(_Base):
         record = self.record_or_404(server)
         if record is None:
             return
-        from ..launcher import stop
+        from tfserve_magic.lifecycle.launcher import stop
 
         stopped = await self.in_thread(lambda: stop(record.name))
         self.finish({"stopped": stopped})

@@ -7,8 +7,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .errors import ConfigError
-from .flags import parse_flags
+from tfserve_magic.serving.errors import ConfigError
+from tfserve_magic.serving.process.flags import parse_flags
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -24,12 +24,12 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     if show_version:
-        from .. import __version__
+        from tfserve_magic import __version__
 
         print(f"TensorFlow ModelServer: tfserve_magic-{__version__}\n"
               "TensorFlow Library: see 'pip show tensorflow'")
         return 0
-    from .server import run
+    from tfserve_magic.serving.process.server import run
 
     return run(options)
 

@@ -1,0 +1,130 @@
+"""Pure pieces of the notebook layer: per-kernel routes, rendering of results, the Colab seam's
+link as the magic shows it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from IPython.utils.capture import capture_output
+
+from tfserve_magic.notebook import display as render
+from tfserve_magic.lifecycle import launcher
+from tfserve_magic.lifecycle import registry
+from tfserve_magic.notebook import defaults as routing
+from tfserve_magic.lifecycle.registry import ServerRecord
+
+
+def test_routes_are_per_server_and_model() -> None:
+    routing.clear()
+    assert routing.get_default("s", "m") == routing.Route()
+    assert routing.set_default("s", "m", version=2).describe() == "version 2"
+    routing.set_default("s", "other", label="stable")
+    assert routing.get_default("s", "m").version == 2
+    assert routing.get_default("s", "other").describe() == "label 'stable'"
+    assert routing.get_default("t", "m").describe() == "latest"
+    routing.set_default("s", "m")  # neither: back to latest
+    assert routing.get_default("s", "m") == routing.Route()
+    with pytest.raises(ValueError, match="not both"):
+        routing.set_default("s", "m", version=1, label="x")
+    routing.clear()
+    assert routing.get_default("s", "other") == routing.Route()
+
+
+def _record(name: str = "m", **changes) -> ServerRecord:
+    fields = dict(name=name, pid=4321, host="127.0.0.1", rest_api_port=8501,
+                  url="http://127.0.0.1:8501", models=(name,))
+    fields.update(changes)
+    return ServerRecord(**fields)
+
+
+def test_start_results_render_as_one_clear_message() -> None:
+    handle = launcher.ServerHandle(_record())
+    assert render.render_start(launcher.Launched(handle, 2.34)) == (
+        "Started server m (pid 4321) at http://127.0.0.1:8501 in 2.3 s, serving m.")
+    assert render.render_start(launcher.Reused(handle)) == (
+        "Reusing server m (pid 4321) at http://127.0.0.1:8501, serving m.")
+    borrowed = launcher.Reused(launcher.ServerHandle(_record(owner_pid=999)), borrowed=True)
+    assert render.render_start(borrowed).endswith(
+        "It was started by process 999 (another kernel) and stops when that one exits.")
+    failed = render.render_start(launcher.Failed("m", "boom", "line 1\nline 2"))
+    assert failed == ("Could not start server m: boom\n--- server log (last lines) ---\n"
+                      "line 1\nline 2")
+    timed_out = render.render_start(launcher.TimedOut("m", 30.0))
+    assert timed_out == ("Server m was not ready within 30 s (raise --timeout for large "
+                         "models); it was stopped.")
+
+
+def test_server_table_shows_dead_and_detached() -> None:
+    infos = [launcher.ServerInfo(_record("a"), True, 75.0, ("a",)),
+             launcher.ServerInfo(_record("b", detached=True), False, 4000.0, ("b", "c"))]
+    table = render.render_servers(infos).splitlines()
+    assert table[0].split() == ["NAME", "PID", "PORT", "MODELS", "UPTIME", "STATE"]
+    assert table[1].split() == ["a", "4321", "8501", "a", "1m15s", "alive"]
+    assert table[2].split() == ["b", "4321", "8501", "b,", "c", "1h06m", "dead", "detached"]
+    assert render.render_servers([]).startswith("No servers.")
+
+
+def test_status_shows_labels_and_load_errors() -> None:
+    description = {"models": [{
+        "name": "m", "base_path": "/b", "policy": "all {}", "labels": {"stable": 1, "canary": 2},
+        "versions": [{"version": 2, "state": "END", "error": "Error reading SavedModel"},
+                     {"version": 1, "state": "AVAILABLE", "error": ""}]}]}
+    lines = render.render_status(description).splitlines()
+    assert lines[0] == "m  (all {}; /b)"
+    assert lines[2].split() == ["2", "END", "canary", "Error", "reading", "SavedModel"]
+    assert lines[3].split() == ["1", "AVAILABLE", "stable"]
+    assert render.render_status(description, "x") == "No model named x."
+
+
+def test_predictions_are_compact() -> None:
+    text = render.render_prediction(np.arange(1000, dtype=np.float32))
+    assert "..." in text and text.endswith("float32[1000]") and len(text) < 200
+    both = render.render_prediction({"a": np.int64([1]), "b": np.float32([[0.5]])})
+    assert both.splitlines() == ["a: [1]  int64[1]", "b: [[0.5]]  float32[1, 1]"]
+
+
+def test_urls_html_escapes() -> None:
+    html = render.urls_html([("direct", "http://h/?a=1&b=<2>")])
+    assert 'href="http://h/?a=1&amp;b=&lt;2&gt;"' in html and "<script" not in html
+
+
+class _FakeColab:
+    def available(self) -> bool:
+        return True
+
+    def proxy_url(self, port: int) -> str:
+        return f"https://{port}-colab.example/"
+
+
+def test_url_magic_shows_a_colab_link_through_the_seam(ip, half_plus_two, monkeypatch) -> None:
+    from tfserve_magic.notebook import colab
+
+    ip.run_line_magic("tfserve", f"start {half_plus_two}")
+    port = registry.find_record("half_plus_two").rest_api_port
+    monkeypatch.setattr(colab, "bridge", _FakeColab())
+    # The test shell formats text/plain only; a notebook frontend asks for HTML too.
+    monkeypatch.setattr(ip.display_formatter, "active_types", ["text/plain", "text/html"])
+    with capture_output() as captured:
+        ip.run_line_magic("tfserve", "url half_plus_two")
+    [shown] = captured.outputs
+    html = shown.data["text/html"]
+    assert f'href="https://{port}-colab.example"' in html
+    assert f'href="http://127.0.0.1:{port}"' in html
+
+    class BrokenColab(_FakeColab):
+        def proxy_url(self, port: int) -> str:
+            raise RuntimeError("no frontend to answer eval_js")
+
+    monkeypatch.setattr(colab, "bridge", BrokenColab())
+    with capture_output() as captured:
+        ip.run_line_magic("tfserve", "url half_plus_two")
+    assert captured.stdout.strip() == f"direct: http://127.0.0.1:{port}"
+
+
+def test_real_colab_bridge_outside_colab(monkeypatch) -> None:
+    from tfserve_magic.notebook import colab
+
+    real = colab.GoogleColabBridge()
+    assert real.available() is False  # this machine is not a Colab runtime
+    monkeypatch.setitem(__import__("sys").modules, "google", None)  # no google package at all
+    assert real.available() is False

@@ -1,0 +1,152 @@
+"""The Jupyter server extension in a real Jupyter server (pytest-jupyter), in front of a real
+model server: authentication, byte-for-byte forwarding, refusals, large and gzip bodies, 502."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+
+import numpy as np
+import pytest
+import tornado.httpclient
+
+from server_process import start_server
+from tfserve_magic.lifecycle import registry
+
+
+@pytest.fixture
+def jp_server_config():
+    return {"ServerApp": {"jpserver_extensions": {"tfserve_magic": True}},
+            "TFServeProxy": {"max_body_size": 64 * 1024 * 1024}}
+
+
+@pytest.fixture
+def jp_base_url():
+    return "/user/alice/"  # a JupyterHub-style base URL
+
+
+@pytest.fixture
+def model_server(tmp_path, monkeypatch, half_plus_two):
+    monkeypatch.setenv("TFSERVE_MAGIC_RUNTIME_DIR", str(tmp_path / "runtime"))
+    server = start_server("--model_name=half_plus_two", f"--model_base_path={half_plus_two}",
+                          log_dir=tmp_path)
+    server.wait_state("half_plus_two")
+    registry.write_record(registry.ServerRecord(
+        name="hp2", pid=server.pid, host="127.0.0.1", rest_api_port=server.port, url=server.url,
+        models=("half_plus_two",), log_file=str(server.log_path), started_at=time.time()))
+    yield server
+    server.stop()
+
+
+async def fetch(jp_fetch, *parts, method="GET", body=None, headers=None):
+    try:
+        return await jp_fetch(*parts, method=method, body=body, headers=headers or {},
+                              allow_nonstandard_methods=True)
+    except tornado.httpclient.HTTPClientError as error:
+        return error.response
+
+
+async def test_proxied_answers_equal_direct_ones_byte_for_byte(jp_fetch, model_server) -> None:
+    cases = [("GET", "v1/models/half_plus_two", None),
+             ("GET", "v1/models/half_plus_two/metadata", None),
+             ("POST", "v1/models/half_plus_two:predict", b'{"instances": [1.0, 2.0, 5.0]}'),
+             ("POST", "v1/models/half_plus_two:predict", b'{"instances": ["x"]}'),
+             ("POST", "v1/models/nope:predict", b'{"instances": [1.0]}'),
+             ("PUT", "v1/models/half_plus_two", b"{}")]
+    for method, path, body in cases:
+        direct = model_server.get("/" + path) if method == "GET" else \
+            model_server.post("/" + path, body) if method == "POST" else None
+        proxied = await fetch(jp_fetch, "tfserve", "hp2", *path.split("/"), method=method,
+                              body=body)
+        if direct is None:
+            assert proxied.code == 400 and b"Malformed request: PUT" in proxied.body
+            continue
+        assert (proxied.code, proxied.body) == (direct.status, direct.body), path
+        assert proxied.headers["Content-Type"] == "application/json"
+    by_port = await fetch(jp_fetch, "tfserve", str(model_server.port), "v1", "models",
+                          "half_plus_two")
+    assert by_port.code == 200
+
+
+async def test_servers_api_lists_and_stops(jp_fetch, model_server) -> None:
+    listing = json.loads((await fetch(jp_fetch, "tfserve", "api", "servers")).body)
+    (entry,) = listing["servers"]
+    assert entry["name"] == "hp2" and entry["alive"] is True
+    assert entry["proxy_url"] == "/user/alice/tfserve/hp2/"
+    assert entry["status"]["models"][0]["versions"][0]["state"] == "AVAILABLE"
+    log = json.loads((await fetch(jp_fetch, "tfserve", "api", "servers", "hp2", "log")).body)
+    assert any("Successfully loaded servable" in line for line in log["lines"])
+    stopped = await fetch(jp_fetch, "tfserve", "api", "servers", "hp2", "stop", method="POST",
+                          body=b"")
+    assert json.loads(stopped.body) == {"stopped": ["hp2"]}
+    assert model_server.proc.wait(30) is not None
+    assert registry.read_records() == []
+
+
+async def test_requests_without_credentials_are_refused(jp_fetch, model_server) -> None:
+    for parts, method, body in [
+            (("tfserve", "hp2", "v1", "models", "half_plus_two"), "GET", None),
+            (("tfserve", "hp2", "v1", "models", "half_plus_two:predict"), "POST", b"{}"),
+            (("tfserve", "api", "servers"), "GET", None),
+            (("tfserve", "api", "servers", "hp2", "stop"), "POST", b"")]:
+        response = await fetch(jp_fetch, *parts, method=method, body=body,
+                               headers={"Authorization": ""})
+        assert response.code == 403, parts
+    assert model_server.proc.poll() is None  # the refused stop did nothing
+
+
+async def test_only_recorded_servers_are_reachable(jp_fetch, model_server, tmp_path) -> None:
+    import socket
+
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        unrecorded = other.getsockname()[1]
+        for target in (str(unrecorded), "example.org", "127.0.0.1", "hp3"):
+            response = await fetch(jp_fetch, "tfserve", target, "v1", "models", "x")
+            assert response.code == 404, target
+            assert "No running model server named or on port" in json.loads(response.body)["error"]
+    outside = await fetch(jp_fetch, "tfserve", "hp2", "other", "path")
+    assert outside.code == 404
+
+
+async def test_large_and_gzip_bodies(jp_fetch, model_server) -> None:
+    values = np.linspace(0, 1, 1_000_000).astype(np.float32)
+    body = json.dumps({"inputs": values.tolist()}).encode()
+    assert len(body) > 8 * 1024 * 1024
+    response = await fetch(jp_fetch, "tfserve", "hp2", "v1", "models", "half_plus_two:predict",
+                           method="POST", body=body)
+    assert response.code == 200
+    assert np.allclose(json.loads(response.body)["outputs"][-3:], 0.5 * values[-3:] + 2)
+    packed = gzip.compress(b'{"instances": [2.0]}')
+    response = await fetch(jp_fetch, "tfserve", "hp2", "v1", "models", "half_plus_two:predict",
+                           method="POST", body=packed,
+                           headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+    assert (response.code, json.loads(response.body)) == (200, {"predictions": [3.0]}), response.body
+
+
+async def test_body_over_the_limit_is_413(jp_fetch, jp_serverapp, model_server) -> None:
+    jp_serverapp.web_app.settings["tfserve_proxy_config"].max_body_size = 100
+    response = await fetch(jp_fetch, "tfserve", "hp2", "v1", "models", "half_plus_two:predict",
+                           method="POST", body=b'{"instances": [' + b"1.0," * 100 + b"1.0]}")
+    assert response.code == 413
+    assert "TFServeProxy.max_body_size" in json.loads(response.body)["error"]
+
+
+async def test_upstream_stopped_mid_test_gives_502(jp_fetch, model_server) -> None:
+    first = await fetch(jp_fetch, "tfserve", "hp2", "v1", "models", "half_plus_two")
+    assert first.code == 200
+    # The model server crashes; its record stays behind and now names a live process that is
+    # not listening on the port (this test process), as after a crash and pid reuse.
+    import os
+
+    model_server.proc.kill()
+    model_server.proc.wait(30)
+    registry.write_record(registry.ServerRecord(
+        name="hp2", pid=os.getpid(), host="127.0.0.1", rest_api_port=model_server.port,
+        url=model_server.url, models=("half_plus_two",)))
+    response = await fetch(jp_fetch, "tfserve", "hp2", "v1", "models", "half_plus_two")
+    assert response.code == 502
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert "Model server hp2 at" in json.loads(response.body)["error"]

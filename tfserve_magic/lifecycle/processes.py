@@ -1,0 +1,81 @@
+"""Supervising model-server child processes: track them, signal them safely, reap them.
+
+Stop is SIGTERM (plus SIGCONT, so a stopped process sees it), a wait with a deadline, then
+SIGKILL. A recorded pid is only ever signalled while it still runs a tfserve_magic server: after
+a crash the number may belong to an unrelated program. No TensorFlow, no Jupyter imports.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+
+from tfserve_magic.lifecycle import registry
+
+__all__ = ["forget", "is_model_server", "terminate", "track", "wait_gone"]
+
+_children: dict[int, subprocess.Popen[bytes]] = {}
+_TICK = threading.Event()  # never set; wait(interval) paces a deadline-bounded poll
+
+
+def track(proc: subprocess.Popen[bytes]) -> None:
+    """Remember a child we started, so it is reaped (no zombies) and always ours to signal."""
+    _children[proc.pid] = proc
+
+
+def forget(pid: int) -> None:
+    _children.pop(pid, None)
+
+
+def wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    child = _children.get(pid)
+    while time.monotonic() < deadline:
+        if child is not None:
+            try:
+                child.wait(timeout=max(0.0, min(0.1, deadline - time.monotonic())))
+                return True
+            except subprocess.TimeoutExpired:
+                continue
+        if not registry.pid_alive(pid):
+            return True
+        _TICK.wait(0.05)
+    return not registry.pid_alive(pid)
+
+
+def is_model_server(pid: int) -> bool:
+    """Whether ``pid`` still runs a tfserve_magic server: a recorded pid may have been reused by
+    an unrelated process after the server died, and that one must never be signalled."""
+    if not os.path.isdir("/proc/self"):
+        return True  # no /proc to ask (not Linux): trust the record
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            argv = handle.read().split(b"\0")
+    except OSError:
+        return False  # gone
+    return any(part.endswith((b"tfserve-server", b"tfserve_magic.serving")) for part in argv)
+
+
+def terminate(pid: int, grace: float = 10.0) -> None:
+    """SIGTERM, wait, then SIGKILL; reap our own children. Only ever signals a model server."""
+    if pid not in _children and not is_model_server(pid):
+        return
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        if not registry.pid_alive(pid):
+            break
+        try:
+            os.kill(pid, sig)
+            if sig == signal.SIGTERM:
+                os.kill(pid, signal.SIGCONT)  # a stopped (SIGSTOP) server must see its SIGTERM
+        except ProcessLookupError:
+            break
+        if wait_gone(pid, wait):
+            break
+    child = _children.pop(pid, None)
+    if child is not None and child.poll() is None:
+        child.wait(5)
+
+

@@ -1,0 +1,141 @@
+"""Pure rendering of launcher and client results to short, readable text (and a little HTML).
+
+No I/O and no IPython: the magics print what these functions return.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from tfserve_magic.lifecycle.launcher import Failed, Launched, Reused, ServerInfo, StartResult, TimedOut
+
+__all__ = [
+    "render_prediction",
+    "render_servers",
+    "render_signatures",
+    "render_start",
+    "render_status",
+    "render_urls",
+    "urls_html",
+]
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+
+
+def render_start(result: StartResult) -> str:
+    if isinstance(result, Launched):
+        h = result.handle
+        return (f"Started server {h.name} (pid {h.record.pid}) at {h.url} in "
+                f"{result.seconds:.1f} s, serving {', '.join(h.models)}.")
+    if isinstance(result, Reused):
+        h = result.handle
+        text = (f"Reusing server {h.name} (pid {h.record.pid}) at {h.url}, "
+                f"serving {', '.join(h.models)}.")
+        if result.borrowed:
+            text += (f" It was started by process {h.record.owner_pid} (another kernel) and "
+                     "stops when that one exits.")
+        return text
+    if isinstance(result, Failed):
+        text = f"Could not start server {result.name}: {result.message}"
+    else:
+        assert isinstance(result, TimedOut)
+        text = (f"Server {result.name} was not ready within {result.seconds:.0f} s "
+                "(raise --timeout for large models); it was stopped.")
+    if result.log_tail:
+        text += "\n--- server log (last lines) ---\n" + result.log_tail
+    return text
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip()
+             for row in [header, *rows]]
+    return "\n".join(lines)
+
+
+def render_servers(infos: Sequence[ServerInfo]) -> str:
+    if not infos:
+        return "No servers. Start one with %tfserve start MODEL_DIR."
+    rows = [(i.record.name, str(i.record.pid), str(i.record.rest_api_port),
+             ", ".join(i.models), _duration(i.uptime), "alive" if i.alive else "dead",
+             "detached" if i.record.detached else "") for i in infos]
+    return _table(("NAME", "PID", "PORT", "MODELS", "UPTIME", "STATE", ""), rows)
+
+
+def render_status(description: Mapping[str, Any], model: str | None = None) -> str:
+    """One server's models (contract 2): versions, states, labels and load errors."""
+    blocks = []
+    for entry in description.get("models", []):
+        if model and entry["name"] != model:
+            continue
+        labels = entry.get("labels", {})
+        by_version: dict[int, list[str]] = {}
+        for label, version in labels.items():
+            by_version.setdefault(version, []).append(label)
+        rows = [(str(v["version"]), v["state"], ", ".join(sorted(by_version.get(v["version"], []))),
+                 v.get("error", "")) for v in entry.get("versions", [])]
+        head = f"{entry['name']}  ({entry.get('policy', '')}; {entry.get('base_path', '')})"
+        body = _table(("VERSION", "STATE", "LABELS", "ERROR"), rows) if rows else \
+            "  no versions yet"
+        blocks.append(head + "\n" + body)
+    if not blocks:
+        return f"No model named {model}." if model else "No models."
+    return "\n\n".join(blocks)
+
+
+def _shape(info: Mapping[str, Any]) -> str:
+    shape = info.get("tensor_shape", {})
+    if shape.get("unknown_rank"):
+        return "(unknown rank)"
+    dims = ["None" if int(d.get("size", -1)) == -1 else str(d["size"]) for d in shape.get("dim", [])]
+    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def render_signatures(signatures: Mapping[str, Any]) -> str:
+    blocks = []
+    for name in sorted(signatures):
+        if name.startswith("__"):
+            continue
+        signature = signatures[name]
+        lines = [f"{name}  [{signature.get('method_name', '')}]"]
+        for kind in ("inputs", "outputs"):
+            for key, info in sorted(signature.get(kind, {}).items()):
+                arrow = "in " if kind == "inputs" else "out"
+                dtype = info.get("dtype", "").removeprefix("DT_").lower()
+                lines.append(f"  {arrow} {key}: {dtype} {_shape(info)}")
+        blocks.append("\n".join(lines))
+    return "\n".join(blocks) or "No signatures."
+
+
+def render_prediction(prediction: Any, limit: int = 6) -> str:
+    def one(array: Any) -> str:
+        array = np.asarray(array)
+        with np.printoptions(threshold=limit * 4, edgeitems=min(3, limit), precision=5,
+                             suppress=True):
+            text = np.array2string(array, separator=", ")
+        return f"{text}  {array.dtype}{list(array.shape)}"
+
+    if isinstance(prediction, Mapping):
+        return "\n".join(f"{k}: {one(v)}" for k, v in prediction.items())
+    return one(prediction)
+
+
+def render_urls(urls: Sequence[tuple[str, str]]) -> str:
+    return "\n".join(f"{kind}: {url}" for kind, url in urls)
+
+
+def urls_html(urls: Sequence[tuple[str, str]]) -> str:
+    items = "".join(f'<li>{html.escape(kind)}: <a href="{html.escape(url)}" target="_blank">'
+                    f"{html.escape(url)}</a></li>" for kind, url in urls)
+    return f"<ul>{items}</ul>"

@@ -1,0 +1,297 @@
+"""``%tfserve`` and ``%%predict``: parse arguments, call the launcher or the client, print.
+
+No business logic lives here: processes are the launcher's, requests the client's, text the
+display module's. Errors a user can cause are printed as one clear message (TF Serving's own for
+failed requests), never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.display import HTML, display
+
+from tfserve_magic.notebook import display as render
+from tfserve_magic.lifecycle import launcher
+from tfserve_magic.notebook import defaults as routing
+from tfserve_magic.client.rest import ServingError
+
+__all__ = ["TFServeMagics"]
+
+
+class _UsageProblem(Exception):
+    """Bad arguments: the message is a short usage text."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _UsageProblem(f"{self.format_usage().strip()}\n{self.prog}: error: {message}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
+        raise _UsageProblem(message or "")  # --help lands here after printing
+
+
+def _build_parser() -> _Parser:
+    parser = _Parser(prog="%tfserve", description="Serve TensorFlow models from this notebook "
+                     "with a TensorFlow-Serving-compatible REST server.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    add = commands.add_parser
+
+    def command(name: str, help: str, **kwargs: Any) -> argparse.ArgumentParser:
+        kwargs.setdefault("description", help[0].upper() + help[1:] + ".")
+        return add(name, help=help, **kwargs)
+
+    start = command("start", help="serve a model folder or a models.config",
+                    description="Serve MODEL_DIR (a base path holding version folders 1/, 2/, "
+                    "...) or --config models.config. Extra --flag=value arguments go to the "
+                    "server unchanged.")
+    start.add_argument("model_dir", nargs="?", help="base path holding numeric version folders")
+    start.add_argument("--config", help="a models.config (TF Serving text format)")
+    start.add_argument("--name", help="model and server name (default: the folder's name)")
+    start.add_argument("--port", type=int, default=0, help="REST port (default: a free one)")
+    start.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    start.add_argument("--gpu", help="GPUs to use: 'none', or indices such as 0 or 0,1")
+    start.add_argument("--gpu-memory-fraction", type=float, help="hard GPU memory share, 0..1")
+    start.add_argument("--poll", type=float, default=None,
+                       help="seconds between checks for new versions and config changes "
+                       "(default 1; 0: only on %%tfserve reload and push)")
+    start.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for start")
+    start.add_argument("--detach", action="store_true",
+                       help="keep serving after this kernel exits")
+
+    stop = command("stop", help="stop a server (or --all)")
+    stop.add_argument("name", nargs="?")
+    stop.add_argument("--all", action="store_true", help="stop every server you started")
+
+    command("list", help="every server you started, from any kernel")
+
+    status = command("status", help="versions, states, labels and load errors")
+    status.add_argument("name", nargs="?", help="server name (default: the only one running)")
+
+    logs = command("logs", help="the end of a server's log")
+    logs.add_argument("name", nargs="?")
+    logs.add_argument("-n", type=int, default=40, help="number of lines")
+
+    reload = command("reload", help="re-read the config and rescan version folders now")
+    reload.add_argument("name", nargs="?")
+
+    signatures = command("signatures", help="a served model's inputs and outputs")
+    signatures.add_argument("model")
+    _route_arguments(signatures)
+
+    url = command("url", help="where a browser or script reaches a server")
+    url.add_argument("name", nargs="?")
+
+    push = command("push", help="export a Keras model or tf.Module as the next "
+                               "version of a served model and wait until it is AVAILABLE")
+    push.add_argument("variable", help="name of the model in this notebook")
+    push.add_argument("--name", required=True, help="the served model to add a version to")
+    push.add_argument("--version", type=int, help="version number (default: next)")
+    push.add_argument("--timeout", type=float, default=120.0)
+
+    dashboard = command("dashboard", help="a live view of served models")
+    dashboard.add_argument("name", nargs="?")
+    return parser
+
+
+def _route_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--version", type=int, help="a specific version")
+    group.add_argument("--label", help="a version label such as stable")
+
+
+def _predict_parser() -> _Parser:
+    parser = _Parser(prog="%%predict", description="Send the cell (a Python expression: an "
+                     "array, a list or a dict of arrays; or literal JSON) to MODEL's predict API.")
+    parser.add_argument("model")
+    _route_arguments(parser)
+    parser.add_argument("--signature", help="signature name (default serving_default)")
+    parser.add_argument("--columnar", action="store_true",
+                        help="send {'inputs': ...} instead of {'instances': ...}")
+    parser.add_argument("--server", help="server name, when several serve MODEL")
+    parser.add_argument("-o", "--output", metavar="VAR", help="store the result in VAR")
+    return parser
+
+
+@magics_class
+class TFServeMagics(Magics):
+    """``%tfserve COMMAND ...`` and ``%%predict MODEL``."""
+
+    @line_magic
+    def tfserve(self, line: str) -> None:
+        """Serve TensorFlow models. ``%tfserve --help`` lists the commands."""
+        try:
+            args, extra = _build_parser().parse_known_args(shlex.split(line))
+        except _UsageProblem as problem:
+            if str(problem):
+                print(str(problem).strip(), file=sys.stderr)
+            return
+        if args.command is None:
+            print(_build_parser().format_help())
+            return
+        if extra and args.command != "start":
+            print(f"%tfserve {args.command}: unrecognized arguments: {' '.join(extra)}",
+                  file=sys.stderr)
+            return
+        handler: Callable[..., None] = getattr(self, f"_cmd_{args.command}")
+        try:
+            handler(args, extra)
+        except (ServingError, ValueError, OSError, launcher.LaunchError) as error:
+            print(f"%tfserve {args.command}: {error}", file=sys.stderr)
+
+    # ---------------------------------------------------------------- commands
+
+    def _cmd_start(self, args: argparse.Namespace, extra: Sequence[str]) -> None:
+        if (args.model_dir is None) == (args.config is None):
+            print("%tfserve start: give MODEL_DIR or --config FILE (not both)", file=sys.stderr)
+            return
+        unknown = [e for e in extra if not e.startswith("--")]
+        if unknown:
+            print(f"%tfserve start: unexpected arguments: {' '.join(unknown)}", file=sys.stderr)
+            return
+        spec = launcher.ServerSpec(
+            model_dir=args.model_dir, config=args.config, name=args.name, port=args.port,
+            host=args.host, gpu=args.gpu, gpu_memory_fraction=args.gpu_memory_fraction,
+            poll=args.poll, detach=args.detach, extra_flags=tuple(extra))
+        result = launcher.launch(spec, timeout=args.timeout)
+        stream = sys.stderr if isinstance(result, (launcher.Failed, launcher.TimedOut)) else \
+            sys.stdout
+        print(render.render_start(result), file=stream)
+        if isinstance(result, (launcher.Launched, launcher.Reused)):
+            self._show_urls(result.handle)
+
+    def _cmd_stop(self, args: argparse.Namespace, extra: Sequence[str]) -> None:
+        stopped = launcher.stop(args.name, all=args.all)
+        print("Stopped " + (", ".join(stopped) if stopped else "nothing (no servers)") + ".")
+
+    def _cmd_list(self, args: argparse.Namespace, extra: Sequence[str]) -> None:
+        print(render.render_servers(launcher.list_servers()))
+
+    def _cmd_status(self, args: argparse.Namespace, extra: Sequence[str]) -> None:
+        handle = launcher.find(args.name)
+        info = handle.client.server_info() or {}
+        print(f"{handle.name} at {handle.url}\n" + render.render_status(info))
+
+    def _cmd_logs(self, args: argparse.Namespace, extra: Sequence[str]) -> None:
+        name = args.name or launcher.find().name
+        print(launcher.logs(name, args.n) or "(the log is empty)")
+
+    def _cmd_reload(self, args: argparse.Namespace, extra: Sequence[str]) -> None:
+        handle = launcher.find(args.name)
+        print(render.render_status(handle.client.reload()))
+
+    def _cmd_signatures(self, args: argparse.Namespace, extra: Sequence[str]) -> None:
+        handle = launcher.find_serving(args.model)
+        print(render.render_signatures(handle.client.signatures(
+            args.model, version=args.version, label=args.label)))
+
+    def _cmd_url(self, args: argparse.Namespace, extra: Sequence[str]) -> None:
+        self._show_urls(launcher.find(args.name))
+
+    def _cmd_push(self, args: argparse.Namespace, extra: Sequence[str]) -> None:
+        from tfserve_magic.operations.push import push
+
+        if args.variable not in self.shell.user_ns:
+            print(f"%tfserve push: no variable named {args.variable} in this notebook",
+                  file=sys.stderr)
+            return
+        outcome = push(self.shell.user_ns[args.variable], args.name, version=args.version,
+                       timeout=args.timeout)
+        stream = sys.stdout if outcome.ok else sys.stderr
+        print(outcome.message, file=stream)
+
+    def _cmd_dashboard(self, args: argparse.Namespace, extra: Sequence[str]) -> None:
+        from tfserve_magic.notebook.widgets import dashboard
+
+        display(dashboard(args.name))
+
+    def _show_urls(self, handle: launcher.ServerHandle) -> None:
+        urls = server_urls(handle)
+        if len(urls) > 1:
+            display(HTML(render.urls_html(urls)))
+        else:
+            print(render.render_urls(urls))
+
+    # ---------------------------------------------------------------- %%predict
+
+    @cell_magic
+    def predict(self, line: str, cell: str) -> None:
+        """Send the cell's data to a served model. ``%%predict --help`` for the options."""
+        try:
+            args = _predict_parser().parse_args(shlex.split(line))
+        except _UsageProblem as problem:
+            if str(problem):
+                print(str(problem).strip(), file=sys.stderr)
+            return
+        try:
+            data = self._cell_data(cell)
+        except ValueError as error:
+            print(f"%%predict: {error}", file=sys.stderr)
+            return
+        try:
+            handle = launcher.find(args.server) if args.server else \
+                launcher.find_serving(args.model)
+            version, label = args.version, args.label
+            if version is None and label is None:
+                route = routing.get_default(handle.name, args.model)
+                version, label = route.version, route.label
+            started = time.monotonic()
+            result = handle.client.predict(args.model, data, version=version, label=label,
+                                           signature=args.signature, columnar=args.columnar)
+        except ServingError as error:
+            print(f"%%predict {args.model}: {error.message} (HTTP {error.status})",
+                  file=sys.stderr)
+            return
+        except ValueError as error:
+            print(f"%%predict: {error}", file=sys.stderr)
+            return
+        took = (time.monotonic() - started) * 1000
+        if args.output:
+            self.shell.user_ns[args.output] = result
+        where = f"version {version}" if version is not None else (
+            f"label {label!r}" if label else "latest")
+        print(render.render_prediction(result))
+        print(f"({args.model}, {where}, {took:.1f} ms"
+              + (f"; stored in {args.output})" if args.output else ")"))
+
+    def _cell_data(self, cell: str) -> Any:
+        source = cell.strip()
+        if not source:
+            raise ValueError("the cell is empty: write an array, a list, a dict or JSON")
+        try:
+            return self.shell.ev(source)
+        except (SyntaxError, NameError) as python_error:
+            try:
+                return json.loads(source)
+            except ValueError:
+                raise ValueError(f"the cell is neither a Python expression ({python_error}) nor "
+                                 "JSON") from None
+
+
+def server_urls(handle: launcher.ServerHandle) -> list[tuple[str, str]]:
+    """Every address that reaches ``handle``: direct, through Jupyter's proxy, through Colab."""
+    from tfserve_magic.notebook.colab import colab_url
+
+    urls = [("direct", handle.url)]
+    try:
+        from tfserve_magic.notebook.jupyter_env import proxy_url
+    except ImportError:
+        proxy_url = None  # type: ignore[assignment]
+    if proxy_url is not None:
+        try:
+            proxied = proxy_url(handle.name)
+        except Exception:  # an extra address is a convenience; never fail a start over it
+            proxied = None
+        if proxied:
+            urls.append(("through Jupyter", proxied))
+    colab = colab_url(handle.record.rest_api_port)
+    if colab:
+        urls.append(("Colab", colab))
+    return urls

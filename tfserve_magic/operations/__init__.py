@@ -1,0 +1,3 @@
+"""Operations on served models: export, push a new version, move labels."""
+
+__all__: list[str] = []

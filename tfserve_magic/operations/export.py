@@ -1,0 +1,62 @@
+"""Exporting a model as the next version of a served base path, atomically.
+
+The SavedModel is written under a temporary, non-numeric sibling (which the server ignores) and
+renamed into place, so a polling server never sees a half-written version (TF Serving gives no
+atomicity of its own). Works for Keras models (``model.export``) and ``tf.Module``s with
+``tf.function`` signatures. TensorFlow is imported only when a function here runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from tfserve_magic.serving.models.repository import scan_versions
+
+__all__ = ["ExportResult", "export_version", "next_version"]
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    version: int
+    path: str
+
+
+def next_version(base_path: str) -> int:
+    """One more than the highest numeric version folder (1 for an empty or new base path)."""
+    if not os.path.isdir(base_path):
+        return 1
+    return max(scan_versions(base_path), default=0) + 1
+
+
+def _is_keras(model: Any) -> bool:
+    return any(cls.__module__.startswith(("keras", "tf_keras")) for cls in type(model).__mro__)
+
+
+def export_version(model: Any, base_path: str, version: int | None = None,
+                   signatures: Any = None) -> ExportResult:
+    """Save ``model`` as ``base_path/<version>`` (default: the next version), atomically."""
+    import tensorflow as tf
+
+    base_path = os.path.abspath(base_path)
+    os.makedirs(base_path, exist_ok=True)
+    version = next_version(base_path) if version is None else int(version)
+    if version < 0:
+        raise ValueError(f"version must not be negative, got {version}")
+    final = os.path.join(base_path, str(version))
+    if os.path.exists(final):
+        raise FileExistsError(f"version {version} already exists at {final}")
+    staging = os.path.join(base_path, f".tmp-{version}-{uuid.uuid4().hex[:8]}")
+    try:
+        if _is_keras(model) and signatures is None:
+            model.export(staging, format="tf_saved_model", verbose=False)
+        else:
+            tf.saved_model.save(model, staging, signatures=signatures)
+        os.rename(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return ExportResult(version, final)

@@ -1,0 +1,87 @@
+"""Moving version labels the way TF Serving understands them: by editing the models.config the
+server runs from, then asking it to reload.
+
+The change therefore survives a restart, and the same file runs unchanged on real TensorFlow
+Serving. A label is refused, with TF Serving's reason, when it would point at a version that is
+not AVAILABLE (a *new* label may, when the server runs with
+``--allow_version_labels_for_unavailable_models``, as TF Serving allows). No TensorFlow import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+
+from tfserve_magic.client.rest import Client, ServingError
+from tfserve_magic.serving.models.config import load_model_config_file, write_model_config_file
+
+__all__ = ["LabelError", "move_label", "remove_label"]
+
+_LABEL = re.compile(r"[A-Za-z0-9_]+\Z")
+
+
+class LabelError(ValueError):
+    """The label change was refused; the message says why."""
+
+
+def _config_path(client: Client) -> str:
+    info = client.server_info()
+    if not info or not info.get("model_config_file"):
+        raise LabelError("this server does not run from a models.config, so its labels cannot "
+                         "be changed (start it with %tfserve start, or --model_config_file)")
+    return str(info["model_config_file"])
+
+
+def _allows_unavailable(client: Client) -> bool:
+    from tfserve_magic.lifecycle import registry
+
+    port = client.url.rsplit(":", 1)[-1]
+    record = registry.find_record(port)
+    return bool(record and "--allow_version_labels_for_unavailable_models" in record.argv)
+
+
+def move_label(client: Client, model: str, label: str, version: int) -> dict[str, int]:
+    """Point ``label`` of ``model`` at ``version``; returns the labels the server now has."""
+    if not _LABEL.match(label):
+        raise LabelError(f"label {label!r} must match [a-zA-Z0-9_]+ (TF Serving's rule)")
+    path = _config_path(client)
+    models = load_model_config_file(path)
+    entry = next((m for m in models if m.name == model), None)
+    if entry is None:
+        raise LabelError(f"{os.path.basename(path)} has no model named {model}")
+    states = {s.version: s.state for s in client.status(model)}
+    existing = dict(entry.labels)
+    new_label = label not in existing
+    if states.get(version) != "AVAILABLE" and not (new_label and _allows_unavailable(client)):
+        raise LabelError(f"Request to assign label to version {version} of model {model}, which "
+                         "is not currently available for inference")
+    labels = {**existing, label: int(version)}
+    return _apply(client, path, models, model, labels)
+
+
+def remove_label(client: Client, model: str, label: str) -> dict[str, int]:
+    path = _config_path(client)
+    models = load_model_config_file(path)
+    entry = next((m for m in models if m.name == model), None)
+    if entry is None or label not in entry.labels:
+        raise LabelError(f"model {model} has no label {label!r}")
+    labels = {k: v for k, v in entry.labels.items() if k != label}
+    return _apply(client, path, models, model, labels)
+
+
+def _apply(client: Client, path: str, models: list, model: str,
+           labels: dict[str, int]) -> dict[str, int]:
+    with open(path, encoding="utf-8") as handle:
+        previous = handle.read()
+    updated = [dataclasses.replace(m, labels=labels) if m.name == model else m for m in models]
+    write_model_config_file(path, updated)
+    try:
+        info = client.reload()
+    except ServingError as error:
+        with open(path + ".restore", "w", encoding="utf-8") as handle:
+            handle.write(previous)
+        os.replace(path + ".restore", path)  # the server keeps serving the old labels
+        raise LabelError(error.message) from None
+    served = next(m for m in info["models"] if m["name"] == model)["labels"]
+    return {str(k): int(v) for k, v in served.items()}

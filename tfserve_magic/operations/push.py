@@ -1,0 +1,82 @@
+"""``%tfserve push``: export a model from the notebook as the next version of a served model and
+wait until the server reports it AVAILABLE, or say why it failed to load.
+
+The export is atomic (``export.export_version``); the server is asked to rescan at once rather
+than at its next poll. TensorFlow is imported only by the export itself.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from tfserve_magic.lifecycle import launcher
+from tfserve_magic.client.rest import ServingError
+from tfserve_magic.operations.export import export_version
+from tfserve_magic.serving.models.repository import scan_versions
+
+__all__ = ["PushOutcome", "push"]
+
+_TICK = threading.Event()  # never set; paces the deadline-bounded status polling
+
+
+@dataclass(frozen=True)
+class PushOutcome:
+    ok: bool
+    model: str
+    version: int
+    path: str
+    message: str
+
+
+def _policy_serves(policy: str, version: int, on_disk: Iterable[int]) -> bool:
+    """Whether a version policy (as contract 2 prints it) aspires ``version`` now."""
+    if policy.startswith("specific"):
+        return version in {int(v) for v in re.findall(r"versions:\s*(\d+)", policy)}
+    if policy.startswith("latest"):
+        found = re.search(r"num_versions:\s*(\d+)", policy)
+        keep = max(1, int(found.group(1))) if found else 1
+        return version in sorted(set(on_disk))[-keep:]
+    return True  # all {}
+
+
+def push(model_object: Any, model: str, *, version: int | None = None, timeout: float = 120.0,
+         server: str | None = None) -> PushOutcome:
+    handle = launcher.find(server) if server else launcher.find_serving(model)
+    info = handle.client.server_info() or {}
+    entry = next((m for m in info.get("models", []) if m["name"] == model), None)
+    if entry is None:
+        raise ValueError(f"server {handle.name} does not serve a model named {model}")
+    exported = export_version(model_object, entry["base_path"], version)
+    policy = entry.get("policy", "")
+    if not _policy_serves(policy, exported.version, scan_versions(entry["base_path"])):
+        return PushOutcome(False, model, exported.version, exported.path,
+                           f"Wrote {model} version {exported.version} to {exported.path}, but the "
+                           f"model's version policy ({policy}) does not serve it.")
+    handle.client.reload()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            status = handle.client.status(model, exported.version)[0]
+        except ServingError as error:
+            if error.status != 404:
+                raise
+        else:
+            if status.state == "AVAILABLE":
+                return PushOutcome(True, model, exported.version, exported.path,
+                                   f"{model} version {exported.version} is AVAILABLE "
+                                   f"({exported.path}).")
+            if status.state == "END":
+                why = status.error_message or "it was unloaded (the version policy does not " \
+                                              "keep it)"
+                return PushOutcome(False, model, exported.version, exported.path,
+                                   f"{model} version {exported.version} did not load: {why}")
+        _TICK.wait(0.1)
+    return PushOutcome(False, model, exported.version, exported.path,
+                       f"{model} version {exported.version} was written to {exported.path} but "
+                       f"was not AVAILABLE within {timeout:.0f} s; see %tfserve logs "
+                       f"{handle.name}.")

@@ -1,0 +1,177 @@
+"""TF Serving's JSON output: predictions, outputs and results, as ``util/json_tensor.cc``
+writes them.
+
+Floats keep TF Serving's formatting (``%g`` when it round-trips, else ``%.9g`` for float32), so
+clients parse exactly the numbers tensorflow_model_server sends; NaN and Infinity print as bare
+tokens; DT_STRING outputs named ``*_bytes`` print as ``{"b64": ...}``. Numbers are written by
+orjson straight from numpy. Pure: no TensorFlow, no Tornado.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import orjson
+
+from tfserve_magic.serving.api.codec import RequestFormat
+from tfserve_magic.serving.errors import InvalidArgument, Unimplemented
+
+__all__ = ["dumps", "encode_classify_response", "encode_predict_response",
+           "encode_regress_response"]
+
+
+
+def dumps(doc: Any) -> bytes:
+    """Serialise a response document (numpy arrays allowed; NaN/Infinity as TF prints them)."""
+    try:
+        text = orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
+    except TypeError:
+        text = b"null"  # an unusual type: take the general path below
+    # orjson writes non-finite floats as null; TF Serving writes the bare tokens NaN/Infinity.
+    if b"null" in text and _has_nonfinite_or_odd(doc):
+        return json.dumps(_plain(doc), allow_nan=True, separators=(",", ":")).encode()
+    return text
+
+
+def _has_nonfinite_or_odd(value: Any) -> bool:
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind not in "biuf" or (
+            value.dtype.kind == "f" and not bool(np.isfinite(value).all()))
+    if isinstance(value, (float, np.floating)):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_has_nonfinite_or_odd(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_nonfinite_or_odd(v) for v in value)
+    return not isinstance(value, (str, int, bool, type(None), np.generic))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _round_significant(values: np.ndarray, digits: int) -> tuple[np.ndarray, np.ndarray]:
+    """The doubles nearest to each value printed with ``%.{digits}g``, and where that was exact
+    arithmetic (powers of ten up to 1e22 are exact doubles; elsewhere the caller formats)."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        magnitude = np.where(values == 0, 0, np.floor(np.log10(np.abs(values))))
+        places = (digits - 1 - magnitude).astype(np.int64)
+        ok = np.abs(places) <= 22
+        places = np.where(ok, places, 0)
+        up = places >= 0
+        scale = np.power(10.0, np.abs(places))
+        scaled = np.where(up, values * scale, values / scale)
+        ok &= np.abs(scaled) < 2.0**53
+        rounded = np.rint(scaled)
+        result = np.where(up, rounded / scale, rounded * scale)
+    return result, ok
+
+
+def _tf_float32_values(array: np.ndarray) -> np.ndarray:
+    """float32 -> the double values of TF Serving's text (``%g`` if it round-trips, else
+    ``%.9g``), so that clients parse exactly the numbers tensorflow_model_server sends."""
+    wide = array.astype(np.float64)
+    six, ok6 = _round_significant(wide, 6)
+    exact6 = ok6 & (six.astype(np.float32) == array)
+    nine, ok9 = _round_significant(wide, 9)
+    result = np.where(exact6, six, nine)
+    slow = ~(exact6 | ok9)
+    if slow.any():
+        flat_result = result.reshape(-1)
+        for index in np.flatnonzero(slow.reshape(-1)):
+            value = float(array.reshape(-1)[index])
+            text = "%g" % value
+            if np.float32(float(text)) != np.float32(value):
+                text = "%.9g" % value
+            flat_result[index] = float(text)
+    return result
+
+
+def _json_tensor(name: str, array: np.ndarray) -> Any:
+    """An output tensor ready for ``dumps`` (orjson writes 0-d arrays as null: unwrap them)."""
+    value = _json_array(name, array)
+    return value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value
+
+
+def _json_array(name: str, array: np.ndarray) -> Any:
+    if array.dtype == np.object_ or array.dtype.kind in "SU":
+        as_b64 = name.endswith("_bytes")
+
+        def leaf(item: Any) -> Any:
+            data = item if isinstance(item, bytes) else str(item).encode()
+            if as_b64:
+                return {"b64": base64.b64encode(data).decode("ascii")}
+            return data.decode("utf-8", "replace")
+
+        return _map_nested(array.tolist(), leaf)
+    if array.dtype == np.float32 or array.dtype == np.float16:
+        array = array.astype(np.float32)
+        finite = np.isfinite(array)
+        values = _tf_float32_values(np.where(finite, array, 0).astype(np.float32))
+        return np.where(finite, values, array.astype(np.float64))
+    if array.dtype.kind == "f":
+        return array.astype(np.float64)
+    if array.dtype.kind in "iub":
+        return np.ascontiguousarray(array)
+    raise Unimplemented(f"Conversion of output tensor {name} of dtype {array.dtype} to JSON")
+
+
+def _map_nested(value: Any, leaf: Any) -> Any:
+    if isinstance(value, list):
+        return [_map_nested(v, leaf) for v in value]
+    return leaf(value)
+
+
+def encode_predict_response(fmt: RequestFormat, outputs: Mapping[str, np.ndarray]) -> bytes:
+    """MakeJsonFromTensors: ``predictions`` (row) or ``outputs`` (columnar)."""
+    names = sorted(outputs)
+    if fmt is RequestFormat.COLUMNAR:
+        if len(names) == 1:
+            return dumps({"outputs": _json_tensor(names[0], outputs[names[0]])})
+        return dumps({"outputs": {n: _json_tensor(n, outputs[n]) for n in names}})
+    batch: int | None = None
+    for name in names:
+        array = outputs[name]
+        if array.ndim == 0:
+            raise InvalidArgument(f"Tensor name: {name} has no shape information ")
+        if batch is None:
+            batch = array.shape[0]
+        elif array.shape[0] != batch:
+            raise InvalidArgument(f"Tensor name: {name} has inconsistent batch size: "
+                                  f"{array.shape[0]} expecting: {batch}")
+    if len(names) == 1:
+        return dumps({"predictions": _json_tensor(names[0], outputs[names[0]])})
+    columns = {n: _json_tensor(n, outputs[n]) for n in names}
+    rows = [{n: columns[n][i] for n in names} for i in range(batch or 0)]
+    return dumps({"predictions": rows})
+
+
+def encode_classify_response(classes: np.ndarray | None, scores: np.ndarray | None) -> bytes:
+    """``{"results": [[[label, score], ...], ...]}``; a missing label is "", a missing score 0."""
+    batch, width = (classes if classes is not None else scores).shape[:2]  # type: ignore[union-attr]
+    labels = classes.tolist() if classes is not None else [[b""] * width for _ in range(batch)]
+    values = (_tf_float32_values(scores.astype(np.float32)).tolist() if scores is not None
+              else [[0.0] * width for _ in range(batch)])
+    results = [[[_text(labels[i][j]), values[i][j]] for j in range(width)] for i in range(batch)]
+    return dumps({"results": results})
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def encode_regress_response(values: np.ndarray) -> bytes:
+    return dumps({"results": _tf_float32_values(values.reshape(-1).astype(np.float32))})

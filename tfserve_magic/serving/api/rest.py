@@ -1,0 +1,341 @@
+"""The REST surface: Tornado handlers, the route table, and the one place errors become JSON.
+
+Routes (``model_servers/http_rest_api_handler.cc``): everything under ``(?i)/v1/`` goes to one
+handler that matches TF Serving's two URL patterns and answers anything else with
+``400 Malformed request``; the Prometheus path when monitoring is on; and our own
+``/tfserve_magic/v1/{server,reload}`` outside ``/v1``, which TF Serving clients never see. Model
+execution and large JSON work run on a thread pool, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import logging
+import re
+import time
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+import tornado.web
+
+from tfserve_magic.serving.api import codec
+
+from tfserve_magic.serving.api import responses as render
+from tfserve_magic.serving.errors import Code, DeadlineExceeded, InvalidArgument, PayloadTooLarge, ServingError
+from tfserve_magic.serving.models.manager import Servable, ServableManager
+from tfserve_magic.serving.metrics import CONTENT_TYPE, ServerMetrics
+from tfserve_magic.serving.process.options import ServerOptions
+
+__all__ = ["ServerContext", "make_app"]
+
+log = logging.getLogger(__name__)
+
+_PREDICT = re.compile(
+    r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)",
+    re.IGNORECASE)
+_GET = re.compile(
+    r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?",
+    re.IGNORECASE)
+_INLINE_JSON_BYTES = 64 * 1024  # smaller bodies are parsed on the loop; larger ones in the pool
+_INT64_MAX = 2**63 - 1
+
+
+@dataclass
+class ServerContext:
+    """What the handlers share."""
+
+    options: ServerOptions
+    manager: ServableManager
+    executor: Executor
+    metrics: ServerMetrics
+    reload: Callable[[], Awaitable[None]]
+    started_at: float
+    pid: int
+    version: str
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "pid": self.pid,
+            "version": self.version,
+            "started_at": self.started_at,
+            "model_config_file": self.options.model_config_file or None,
+            "models": self.manager.describe(),
+        }
+
+
+class _Handler(tornado.web.RequestHandler):
+    @property
+    def ctx(self) -> ServerContext:
+        # Not an initialize() argument: Tornado sets default headers before initialize runs.
+        return self.application.settings["tfserve_ctx"]  # type: ignore[no-any-return]
+
+
+class _JsonHandler(_Handler):
+    """Writes JSON bodies and renders every error as TF Serving does."""
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json")
+        if self.ctx.options.rest_api_enable_cors_support:
+            self.set_header("Access-Control-Allow-Origin", "*")
+            self.set_header("Access-Control-Allow-Methods", "POST, GET")
+            self.set_header("Access-Control-Allow-Headers", "Content-Type")
+
+    def send_json(self, body: bytes, status: int = 200) -> None:
+        self.set_status(status, http.HTTPStatus(status).phrase if status in
+                        http.HTTPStatus._value2member_map_ else "Unknown")
+        self.finish(body)
+
+    def send_error_status(self, error: ServingError) -> None:
+        # The client gets TF Serving's body; the log says why, for whoever reads it later.
+        log.warning("%s %s -> %d %s: %s", self.request.method, self.request.path,
+                    error.http_status, error.code.name, error.message[:2000])
+        self.send_json(orjson.dumps({"error": error.message}), error.http_status)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        # Unexpected exceptions: still TF Serving's error shape, and the log says why.
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        message = str(exc) if exc else http.HTTPStatus(status_code).phrase
+        self.finish(orjson.dumps({"error": message}))
+
+
+@tornado.web.stream_request_body
+class V1Handler(_JsonHandler):
+    """Everything under /v1/: status, metadata, predict, classify, regress."""
+
+    SUPPORTED_METHODS = ("GET", "POST", "OPTIONS", "PUT", "DELETE", "PATCH", "HEAD")
+
+    def prepare(self) -> None:
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._too_large = False
+        declared = self.request.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > self.ctx.options.max_request_bytes:
+            self._too_large = True
+            self.send_error_status(self._size_error(int(declared)))
+
+    def _size_error(self, size: int) -> ServingError:
+        return PayloadTooLarge(f"Request body of {size} bytes is larger than the limit of "
+                               f"{self.ctx.options.max_request_bytes} bytes (--max_request_bytes)")
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._too_large:
+            return
+        self._size += len(chunk)
+        if self._size > self.ctx.options.max_request_bytes:
+            self._too_large = True
+            self._chunks = []
+        else:
+            self._chunks.append(chunk)
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(self._chunks)
+
+    def _malformed(self) -> None:
+        self.send_error_status(InvalidArgument(
+            f"Malformed request: {self.request.method} {self.request.path}"))
+
+    async def put(self) -> None:
+        self._malformed()
+
+    delete = patch = head = put
+
+    async def options(self) -> None:
+        origin = self.request.headers.get("Origin", "")
+        if origin.startswith(("http://", "https://")):
+            self.send_json(b"")
+        else:
+            self.send_error_status(InvalidArgument("Origin header is missing in CORS preflight"))
+
+    async def get(self) -> None:
+        if self._finished:
+            return
+        match = _GET.fullmatch(self.request.path)
+        if not match:
+            return self._malformed()
+        name, version_text, label, metadata = match.groups()
+        if name is None:
+            return self.send_error_status(InvalidArgument("Missing model name in request."))
+        started = time.monotonic()
+        api = "GetModelMetadata" if metadata else "GetModelStatus"
+        model = urllib.parse.unquote(name)
+        version: int | None = None
+        try:
+            version = _version(version_text)
+            if metadata:
+                body = self._metadata(model, version, _label(label))
+            else:
+                statuses = self.ctx.manager.status(model, version)
+                body = orjson.dumps({"model_version_status": [
+                    {"version": str(s.version), "state": s.state.name,
+                     "status": {"error_code": s.error_code.name,
+                                "error_message": s.error_message}} for s in statuses]})
+        except ServingError as error:
+            self._observe(model, version, api, error.code, started)
+            return self.send_error_status(error)
+        self._observe(model, version, api, Code.OK, started)
+        self.send_json(body)
+
+    def _metadata(self, model: str, version: int | None, label: str | None) -> bytes:
+        served, servable = self.ctx.manager.servable(model, version, label)
+        return orjson.dumps({
+            "model_spec": {"name": model, "signature_name": "", "version": str(served)},
+            "metadata": {"signature_def": servable.signature_metadata()},
+        })
+
+    async def post(self) -> None:
+        if self._finished:
+            return
+        if self._too_large:
+            return self.send_error_status(self._size_error(self._size))
+        match = _PREDICT.fullmatch(self.request.path)
+        if not match or match.group(4) not in ("predict", "classify", "regress"):
+            return self._malformed()
+        name, version_text, label, verb = match.groups()
+        model = urllib.parse.unquote(name)
+        api = {"predict": "Predict", "classify": "Classify", "regress": "Regress"}[verb]
+        started = time.monotonic()
+        served: int | None = None
+        try:
+            version = _version(version_text)
+            body = self.body
+            doc = (codec.parse_json_object(body) if len(body) < _INLINE_JSON_BYTES else
+                   await self._in_pool(codec.parse_json_object, body))
+            signature = codec.signature_name_of(doc) or "serving_default"
+            if verb != "predict":
+                examples = codec.parse_examples_request(doc, verb)
+            served, servable = self.ctx.manager.servable(model, version, _label(label))
+            if verb == "predict":
+                result = await self._in_pool(_predict, servable, signature, doc)
+            else:
+                result = await self._in_pool(
+                    _classify_or_regress, servable, signature, verb, examples,
+                    self.ctx.options.enable_signature_method_name_check)
+        except ServingError as error:
+            self._observe(model, served, api, error.code, started)
+            return self.send_error_status(error)
+        self._observe(model, served, api, Code.OK, started)
+        self.send_json(result)
+
+    async def _in_pool(self, function: Callable[..., Any], *args: Any) -> Any:
+        future = asyncio.get_running_loop().run_in_executor(self.ctx.executor, function, *args)
+        timeout = self.ctx.options.rest_timeout_seconds
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            raise DeadlineExceeded("Deadline Exceeded") from None
+
+    def _observe(self, model: str, version: int | None, api: str, code: Code,
+                 started: float) -> None:
+        self.ctx.metrics.observe_request(model, version, api, code.name,
+                                         time.monotonic() - started)
+
+
+def _version(text: str | None) -> int | None:
+    if text is None:
+        return None
+    value = int(text)
+    if value > _INT64_MAX:
+        raise InvalidArgument(f"Failed to convert version: {text} to numeric.")
+    return value
+
+
+def _label(text: str | None) -> str | None:
+    return None if text is None else urllib.parse.unquote(text)
+
+
+def _predict(servable: Servable, signature: str, doc: dict[str, Any]) -> bytes:
+    specs = servable.inputs.get(signature)
+    if specs is None:
+        raise InvalidArgument(f"Serving signature name: \"{signature}\" not found in signature def")
+    fmt, inputs = codec.parse_predict_request(doc, specs)
+    return render.encode_predict_response(fmt, servable.run(signature, inputs))
+
+
+def _classify_or_regress(servable: Servable, signature: str, verb: str,
+                         examples: tuple[codec.Example | None, list[codec.Example]],
+                         check_method: bool) -> bytes:
+    kind = "classification" if verb == "classify" else "regression"
+    if signature not in servable.inputs:
+        raise InvalidArgument(f"No signature was found with the name: {signature}")
+    expected_method = f"tensorflow/serving/{verb}"
+    method = servable.method_names.get(signature, "")
+    if check_method and method != expected_method:
+        raise InvalidArgument(f"Expected {kind} signature method_name to be "
+                              f"{expected_method}. Was: {method}")
+    inputs = servable.inputs[signature]
+    if len(inputs) != 1:
+        raise InvalidArgument("Expected one input Tensor.")
+    if "inputs" not in inputs:
+        raise InvalidArgument(f"No {kind} inputs found in SignatureDef: {signature}")
+    context, rows = examples
+    serialized = servable.serialize_examples(context, rows)
+    outputs = servable.run(signature, {"inputs": serialized})
+    batch = len(rows)
+    if verb == "regress":
+        values = outputs.get("outputs")
+        if values is None:
+            raise InvalidArgument(f"No regression outputs found in SignatureDef: {signature}")
+        if not (values.ndim == 1 or (values.ndim == 2 and values.shape[1] == 1)) or \
+                values.shape[0] != batch:
+            raise InvalidArgument("Expected output Tensor shape to be either [batch_size] or "
+                                  f"[batch_size, 1] but got {list(values.shape)}")
+        return render.encode_regress_response(values)
+    classes, scores = outputs.get("classes"), outputs.get("scores")
+    if classes is None and scores is None:
+        raise InvalidArgument("Expected classification signature outputs to contain classes "
+                              f"or scores: {signature}")
+    for name, tensor in (("classes", classes), ("scores", scores)):
+        if tensor is not None and (tensor.ndim != 2 or tensor.shape[0] != batch):
+            raise InvalidArgument(f"Expected Tensor shape: [{batch} K] but got "
+                                  f"{list(tensor.shape)} for {name}")
+    if classes is not None and scores is not None and classes.shape != scores.shape:
+        raise InvalidArgument(f"Tensors class and score should match in shape, but had shapes: "
+                              f"{list(classes.shape)} and {list(scores.shape)}")
+    if scores is not None and scores.dtype != np.float32:
+        raise InvalidArgument("Expected scores Tensor of DT_FLOAT.")
+    return render.encode_classify_response(classes, scores)
+
+
+class ServerInfoHandler(_JsonHandler):
+    """GET /tfserve_magic/v1/server: this server and its models (contract 2)."""
+
+    def get(self) -> None:
+        self.send_json(orjson.dumps(self.ctx.describe()))
+
+
+class ReloadHandler(_JsonHandler):
+    """POST /tfserve_magic/v1/reload: re-read the config and re-scan base paths now."""
+
+    async def post(self) -> None:
+        try:
+            await self.ctx.reload()
+        except ServingError as error:
+            return self.send_error_status(error)
+        self.send_json(orjson.dumps(self.ctx.describe()))
+
+
+class MetricsHandler(_Handler):
+
+    def get(self) -> None:
+        self.set_header("Content-Type", CONTENT_TYPE)
+        self.finish(self.ctx.metrics.exposition())
+
+
+def make_app(ctx: ServerContext, prometheus_path: str | None) -> tornado.web.Application:
+    """The Tornado application: the whole route table is here."""
+    routes: list[Any] = [
+        (r"(?i)/v1/.*", V1Handler),
+        (r"/tfserve_magic/v1/server", ServerInfoHandler),
+        (r"/tfserve_magic/v1/reload", ReloadHandler),
+    ]
+    if prometheus_path:
+        routes.append((re.escape(prometheus_path), MetricsHandler))
+    return tornado.web.Application(routes, compress_response=False, tfserve_ctx=ctx)
+

@@ -1,0 +1,3 @@
+"""Model management: config files, version folders, policies, the servable manager, the loader, polling."""
+
+__all__: list[str] = []

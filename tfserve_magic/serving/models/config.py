@@ -1,0 +1,196 @@
+"""TF Serving configuration files, parsed with TF Serving's own protobuf definitions.
+
+* ``models.config``: a text-format ``tensorflow.serving.ModelServerConfig``
+  (``tensorflow_serving.config.model_server_config_pb2`` from ``tensorflow-serving-api``),
+  validated as ``server_core.cc`` ValidateModelConfigList does.
+* ``--monitoring_config_file``: a text-format ``tensorflow.serving.MonitoringConfig``. The pip
+  package does not ship ``monitoring_config_pb2``, so its two-message schema
+  (``config/monitoring_config.proto``) is declared here as a descriptor and parsed with protobuf.
+
+Nothing here imports TensorFlow, so the notebook side can read and write configs too.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
+from tensorflow_serving.config import model_server_config_pb2
+
+from tfserve_magic.serving.errors import ConfigError
+from tfserve_magic.serving.models.policy import PolicyKind, VersionPolicy
+
+__all__ = [
+    "ModelConfig",
+    "MonitoringSettings",
+    "config_to_text",
+    "load_model_config_file",
+    "parse_model_config_text",
+    "parse_monitoring_config",
+    "single_model_config",
+    "write_model_config_file",
+]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One ``config { ... }`` entry of models.config."""
+
+    name: str
+    base_path: str
+    policy: VersionPolicy = VersionPolicy()
+    labels: Mapping[str, int] = field(default_factory=dict)
+    platform: str = "tensorflow"
+
+
+def single_model_config(name: str, base_path: str) -> list[ModelConfig]:
+    """``--model_name``/``--model_base_path`` mode (``server.cc`` BuildSingleModelConfig)."""
+    return [ModelConfig(name=name, base_path=base_path)]
+
+
+def _policy_from_proto(proto: object) -> VersionPolicy:
+    which = proto.WhichOneof("policy_choice")  # type: ignore[attr-defined]
+    if which == "all":
+        return VersionPolicy.all()
+    if which == "specific":
+        return VersionPolicy.specific(proto.specific.versions)  # type: ignore[attr-defined]
+    if which == "latest":
+        return VersionPolicy.latest(proto.latest.num_versions)  # type: ignore[attr-defined]
+    return VersionPolicy.latest(1)
+
+
+def parse_model_config_text(text: str) -> list[ModelConfig]:
+    """Parse and validate a models.config text proto. Raises ConfigError."""
+    proto = model_server_config_pb2.ModelServerConfig()
+    try:
+        text_format.Parse(text, proto)
+    except text_format.ParseError as exc:
+        raise ConfigError(
+            f"Error parsing text-format tensorflow.serving.ModelServerConfig: {exc}") from None
+    if proto.WhichOneof("config") == "custom_model_config":
+        raise ConfigError("custom_model_config is not supported; use model_config_list")
+    models: list[ModelConfig] = []
+    seen: set[str] = set()
+    for entry in proto.model_config_list.config:
+        if not entry.name:
+            raise ConfigError("Model config has an entry with an empty name")
+        if entry.name in seen:
+            raise ConfigError(f"Illegal to list model {entry.name} multiple times in config list")
+        seen.add(entry.name)
+        if not (os.path.isabs(entry.base_path) or "://" in entry.base_path):
+            raise ConfigError(f"Expected model {entry.name} to have an absolute path or URI; "
+                              f"got base_path()={entry.base_path}")
+        if "://" in entry.base_path and not entry.base_path.startswith("file://"):
+            raise ConfigError(f"Model {entry.name}: only local base paths are supported here, "
+                              f"got {entry.base_path}")
+        platform = entry.model_platform or "tensorflow"
+        if platform != "tensorflow":
+            raise ConfigError(f"Model {entry.name} has model_platform {platform!r}; "
+                              "only 'tensorflow' is supported")
+        base_path = entry.base_path.removeprefix("file://")
+        models.append(ModelConfig(
+            name=entry.name,
+            base_path=base_path,
+            policy=_policy_from_proto(entry.model_version_policy),
+            labels=dict(entry.version_labels),
+            platform=platform,
+        ))
+    return models
+
+
+def load_model_config_file(path: str) -> list[ModelConfig]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise ConfigError(f"Could not read model config file {path}: {exc.strerror}") from None
+    return parse_model_config_text(text)
+
+
+def config_to_text(models: Sequence[ModelConfig]) -> str:
+    """Render models as a models.config that real TF Serving reads unchanged."""
+    proto = model_server_config_pb2.ModelServerConfig()
+    for model in models:
+        entry = proto.model_config_list.config.add()
+        entry.name = model.name
+        entry.base_path = model.base_path
+        entry.model_platform = model.platform
+        policy = model.policy
+        if policy.kind is PolicyKind.ALL:
+            entry.model_version_policy.all.SetInParent()
+        elif policy.kind is PolicyKind.SPECIFIC:
+            entry.model_version_policy.specific.versions.extend(policy.versions)
+        elif policy.num_versions != 1:
+            entry.model_version_policy.latest.num_versions = policy.num_versions
+        for label, version in sorted(model.labels.items()):
+            entry.version_labels[label] = version
+    return text_format.MessageToString(proto)
+
+
+def write_model_config_file(path: str, models: Sequence[ModelConfig]) -> None:
+    """Write atomically (temp file + rename) so a polling server never reads half a file."""
+    text = config_to_text(models)
+    parse_model_config_text(text)  # never write what we would refuse to read
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".models.config.", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+# --- MonitoringConfig (config/monitoring_config.proto) ---
+
+def _monitoring_message_class() -> type:
+    file_proto = descriptor_pb2.FileDescriptorProto(
+        name="tfserve_magic/monitoring_config.proto", package="tensorflow.serving",
+        syntax="proto3")
+    prom = file_proto.message_type.add(name="PrometheusConfig")
+    prom.field.add(name="enable", number=1, type=descriptor_pb2.FieldDescriptorProto.TYPE_BOOL,
+                   label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
+    prom.field.add(name="path", number=2, type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
+                   label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
+    mon = file_proto.message_type.add(name="MonitoringConfig")
+    mon.field.add(name="prometheus_config", number=1,
+                  type=descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE,
+                  type_name=".tensorflow.serving.PrometheusConfig",
+                  label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file_proto)
+    return message_factory.GetMessageClass(
+        pool.FindMessageTypeByName("tensorflow.serving.MonitoringConfig"))
+
+
+DEFAULT_PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    prometheus_enabled: bool = False
+    prometheus_path: str = DEFAULT_PROMETHEUS_PATH
+
+
+def parse_monitoring_config(path: str) -> MonitoringSettings:
+    if not path:
+        return MonitoringSettings()
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise ConfigError(f"Could not read monitoring config file {path}: {exc.strerror}") from None
+    proto = _monitoring_message_class()()
+    try:
+        text_format.Parse(text, proto)
+    except text_format.ParseError as exc:
+        raise ConfigError(
+            f"Error parsing text-format tensorflow.serving.MonitoringConfig: {exc}") from None
+    prom = proto.prometheus_config
+    return MonitoringSettings(prometheus_enabled=prom.enable,
+                              prometheus_path=prom.path or DEFAULT_PROMETHEUS_PATH)

@@ -1,0 +1,234 @@
+"""Loading and running SavedModels: the only module of the server that imports TensorFlow.
+
+:class:`SavedModelLoader` is the production implementation of the loader seam
+(``manager.Loader``): it reads the MetaGraphDef for the requested tags (for metadata, rendered as
+TF Serving renders it), loads the model with ``tf.saved_model.load``, replays warmup requests and
+runs signatures on numpy inputs. :func:`configure_tensorflow` applies threading and the GPU plan
+once per process, before the first model loads.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from tfserve_magic.serving.api.codec import Example, TensorSpec
+from tfserve_magic.serving.process.devices import DevicePlan, gpu_total_memory_mb, plan_devices
+from tfserve_magic.serving.errors import Code, InvalidArgument, ServingError
+from tfserve_magic.serving.process.options import ServerOptions
+
+__all__ = ["LoadError", "SavedModelLoader", "SavedModelServable", "configure_tensorflow"]
+
+log = logging.getLogger(__name__)
+
+import tensorflow as tf  # noqa: E402  (after logging setup on purpose: TF logs at import)
+from google.protobuf import json_format  # noqa: E402
+from tensorflow.core.framework import types_pb2  # noqa: E402
+from tensorflow.core.protobuf import saved_model_pb2  # noqa: E402
+from tensorflow_serving.apis import get_model_metadata_pb2, prediction_log_pb2  # noqa: E402
+
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+_MAX_WARMUP_RECORDS = 1000  # TF Serving's kMaxNumRecords
+
+
+class LoadError(Exception):
+    """A version folder that cannot be served; the message goes into the status API."""
+
+
+_configured = threading.Lock()
+_plan: DevicePlan | None = None
+
+
+def configure_tensorflow(options: ServerOptions) -> DevicePlan:
+    """Apply threading and GPU settings; must run before TensorFlow initialises devices."""
+    global _plan
+    with _configured:
+        if _plan is not None:
+            return _plan
+        gpus = tf.config.list_physical_devices("GPU")
+        plan = plan_devices(options, len(gpus), gpu_total_memory_mb() if gpus else [])
+        if plan.intra_op_threads:
+            tf.config.threading.set_intra_op_parallelism_threads(plan.intra_op_threads)
+        if plan.inter_op_threads:
+            tf.config.threading.set_inter_op_parallelism_threads(plan.inter_op_threads)
+        if gpus:
+            chosen = [gpus[g.index] for g in plan.gpus]
+            tf.config.set_visible_devices(chosen, "GPU")
+            for gpu_plan, device in zip(plan.gpus, chosen):
+                if gpu_plan.memory_limit_mb is not None:
+                    tf.config.set_logical_device_configuration(
+                        device, [tf.config.LogicalDeviceConfiguration(
+                            memory_limit=gpu_plan.memory_limit_mb)])
+                elif gpu_plan.memory_growth:
+                    tf.config.experimental.set_memory_growth(device, True)
+            log.info("GPUs: %s", ", ".join(
+                f"{g.index} (growth={g.memory_growth}, limit_mb={g.memory_limit_mb})"
+                for g in plan.gpus) or "none (CPU only)")
+        else:
+            log.info("No GPU visible to TensorFlow; running on the CPU")
+        _plan = plan
+        return plan
+
+
+_DATATYPE_NAMES = {v: k for k, v in types_pb2.DataType.items()}
+
+
+def _spec(info: Any) -> TensorSpec:
+    shape = None if info.tensor_shape.unknown_rank else tuple(
+        d.size for d in info.tensor_shape.dim)
+    return TensorSpec(_DATATYPE_NAMES.get(info.dtype, "DT_INVALID"), shape)
+
+
+def _read_meta_graph(path: str, tags: Sequence[str]) -> Any:
+    pb = os.path.join(path, "saved_model.pb")
+    pbtxt = os.path.join(path, "saved_model.pbtxt")
+    saved = saved_model_pb2.SavedModel()
+    try:
+        if os.path.exists(pb):
+            with open(pb, "rb") as handle:
+                saved.ParseFromString(handle.read())
+        elif os.path.exists(pbtxt):
+            from google.protobuf import text_format
+
+            with open(pbtxt, encoding="utf-8") as handle:
+                text_format.Parse(handle.read(), saved)
+        else:
+            raise LoadError("Could not find SavedModel .pb or .pbtxt at supplied export "
+                            f"directory path: {path}")
+    except LoadError:
+        raise
+    except Exception as exc:  # protobuf DecodeError, OSError
+        raise LoadError(f"Error reading SavedModel at {path}: {exc or type(exc).__name__}") from None
+    wanted = set(tags)
+    for meta_graph in saved.meta_graphs:
+        if set(meta_graph.meta_info_def.tags) == wanted:
+            return meta_graph
+    available = [sorted(m.meta_info_def.tags) for m in saved.meta_graphs]
+    raise LoadError(f"Could not find meta graph def matching supplied tags: "
+                    f"{{ {' '.join(sorted(wanted))} }}. Available tag-sets: {available}. "
+                    "To inspect available tag-sets in the SavedModel, please use the "
+                    "SavedModel CLI: `saved_model_cli`")
+
+
+class SavedModelServable:
+    """One loaded version: signatures, metadata and execution."""
+
+    def __init__(self, path: str, tags: Sequence[str]) -> None:
+        self.path = path
+        meta_graph = _read_meta_graph(path, tags)
+        signature_map = get_model_metadata_pb2.SignatureDefMap()
+        for key, signature in meta_graph.signature_def.items():
+            signature_map.signature_def[key].CopyFrom(signature)
+        self._metadata = json_format.MessageToDict(
+            signature_map, preserving_proto_field_name=True,
+            always_print_fields_with_no_presence=True)
+        self.method_names = {k: s.method_name for k, s in meta_graph.signature_def.items()}
+        self.inputs = {k: {n: _spec(i) for n, i in s.inputs.items()}
+                       for k, s in meta_graph.signature_def.items()}
+        self.outputs = {k: {n: _spec(o) for n, o in s.outputs.items()}
+                        for k, s in meta_graph.signature_def.items()}
+        try:
+            self._model = tf.saved_model.load(path, tags=list(tags))
+        except Exception as exc:
+            raise LoadError(f"{type(exc).__name__}: {exc}") from None
+        self._functions = dict(self._model.signatures)
+
+    def signature_metadata(self) -> dict[str, Any]:
+        """``SignatureDefMap`` as JSON (``{"signature_def": {...}}``)."""
+        return self._metadata
+
+    def run(self, signature: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run a signature; TensorFlow's errors become ServingErrors with TF's code."""
+        function = self._functions.get(signature)
+        if function is None:
+            raise InvalidArgument(f"Serving signature name: \"{signature}\" not found in "
+                                  "signature def")
+        specs = self.inputs.get(signature, {})
+        try:
+            feeds = {name: tf.constant(value, dtype=tf.dtypes.as_dtype(
+                types_pb2.DataType.Value(specs[name].dtype)) if name in specs else None)
+                for name, value in inputs.items()}
+            results = function(**feeds)
+        except tf.errors.OpError as exc:
+            raise ServingError(exc.message, Code(exc.error_code)) from None
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgument(str(exc).strip().splitlines()[0] if str(exc) else
+                                  type(exc).__name__) from None
+        return {name: value.numpy() for name, value in results.items()}
+
+    def serialize_examples(self, context: Example | None, examples: Sequence[Example]) -> np.ndarray:
+        """tf.Examples for classify/regress; context merged as TF Serving does (proto merge)."""
+        prefix = _to_example(context).SerializeToString() if context else b""
+        serialized = np.empty(len(examples), dtype=object)
+        serialized[:] = [prefix + _to_example(e).SerializeToString() for e in examples]
+        return serialized
+
+    def warmup(self) -> int:
+        """Replay ``assets.extra/tf_serving_warmup_requests``; returns the records replayed."""
+        path = os.path.join(self.path, WARMUP_FILE)
+        if not os.path.exists(path):
+            return 0
+        count = 0
+        for record in tf.data.TFRecordDataset(path):
+            if count >= _MAX_WARMUP_RECORDS:
+                break
+            entry = prediction_log_pb2.PredictionLog()
+            entry.ParseFromString(record.numpy())
+            which = entry.WhichOneof("log_type")
+            if which == "predict_log":
+                request = entry.predict_log.request
+                signature = request.model_spec.signature_name or "serving_default"
+                self.run(signature, {k: tf.make_ndarray(v) for k, v in request.inputs.items()})
+            elif which in ("classify_log", "regress_log"):
+                request = getattr(entry, which).request
+                signature = request.model_spec.signature_name or "serving_default"
+                examples = request.input.example_list.examples
+                data = np.empty(len(examples), dtype=object)
+                data[:] = [e.SerializeToString() for e in examples]
+                self.run(signature, {"inputs": data})
+            else:
+                raise LoadError(f"Unsupported log_type for warmup: {which}")
+            count += 1
+        return count
+
+
+def _to_example(example: Example) -> Any:
+    proto = tf.train.Example()
+    for name, (kind, values) in example.items():
+        feature = proto.features.feature[name]
+        if kind == "bytes":
+            feature.bytes_list.value.extend(values)
+        elif kind == "int64":
+            feature.int64_list.value.extend(values)
+        else:
+            feature.float_list.value.extend(values)
+    return proto
+
+
+class SavedModelLoader:
+    """The production loader: ``load(path)`` -> :class:`SavedModelServable` (warmed up)."""
+
+    def __init__(self, options: ServerOptions) -> None:
+        self._tags = options.tags
+        self._warmup = options.enable_model_warmup
+
+    def load(self, path: str) -> SavedModelServable:
+        servable = SavedModelServable(path, self._tags)
+        if self._warmup:
+            try:
+                replayed = servable.warmup()
+            except ServingError as exc:
+                raise LoadError(f"Warmup failed: {exc.message}") from None
+            except LoadError:
+                raise
+            except Exception as exc:
+                raise LoadError(f"Warmup failed: {type(exc).__name__}: {exc}") from None
+            if replayed:
+                log.info("Finished reading warmup data for model at %s. Number of warmup "
+                         "records read: %d.", path, replayed)
+        return servable

@@ -1,0 +1,353 @@
+"""The servable manager: version states, loading and unloading, labels and request routing.
+
+Re-creates TF Serving's lifecycle (``core/aspired_versions_manager.cc`` with the
+availability-preserving policy): each model has a set of *aspired* versions (from its base path
+and version policy); one reconcile task per model unloads the lowest un-aspired ready version
+when that keeps the model available, and otherwise loads the highest new aspired version. Loads
+run on a thread pool through the :class:`Loader` seam, never on the event loop. A failed load is
+retried ``max_num_load_retries`` times and then ends in END with its error, never taking traffic.
+
+Status history is kept as TF Serving's state monitor keeps it: unloaded and failed versions stay
+listed as END. No TensorFlow import here (the loader owns it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from tfserve_magic.serving.api.codec import Example, TensorSpec
+from tfserve_magic.serving.models.config import ModelConfig
+from tfserve_magic.serving.errors import Code, FailedPrecondition, InvalidArgument, NotFound, ServingError
+from tfserve_magic.serving.models.policy import aspired_versions
+from tfserve_magic.serving.models.repository import RepositoryError, scan_versions
+
+__all__ = [
+    "Loader",
+    "Servable",
+    "ServableManager",
+    "VersionState",
+    "VersionStatus",
+]
+
+log = logging.getLogger(__name__)
+
+
+class VersionState(enum.IntEnum):
+    """``ModelVersionStatus.State`` of ``apis/get_model_status.proto``."""
+
+    UNKNOWN = 0
+    START = 10
+    LOADING = 20
+    AVAILABLE = 30
+    UNLOADING = 40
+    END = 50
+
+
+class Servable(Protocol):
+    """A loaded model version (``loader.SavedModelServable`` in production)."""
+
+    inputs: Mapping[str, Mapping[str, TensorSpec]]
+    outputs: Mapping[str, Mapping[str, TensorSpec]]
+    method_names: Mapping[str, str]
+
+    def signature_metadata(self) -> dict[str, Any]: ...
+
+    def run(self, signature: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+    def serialize_examples(self, context: Example | None,
+                           examples: list[Example]) -> np.ndarray: ...
+
+
+class Loader(Protocol):
+    """The seam between lifecycle and TensorFlow: turn a version folder into a servable."""
+
+    def load(self, path: str) -> Servable: ...
+
+
+@dataclass
+class VersionStatus:
+    """One row of the status API."""
+
+    version: int
+    state: VersionState
+    error_code: Code = Code.OK
+    error_message: str = ""
+
+
+@dataclass
+class _Harness:
+    version: int
+    path: str
+    state: VersionState = VersionState.START
+    servable: Servable | None = None
+
+
+@dataclass
+class _Model:
+    config: ModelConfig
+    aspired: set[int] = field(default_factory=set)
+    paths: dict[int, str] = field(default_factory=dict)
+    harnesses: dict[int, _Harness] = field(default_factory=dict)
+    task: asyncio.Task[None] | None = None
+    wanted: bool = True  # False once removed from the config: unload everything
+
+
+class ServableManager:
+    """Owns every model's versions. All mutation happens on the event loop."""
+
+    def __init__(self, loader: Loader, load_executor: Executor, *, max_load_retries: int = 5,
+                 load_retry_interval: float = 60.0,
+                 allow_labels_for_unavailable: bool = False,
+                 on_load: Any = None) -> None:
+        self._loader = loader
+        self._executor = load_executor
+        self._retries = max_load_retries
+        self._retry_interval = load_retry_interval
+        self._allow_unavailable_labels = allow_labels_for_unavailable
+        self._on_load = on_load  # callback(model, version, ok: bool) for metrics
+        self._models: dict[str, _Model] = {}
+        self._labels: dict[str, dict[str, int]] = {}
+        self._status: dict[str, dict[int, VersionStatus]] = {}
+
+    # ------------------------------------------------------------------ configuration
+
+    @property
+    def model_names(self) -> list[str]:
+        return sorted(n for n, m in self._models.items() if m.wanted)
+
+    def configs(self) -> list[ModelConfig]:
+        return [self._models[n].config for n in self.model_names]
+
+    def apply_config(self, models: Iterable[ModelConfig], *, initial: bool = False) -> None:
+        """Realise exactly this model list (ReloadConfig). Labels are checked last; a label
+        error raises FailedPrecondition after the model changes took effect, as TF Serving."""
+        new = {m.name: m for m in models}
+        for name, model in self._models.items():
+            if name not in new and model.wanted:
+                log.info("Model %s removed from the config: unloading its versions", name)
+                model.wanted = False
+                model.aspired = set()
+                self._kick(name)
+        for name, config in new.items():
+            existing = self._models.get(name)
+            if existing is None or not existing.wanted:
+                self._models[name] = _Model(config)
+                log.info("Adding model %s from %s", name, config.base_path)
+            else:
+                existing.config = config
+            self.rescan(name)
+        self.update_labels({m.name: dict(m.labels) for m in new.values()}, initial=initial)
+
+    def update_labels(self, wanted: Mapping[str, Mapping[str, int]], *, initial: bool = False) -> None:
+        """UpdateModelVersionLabelMap: all or nothing."""
+        for model, labels in sorted(wanted.items()):
+            current = self._labels.get(model, {})
+            for label, version in sorted(labels.items()):
+                if self._is_available(model, version):
+                    continue
+                unchanged_or_new = current.get(label, version) == version
+                if self._allow_unavailable_labels and (unchanged_or_new or initial):
+                    continue
+                raise FailedPrecondition(
+                    f"Request to assign label to version {version} of model {model}, which is "
+                    "not currently available for inference")
+        self._labels = {m: dict(l) for m, l in wanted.items() if l}
+
+    def labels(self, model: str) -> dict[str, int]:
+        return dict(self._labels.get(model, {}))
+
+    def rescan(self, name: str) -> None:
+        """Re-list the model's base path and update its aspired versions."""
+        model = self._models.get(name)
+        if model is None or not model.wanted:
+            return
+        try:
+            paths = scan_versions(model.config.base_path)
+        except RepositoryError as exc:
+            log.error("%s (model %s); keeping its current versions", exc, name)
+            return
+        model.paths = paths
+        aspired = aspired_versions(model.config.policy, paths, name)
+        if not paths:
+            log.warning("No versions of servable %s found under base path %s",
+                        name, model.config.base_path)
+        if aspired != model.aspired:
+            log.info("Model %s: aspired versions %s", name, sorted(aspired, reverse=True))
+        model.aspired = aspired
+        self._kick(name)
+
+    def rescan_all(self) -> None:
+        for name in list(self._models):
+            self.rescan(name)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _kick(self, name: str) -> None:
+        model = self._models[name]
+        if model.task is None or model.task.done():
+            model.task = asyncio.get_running_loop().create_task(self._reconcile(name))
+
+    async def _reconcile(self, name: str) -> None:
+        model = self._models[name]
+        while True:
+            for version, harness in list(model.harnesses.items()):
+                if version not in model.aspired and harness.state is VersionState.END:
+                    del model.harnesses[version]  # FlushServables: forget disabled/errored
+            ready_unaspired = sorted(
+                v for v, h in model.harnesses.items()
+                if v not in model.aspired and h.state is VersionState.AVAILABLE)
+            aspired_ready = any(h.state is VersionState.AVAILABLE
+                                for v, h in model.harnesses.items() if v in model.aspired)
+            if ready_unaspired and (not model.aspired or aspired_ready or len(ready_unaspired) > 1):
+                self._unload(name, model.harnesses[ready_unaspired[0]])
+                continue
+            fresh = sorted((v for v in model.aspired if v not in model.harnesses), reverse=True)
+            if fresh:
+                await self._load(name, model, fresh[0])
+                continue
+            break
+        if not model.wanted and not model.harnesses:
+            del self._models[name]
+
+    def _publish(self, name: str, version: int, state: VersionState,
+                 error: ServingError | None = None) -> None:
+        status = self._status.setdefault(name, {})
+        status[version] = VersionStatus(version, state, error.code if error else Code.OK,
+                                        error.message if error else "")
+
+    async def _load(self, name: str, model: _Model, version: int) -> None:
+        path = model.paths[version]
+        harness = _Harness(version, path)
+        model.harnesses[version] = harness
+        self._publish(name, version, VersionState.START)
+        loop = asyncio.get_running_loop()
+        attempts = 1 + self._retries
+        error: ServingError | None = None
+        for attempt in range(attempts):
+            if attempt:
+                if version not in model.aspired:
+                    log.info("Cancelling load retries of %s version %d: no longer aspired",
+                             name, version)
+                    break
+                await asyncio.sleep(self._retry_interval)
+                if version not in model.aspired:
+                    break
+                log.info("Retrying load of servable %s version %d (retry %d of %d)",
+                         name, version, attempt, self._retries)
+            harness.state = VersionState.LOADING
+            self._publish(name, version, VersionState.LOADING)
+            started = time.monotonic()
+            try:
+                servable = await loop.run_in_executor(self._executor, self._loader.load, path)
+            except Exception as exc:  # any failure of a user's model must not stop the server
+                error = exc if isinstance(exc, ServingError) else ServingError(
+                    f"{exc}" or type(exc).__name__, Code.UNKNOWN)
+                log.error("Loading servable %s version %d from %s failed: %s",
+                          name, version, path, error.message)
+                continue
+            harness.servable = servable
+            harness.state = VersionState.AVAILABLE
+            self._publish(name, version, VersionState.AVAILABLE)
+            log.info("Successfully loaded servable version {name: %s version: %d} in %.2f s",
+                     name, version, time.monotonic() - started)
+            if self._on_load:
+                self._on_load(name, version, True)
+            return
+        harness.state = VersionState.END
+        self._publish(name, version, VersionState.END,
+                      error or ServingError("Load cancelled", Code.CANCELLED))
+        if self._on_load:
+            self._on_load(name, version, False)
+
+    def _unload(self, name: str, harness: _Harness) -> None:
+        # In-flight requests keep their own reference to the servable; dropping ours is enough.
+        self._publish(name, harness.version, VersionState.UNLOADING)
+        harness.servable = None
+        harness.state = VersionState.END
+        self._publish(name, harness.version, VersionState.END)
+        log.info("Unloaded servable version {name: %s version: %d}", name, harness.version)
+
+    async def wait_idle(self) -> None:
+        """Wait until no model has reconcile work in flight."""
+        while True:
+            tasks = [m.task for m in self._models.values() if m.task and not m.task.done()]
+            if not tasks:
+                return
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def unload_all(self) -> None:
+        for name, model in self._models.items():
+            for harness in model.harnesses.values():
+                if harness.state is VersionState.AVAILABLE:
+                    self._unload(name, harness)
+
+    # ------------------------------------------------------------------ routing and status
+
+    def _is_available(self, name: str, version: int) -> bool:
+        model = self._models.get(name)
+        harness = model.harnesses.get(version) if model else None
+        return bool(harness and harness.state is VersionState.AVAILABLE)
+
+    def resolve_version(self, name: str, version: int | None = None,
+                        label: str | None = None) -> int | None:
+        """Turn a label into its version; None means Latest."""
+        if label is not None:
+            labels = self._labels.get(name, {})
+            if label not in labels:
+                raise InvalidArgument(f"Unrecognized servable version label: {label}")
+            return labels[label]
+        return version
+
+    def servable(self, name: str, version: int | None = None,
+                 label: str | None = None) -> tuple[int, Servable]:
+        """The servable a request goes to (``ServableRequestFromModelSpec``)."""
+        version = self.resolve_version(name, version, label)
+        model = self._models.get(name)
+        if version is None:
+            ready = [(v, h) for v, h in (model.harnesses.items() if model else ())
+                     if h.state is VersionState.AVAILABLE and h.servable is not None]
+            if not ready:
+                raise NotFound(f"Servable not found for request: Latest({name})")
+            chosen, harness = max(ready, key=lambda item: item[0])
+            return chosen, harness.servable  # type: ignore[return-value]
+        harness = model.harnesses.get(version) if model else None
+        if harness is None or harness.state is not VersionState.AVAILABLE or harness.servable is None:
+            raise NotFound(f"Servable not found for request: Specific({name}, {version})")
+        return version, harness.servable
+
+    def status(self, name: str, version: int | None = None) -> list[VersionStatus]:
+        """GetModelStatus: highest version first, END entries included."""
+        entries = self._status.get(name, {})
+        if not entries:
+            raise NotFound(f"Could not find any versions of model {name}")
+        if version is not None:
+            if version not in entries:
+                raise NotFound(f"Could not find version {version} of model {name}")
+            return [entries[version]]
+        return [entries[v] for v in sorted(entries, reverse=True)]
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Every configured model with its labels and version states (contract 2)."""
+        out = []
+        for name in self.model_names:
+            config = self._models[name].config
+            statuses = self._status.get(name, {})
+            out.append({
+                "name": name,
+                "base_path": config.base_path,
+                "policy": config.policy.describe(),
+                "labels": self.labels(name),
+                "versions": [{"version": v, "state": statuses[v].state.name,
+                              "error": statuses[v].error_message}
+                             for v in sorted(statuses, reverse=True)],
+            })
+        return out

@@ -1,0 +1,143 @@
+"""The command line: tensorflow_model_server's flags -> :class:`ServerOptions`.
+
+This is the only argv parser of the server. Flags keep TF Serving's names, defaults and syntax
+(``--name=value``, ``--name value``, booleans as ``--flag`` or ``--flag=true|false``). Flags that TF
+Serving has but this server does not implement are accepted and reported as ignored, so a
+deployment's command line runs unchanged; a flag neither knows is an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Sequence
+
+from tfserve_magic.serving.errors import ConfigError
+from tfserve_magic.serving.process.options import ServerOptions
+
+__all__ = ["parse_flags", "build_parser"]
+
+# tensorflow_model_server flags that are accepted and ignored here (gRPC-only, TFLite, TPU, ...).
+_IGNORED_TF_FLAGS = (
+    "grpc_socket_path", "rest_api_num_threads", "grpc_channel_arguments", "grpc_max_threads",
+    "enable_serialization_as_tensor_content", "enable_grpc_healthcheck_service", "ssl_config_file",
+    "use_alts_credentials", "platform_config_file", "tensorflow_session_parallelism",
+    "tensorflow_session_config_file", "flush_filesystem_caches", "prefer_tflite_model",
+    "num_tflite_pools", "num_tflite_interpreters_per_pool", "enable_profiler", "mixed_precision",
+    "xla_cpu_compilation_enabled", "xla_gpu_compilation_enabled", "thread_pool_factory_config_file",
+    "remove_unused_fields_from_bundle_metagraph", "num_load_threads", "num_unload_threads",
+    "enable_per_model_batching_parameters", "skip_initialize_tpu", "use_tflite_model",
+    "model_config_file_poll_wait_seconds_for_batch", "enable_model_warmup_for_batch",
+)
+
+_TRUE = {"true", "1", "yes", "t", "y"}
+_FALSE = {"false", "0", "no", "f", "n"}
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+_HELP = {
+    "port": "gRPC port (parsed; gRPC is not served yet, see the README).",
+    "rest_api_port": "REST port; 0 picks a free port, announced on stdout.",
+    "rest_api_host": "Address to bind REST to (ours). Default 127.0.0.1; 0.0.0.0 for all.",
+    "model_name": "Model name in single-model mode.",
+    "model_base_path": "Folder holding numeric version folders (single-model mode).",
+    "model_config_file": "ModelServerConfig text proto (models.config); overrides the two above.",
+    "gpu_devices": "GPUs to use (ours): '' all visible, 'none' CPU only, '0,1' those indices.",
+    "gpu_memory_growth": "Grow GPU memory on demand instead of taking it all (ours).",
+    "max_request_bytes": "Largest request body accepted (ours).",
+    "exit_with_parent_pid": "Stop when this process is gone (ours; used by the notebook launcher).",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tfserve-server",
+        description="A TensorFlow-Serving-compatible REST model server (tfserve_magic).",
+        allow_abbrev=False,
+    )
+    for field in dataclasses.fields(ServerOptions):
+        if field.name == "ignored_flags":
+            continue
+        flag = f"--{field.name}"
+        help_text = _HELP.get(field.name, "As in tensorflow_model_server.")
+        help_text += f" (default: {field.default!r})"
+        if field.type in ("bool", bool):
+            parser.add_argument(flag, type=_bool, nargs="?", const=True, default=None,
+                                metavar="BOOL", help=help_text)
+        elif field.type in ("int", int):
+            parser.add_argument(flag, type=_int, default=None, help=help_text)
+        elif field.type in ("float", float):
+            parser.add_argument(flag, type=_float, default=None, help=help_text)
+        else:
+            parser.add_argument(flag, type=str, default=None, help=help_text)
+    for name in _IGNORED_TF_FLAGS:
+        parser.add_argument(f"--{name}", default=None, nargs="?", const="true",
+                            help=argparse.SUPPRESS)
+    parser.add_argument("--version", action="store_true",
+                        help="Print the version and exit.")
+    return parser
+
+
+def parse_flags(argv: Sequence[str]) -> tuple[ServerOptions, bool]:
+    """Parse argv into options. Returns (options, version_requested).
+
+    Raises :class:`ConfigError` with a one-line message for bad flags.
+    """
+    parser = build_parser()
+
+    def fail(message: str) -> None:  # argparse would print usage and exit 2; we raise instead
+        raise ConfigError(message)
+
+    parser.error = fail  # type: ignore[method-assign]
+    namespace = parser.parse_args(list(argv))
+    values = vars(namespace)
+    if values.pop("version"):
+        return ServerOptions(), True
+    ignored = tuple(sorted(n for n in _IGNORED_TF_FLAGS if values.pop(n) is not None))
+    kwargs = {k: v for k, v in values.items() if v is not None}
+    options = ServerOptions(**kwargs, ignored_flags=ignored)
+    _validate(options)
+    return options, False
+
+
+def _validate(options: ServerOptions) -> None:
+    if not options.model_base_path and not options.model_config_file:
+        raise ConfigError("Both server_options.model_base_path and "
+                          "server_options.model_config_file are empty!")
+    if not 0 <= options.rest_api_port <= 65535:
+        raise ConfigError(f"--rest_api_port must be between 0 and 65535, got {options.rest_api_port}")
+    if not 0 <= options.port <= 65535:
+        raise ConfigError(f"--port must be between 0 and 65535, got {options.port}")
+    if options.batching_parameters_file and not options.enable_batching:
+        raise ConfigError("batching_parameters_file is set without setting enable_batching")
+    if not 0.0 <= options.per_process_gpu_memory_fraction <= 1.0:
+        raise ConfigError("--per_process_gpu_memory_fraction must be between 0 and 1, got "
+                          f"{options.per_process_gpu_memory_fraction}")
+    if options.max_num_load_retries < 0:
+        raise ConfigError("--max_num_load_retries must not be negative")
+    if options.max_request_bytes <= 0:
+        raise ConfigError("--max_request_bytes must be positive")
+    if not options.tags:
+        raise ConfigError("--saved_model_tags must name at least one tag")

@@ -1,0 +1,198 @@
+"""Assembling and running one server process: config -> sockets -> handshake -> models -> serve.
+
+The order is the launcher contract: bind the REST socket first (port 0 picks a free one), print
+one JSON handshake line on stdout, then import TensorFlow, configure devices and load models
+while already answering the status API. SIGTERM/SIGINT stop the server cleanly; with
+``--exit_with_parent_pid`` it also stops when that process is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import tornado.httpserver
+import tornado.netutil
+
+from tfserve_magic import __version__
+from tfserve_magic.serving.models.config import (ModelConfig, MonitoringSettings, load_model_config_file,
+                     parse_monitoring_config, single_model_config)
+from tfserve_magic.serving.errors import ConfigError, FailedPrecondition
+from tfserve_magic.serving.process.options import ServerOptions
+
+__all__ = ["PreparedServer", "prepare", "run"]
+
+log = logging.getLogger("tfserve_magic.serving")
+
+
+class PreparedServer:
+    """Validated configuration plus bound sockets: everything that can fail before serving."""
+
+    def __init__(self, options: ServerOptions, models: list[ModelConfig], config_text: str | None,
+                 monitoring: MonitoringSettings, sockets: list[socket.socket]) -> None:
+        self.options = options
+        self.models = models
+        self.config_text = config_text
+        self.monitoring = monitoring
+        self.sockets = sockets
+
+    @property
+    def port(self) -> int:
+        return self.sockets[0].getsockname()[1]
+
+    def handshake(self) -> dict[str, object]:
+        return {"tfserve_magic": "handshake", "pid": os.getpid(),
+                "host": self.options.rest_api_host, "rest_api_port": self.port,
+                "grpc_port": None, "version": __version__,
+                "models": [m.name for m in self.models]}
+
+
+def prepare(options: ServerOptions) -> PreparedServer:
+    """Read configs and bind. Raises ConfigError with the message users see."""
+    config_text = None
+    if options.model_config_file:
+        with_text = options.model_config_file
+        models = load_model_config_file(with_text)
+        with open(with_text, encoding="utf-8") as handle:
+            config_text = handle.read()
+    else:
+        if not os.path.isabs(options.model_base_path) and "://" not in options.model_base_path:
+            options = options.replace(model_base_path=os.path.abspath(options.model_base_path))
+        models = single_model_config(options.model_name, options.model_base_path)
+    monitoring = parse_monitoring_config(options.monitoring_config_file)
+    if not options.allow_version_labels_for_unavailable_models:
+        for model in models:
+            for label, version in sorted(model.labels.items()):
+                # At startup nothing is loaded yet, so TF Serving refuses any label.
+                raise ConfigError(
+                    f"Request to assign label to version {version} of model {model.name}, which "
+                    "is not currently available for inference (start with "
+                    "--allow_version_labels_for_unavailable_models to set labels in the "
+                    "startup config)")
+    try:
+        sockets = tornado.netutil.bind_sockets(options.rest_api_port, options.rest_api_host)
+    except OSError as exc:
+        raise ConfigError(f"Failed to start HTTP Server on {options.rest_api_host}:"
+                          f"{options.rest_api_port}: {exc.strerror}") from None
+    # Several addresses (IPv4 and IPv6 for "localhost") must share one port.
+    return PreparedServer(options, models, config_text, monitoring, sockets)
+
+
+async def _watch_parent(pid: int, stop: asyncio.Event) -> None:
+    from tfserve_magic.lifecycle.registry import pid_alive
+
+    while not stop.is_set():
+        if not pid_alive(pid):
+            log.info("Parent process %d is gone; stopping", pid)
+            stop.set()
+            return
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=1.0)
+        except asyncio.TimeoutError:
+            pass
+
+
+async def _serve(prepared: PreparedServer) -> None:
+    options = prepared.options
+    from tfserve_magic.serving.models.loader import SavedModelLoader, configure_tensorflow  # TensorFlow loads here
+    from tfserve_magic.serving.models.manager import ServableManager
+    from tfserve_magic.serving.metrics import ServerMetrics
+    from tfserve_magic.serving.api.rest import ServerContext, make_app
+    from tfserve_magic.serving.models.watcher import Watcher
+
+    configure_tensorflow(options)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    metrics = ServerMetrics()
+    workers = ThreadPoolExecutor(max_workers=max(4, (os.cpu_count() or 1) * 2),
+                                 thread_name_prefix="tfserve-request")
+    loads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tfserve-load")
+    manager = ServableManager(
+        SavedModelLoader(options), loads,
+        max_load_retries=options.max_num_load_retries,
+        load_retry_interval=options.load_retry_interval_seconds,
+        allow_labels_for_unavailable=options.allow_version_labels_for_unavailable_models,
+        on_load=lambda model, version, ok: metrics.observe_load(f"{model}/{version}", ok))
+    watcher = Watcher(manager, options.model_config_file, prepared.config_text)
+
+    async def reload() -> None:
+        await watcher.poll_config_once(force=True)
+        watcher.poll_filesystem_once()
+
+    ctx = ServerContext(options=options, manager=manager, executor=workers, metrics=metrics,
+                        reload=reload, started_at=time.time(), pid=os.getpid(),
+                        version=__version__)
+    app = make_app(ctx, prepared.monitoring.prometheus_path
+                   if prepared.monitoring.prometheus_enabled else None)
+    http_server = tornado.httpserver.HTTPServer(
+        app, decompress_request=True, max_body_size=options.max_request_bytes + (1 << 20),
+        max_buffer_size=options.max_request_bytes + (1 << 20), idle_connection_timeout=3600)
+    http_server.add_sockets(prepared.sockets)
+    log.info("Serving REST on http://%s:%d", options.rest_api_host, prepared.port)
+    if options.port:
+        log.info("gRPC (--port=%d) is not served by this version; REST only", options.port)
+    for flag in options.ignored_flags:
+        log.warning("Flag --%s is accepted for compatibility and ignored", flag)
+
+    try:
+        manager.apply_config(prepared.models, initial=True)
+    except FailedPrecondition as exc:  # only when labels are allowed but still invalid
+        log.error("%s", exc.message)
+    tasks = []
+    if options.file_system_poll_wait_seconds > 0:
+        tasks.append(loop.create_task(
+            watcher.run_filesystem(options.file_system_poll_wait_seconds)))
+    if options.model_config_file and options.model_config_file_poll_wait_seconds > 0:
+        tasks.append(loop.create_task(
+            watcher.run_config(options.model_config_file_poll_wait_seconds)))
+    if options.exit_with_parent_pid:
+        tasks.append(loop.create_task(_watch_parent(options.exit_with_parent_pid, stop)))
+
+    async def freeze_after_initial_loads() -> None:
+        await manager.wait_idle()
+        # Large JSON bodies make many small objects; keeping TensorFlow's long-lived objects out
+        # of the collector's way halves large-request latency (shared/PERF_NOTES.md).
+        gc.freeze()
+
+    tasks.append(loop.create_task(freeze_after_initial_loads()))
+    await stop.wait()
+    log.info("Shutting down")
+    http_server.stop()
+    for task in tasks:
+        task.cancel()
+    manager.unload_all()
+    workers.shutdown(wait=False, cancel_futures=True)
+    loads.shutdown(wait=False, cancel_futures=True)
+
+
+def _announce(prepared: PreparedServer) -> None:
+    sys.stdout.write(json.dumps(prepared.handshake()) + "\n")
+    sys.stdout.flush()
+    # Nothing else may reach stdout: the launcher stops reading it after the handshake.
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+
+
+def run(options: ServerOptions) -> int:
+    try:
+        prepared = prepare(options)
+    except ConfigError as exc:
+        print(f"tfserve-server: error: {exc}", file=sys.stderr)
+        return 1
+    _announce(prepared)
+    try:
+        asyncio.run(_serve(prepared))
+    except ConfigError as exc:  # e.g. --gpu_devices naming a GPU that is not there
+        print(f"tfserve-server: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
