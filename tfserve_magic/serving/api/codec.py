@@ -15,6 +15,7 @@ import binascii
 import enum
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -65,6 +66,8 @@ _NUMPY = {
 }
 _INT32 = ("DT_INT8", "DT_INT16", "DT_INT32", "DT_UINT8")
 _ERROR_VALUE_LIMIT = 4096  # TF prints the whole document; we cap what goes into a message
+MAX_RANK = 64  # numpy's limit (TensorFlow allows 254); deeper lists are refused, not recursed
+_MAX_DEPTH = 1024  # orjson's nesting limit
 _FLOAT_INT_MAX = {"DT_FLOAT": (1 << 24) - 1, "DT_DOUBLE": (1 << 53) - 1}
 _FLOAT_MAX = {"DT_FLOAT": float(np.finfo(np.float32).max), "DT_DOUBLE": float(np.finfo(np.float64).max)}
 
@@ -77,30 +80,93 @@ def _type_name(dtype: str) -> str:
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:
-    """Parse a request body; TF Serving's messages for empty, invalid and non-object JSON."""
+    """Parse a request body; TF Serving's messages for empty, invalid and non-object JSON.
+
+    orjson stops at nesting depth 1024 and at numbers that overflow a double before it builds
+    anything more, so a hostile body costs no more than its size; the tensor code below then
+    bounds the rank before it recurses. Python's ``json`` is only asked for what orjson refuses
+    but TF Serving (RapidJSON with ``kParseNanAndInfFlag``) accepts: ``NaN`` and ``Infinity``.
+    """
     if not body:
         raise InvalidArgument("JSON Parse error: The document is empty")
     try:
         doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        # orjson refuses NaN/Infinity, which TF Serving (RapidJSON kParseNanAndInfFlag) accepts.
-        try:
-            doc = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            offset = getattr(exc, "pos", 0)
-            reason = "The document is empty." if not body.strip() else "Invalid value."
-            raise InvalidArgument(f"JSON Parse error: {reason} at offset: {offset}") from None
+    except orjson.JSONDecodeError as exc:
+        doc = _parse_with_nan(body, exc)
     if not isinstance(doc, dict):
         raise InvalidArgument(f"JSON Value: {_show(doc)} Is not object")
     return doc
 
 
+# orjson's reasons that no second parser can turn into a document TF Serving would accept.
+_FINAL_REASONS = (("depth limit", f"Nesting deeper than {_MAX_DEPTH} levels."),
+                  ("not valid UTF-8", "Invalid encoding in string."),
+                  ("surrogate", "The surrogate pair in string is invalid."),
+                  ("infinity when parsed", "Number too big to be stored in double."))
+# A surrogate written as an escape (orjson has already refused any invalid UTF-8 byte).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _parse_with_nan(body: bytes, orjson_error: orjson.JSONDecodeError) -> Any:
+    for marker, reason in _FINAL_REASONS:
+        if marker in orjson_error.msg:
+            raise InvalidArgument(f"JSON Parse error: {reason} at offset: {orjson_error.pos}")
+    try:
+        doc = json.loads(body)
+        if _SURROGATE_ESCAPE.search(body):
+            json.dumps(doc, ensure_ascii=False).encode("utf-8")  # a lone surrogate fails here
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, digits limit, encoding
+        offset = getattr(exc, "pos", orjson_error.pos)
+        reason = "The document is empty." if not body.strip() else "Invalid value."
+        raise InvalidArgument(f"JSON Parse error: {reason} at offset: {offset}") from None
+    return doc
+
+
 def _show(value: Any) -> str:
-    """A JSON value as TF Serving prints it inside error messages."""
-    text = json.dumps(value, separators=(",", ":"), allow_nan=True, default=str)
-    if len(text) > _ERROR_VALUE_LIMIT:
+    """A JSON value as TF Serving prints it inside error messages, cut at a bounded length.
+
+    Iterative and stops at the limit, so a message about a huge or deeply nested document costs
+    no more than the limit (TF Serving prints the whole value)."""
+    out: list[str] = []
+    size = 0
+    stack: list[Any] = [value]
+    while stack and size <= _ERROR_VALUE_LIMIT:
+        item = stack.pop()
+        if isinstance(item, _Token):
+            text = item.text
+        elif isinstance(item, list):
+            text = "["
+            stack.append(_CLOSE_LIST)
+            for index in range(len(item) - 1, -1, -1):
+                stack.append(item[index])
+                if index:
+                    stack.append(_COMMA)
+        elif isinstance(item, dict):
+            text = "{"
+            stack.append(_CLOSE_OBJECT)
+            entries = list(item.items())
+            for index in range(len(entries) - 1, -1, -1):
+                key, member = entries[index]
+                stack.append(member)
+                stack.append(_Token(json.dumps(str(key)) + ":"))
+                if index:
+                    stack.append(_COMMA)
+        else:
+            text = json.dumps(item, allow_nan=True, default=str)
+        out.append(text)
+        size += len(text)
+    text = "".join(out)
+    if stack or len(text) > _ERROR_VALUE_LIMIT:
         text = text[:_ERROR_VALUE_LIMIT] + "...(truncated)"
     return text
+
+
+@dataclass(frozen=True)
+class _Token:
+    text: str
+
+
+_COMMA, _CLOSE_LIST, _CLOSE_OBJECT = _Token(","), _Token("]"), _Token("}")
 
 
 def signature_name_of(doc: Mapping[str, Any]) -> str:
@@ -231,6 +297,7 @@ def _stack_elements(elements: list[Any], name: str, dtype: str, keyed: bool) -> 
                                   f"Error: {exc.code.name}: {exc.message}") from None
         values.extend(flat)
     assert first_shape is not None
+    _check_rank(len(first_shape) + 1)
     return _to_array(values, dtype, (len(elements), *first_shape))
 
 
@@ -279,9 +346,14 @@ def _fast_array(value: Any, dtype: str) -> np.ndarray | None:
             if np.abs(array.astype(np.float64)).max() > _FLOAT_INT_MAX[dtype]:
                 return None
         elif kind == "f":
-            finite = array[np.isfinite(array)]
-            if finite.size and np.abs(finite).max() > _FLOAT_MAX[dtype]:
-                return None
+            # One rule for both formats (IsLosslessDecimal, per value): a JSON integer above
+            # 2**24 (2**53 for double) is refused. numpy has already merged ints and floats, so
+            # a list holding any whole number that large takes the per-value path.
+            finite = np.abs(array[np.isfinite(array)])
+            if finite.size and finite.max() > _FLOAT_INT_MAX[dtype]:
+                large = finite[finite > _FLOAT_INT_MAX[dtype]]
+                if large.max() > _FLOAT_MAX[dtype] or (large == np.floor(large)).any():
+                    return None
         else:
             return None
         return array.astype(target)
@@ -307,12 +379,19 @@ def _dense(value: Any, dtype: str) -> tuple[tuple[int, ...], list[Any]]:
     probe = value
     while isinstance(probe, list):
         shape.append(len(probe))
+        _check_rank(len(shape))
         if not probe:
             break
         probe = probe[0]
     flat: list[Any] = []
     _fill(value, 0, tuple(shape), dtype, flat)
     return tuple(shape), flat
+
+
+def _check_rank(rank: int) -> None:
+    if rank > MAX_RANK:
+        raise InvalidArgument(f"Tensor of rank {rank} is deeper than the supported rank of "
+                              f"{MAX_RANK}: lists are nested too deeply")
 
 
 def _fill(value: Any, level: int, shape: tuple[int, ...], dtype: str, out: list[Any]) -> None:

@@ -21,9 +21,18 @@ import orjson
 from tfserve_magic.serving.api.codec import RequestFormat
 from tfserve_magic.serving.errors import InvalidArgument, Unimplemented
 
-__all__ = ["dumps", "encode_classify_response", "encode_predict_response",
+__all__ = ["dumps", "encode_classify_response", "error_body", "encode_predict_response",
            "encode_regress_response"]
 
+
+
+def error_body(message: str) -> bytes:
+    """``{"error": message}`` (MakeJsonFromStatus); a message quoting a lone surrogate from a
+    request still encodes (as ``\\udfff``) instead of failing the error response itself."""
+    try:
+        return orjson.dumps({"error": message})
+    except TypeError:
+        return json.dumps({"error": message}).encode("ascii")
 
 
 def dumps(doc: Any) -> bytes:

@@ -37,10 +37,10 @@ __all__ = ["ServerContext", "make_app"]
 log = logging.getLogger(__name__)
 
 _PREDICT = re.compile(
-    r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)",
+    r"/v1/models/([^/:]+)(?:(?:/versions/([0-9]+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)",
     re.IGNORECASE)
 _GET = re.compile(
-    r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?",
+    r"/v1/models(?:/([^/:]+))?(?:(?:/versions/([0-9]+))|(?:/labels/([^/:]+)))?(?:/(metadata))?",
     re.IGNORECASE)
 _INLINE_JSON_BYTES = 64 * 1024  # smaller bodies are parsed on the loop; larger ones in the pool
 _INT64_MAX = 2**63 - 1
@@ -95,13 +95,13 @@ class _JsonHandler(_Handler):
         # The client gets TF Serving's body; the log says why, for whoever reads it later.
         log.warning("%s %s -> %d %s: %s", self.request.method, self.request.path,
                     error.http_status, error.code.name, error.message[:2000])
-        self.send_json(orjson.dumps({"error": error.message}), error.http_status)
+        self.send_json(render.error_body(error.message), error.http_status)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         # Unexpected exceptions: still TF Serving's error shape, and the log says why.
         exc = kwargs.get("exc_info", (None, None, None))[1]
         message = str(exc) if exc else http.HTTPStatus(status_code).phrase
-        self.finish(orjson.dumps({"error": message}))
+        self.finish(render.error_body(message))
 
 
 @tornado.web.stream_request_body
@@ -240,10 +240,11 @@ class V1Handler(_JsonHandler):
 def _version(text: str | None) -> int | None:
     if text is None:
         return None
-    value = int(text)
-    if value > _INT64_MAX:
+    digits = text.lstrip("0")
+    # Length first: int() of thousands of digits is slow, and refused past 4300 digits.
+    if len(digits) > len(str(_INT64_MAX)) or int(digits or "0") > _INT64_MAX:
         raise InvalidArgument(f"Failed to convert version: {text} to numeric.")
-    return value
+    return int(digits or "0")
 
 
 def _label(text: str | None) -> str | None:
