@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 # Keep serving after the demo prediction with: make demo KEEP=1
 KEEP    ?=
 
-.PHONY: demo test install browser bench clean
+.PHONY: demo test lint install browser bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -26,7 +26,12 @@ browser:
 demo: $(STAMP)
 	$(BIN)/python -m tfserve_magic.demo $(if $(KEEP),--keep-serving,)
 
-test: $(STAMP) browser
+# The lint gate: ruff (rules in pyproject.toml) on everything Python, mypy --strict on the package.
+lint: $(STAMP)
+	$(BIN)/ruff check tfserve_magic tests benchmarks
+	$(BIN)/mypy
+
+test: lint browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 bench: $(STAMP)

@@ -3,8 +3,8 @@
 Builds two models (tiny y = 0.5x + 2, and an MLP 784-256-10), serves them with the real server
 subprocess, and measures latency p50/p99/mean and throughput at concurrency 1 and 16 with
 keep-alive HTTP clients on loopback: Python threads always, and `wrk` too when it is installed
-(Debian's package; then the server is pinned to core 0 and wrk to core 1, as in
-shared/PERF_NOTES.md, so the client's own cost is not charged to the server). Every row prints its ratio to the in-process call of the
+(Debian's package; then the server is pinned to core 0 and wrk to core 1, so the client's own
+cost is not charged to the server). Every row prints its ratio to the in-process call of the
 same model and batch, measured here and now (absolute times vary by up to ~40% between runs on a
 shared 2-core machine; ratios are what to compare). Not a test: run `make bench`.
 
@@ -147,7 +147,8 @@ def over_wrk(port: int, model: str, body: bytes, concurrency: int, seconds: floa
                f"http://127.0.0.1:{port}/v1/models/{model}:predict"]
     if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
         command = ["taskset", "-c", "1", *command]
-    out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60).stdout
+    out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60,
+                         check=False).stdout
     for line in out.splitlines():
         if line.startswith("RESULT"):
             p50, p99, mean, rps = (float(x) for x in line.split()[1:])
@@ -162,7 +163,8 @@ def start_server(config: str) -> tuple[subprocess.Popen[bytes], int]:
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert proc.stdout is not None
     if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
-        subprocess.run(["taskset", "-a", "-p", "-c", "0", str(proc.pid)], capture_output=True)
+        subprocess.run(["taskset", "-a", "-p", "-c", "0", str(proc.pid)], capture_output=True,
+                       check=False)
     line = proc.stdout.readline()
     if not line:
         raise RuntimeError("server exited before its handshake")

@@ -8,8 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from server_process import RunningServer, start_server  # noqa: F401  (re-exported for tests)
+from server_process import RunningServer, start_server
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -100,9 +99,9 @@ def shared_server(tmp_path_factory, half_plus_two, half_plus_two_padded, multi_i
         "multi_io": (multi_io, ""),
         "strings": (strings_model, ""),
         "ints": (ints_model, ""),
-        "versioned": (versioned, "model_version_policy { all {} } "
+        "versioned": (versioned, ("model_version_policy { all {} } "
                                  'version_labels { key: "stable" value: 1 } '
-                                 'version_labels { key: "canary" value: 3 }'),
+                                 'version_labels { key: "canary" value: 3 }')),
     }
     config.write_text("model_config_list {\n" + "".join(
         f'  config {{ name: "{name}" base_path: "{path}" model_platform: "tensorflow" {extra} }}\n'
@@ -150,7 +149,7 @@ def ip(runtime_dir: Path):
     from tfserve_magic.notebook import defaults as routing
 
     routing.clear()
-    yield shell
+    return shell
 
 
 @pytest.fixture

@@ -100,6 +100,7 @@ def corrupt_copy(source_version_dir: str, target_version_dir: str) -> None:
 
     shutil.copytree(source_version_dir, target_version_dir)
     pb = os.path.join(target_version_dir, "saved_model.pb")
-    data = open(pb, "rb").read()
+    with open(pb, "rb") as handle:
+        data = handle.read()
     with open(pb, "wb") as handle:
         handle.write(data[: len(data) // 3])

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 _TICK = threading.Event()  # never set: wait(interval) paces the polling loops below
 
 
@@ -144,4 +143,4 @@ def start_server(*flags: str, log_dir: Path, timeout: float = 120.0,
 
 def run_server_expecting_failure(*flags: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "tfserve_magic.serving", *flags],
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, check=False)

@@ -8,6 +8,7 @@ import importlib.util
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -32,7 +33,7 @@ def _imported_after(code: str) -> set[str]:
 
 def _imports_in_source(module_name: str) -> set[str]:
     spec = importlib.util.find_spec(module_name)
-    tree = ast.parse(open(spec.origin, encoding="utf-8").read())
+    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -43,7 +44,7 @@ def _imports_in_source(module_name: str) -> set[str]:
 
 
 def test_serving_core_source_never_imports_jupyter() -> None:
-    for module in _modules(tfserve_magic.serving) + ["tfserve_magic.serving"]:
+    for module in [*_modules(tfserve_magic.serving), "tfserve_magic.serving"]:
         bad = {n for n in _imports_in_source(module) for j in JUPYTER
                if n == j or n.startswith(j + ".")}
         assert not bad, f"{module} imports {bad}"

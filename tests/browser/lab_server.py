@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from server_process import http, wait_for
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

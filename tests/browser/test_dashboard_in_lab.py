@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 
 import pytest
-
 from lab_server import KERNEL_READY, chromium_page, jupyter_lab, write_notebook
 
 pytestmark = pytest.mark.browser

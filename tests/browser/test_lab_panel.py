@@ -6,11 +6,10 @@ from __future__ import annotations
 import shutil
 
 import pytest
-
 from lab_server import chromium_page, jupyter_lab
 from server_process import http, wait_for
-from tfserve_magic.lifecycle import launcher
-from tfserve_magic.lifecycle import registry
+
+from tfserve_magic.lifecycle import launcher, registry
 
 pytestmark = pytest.mark.browser
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from server_process import start_server
+
 from tfserve_magic.client.rest import Client, ServingError, VersionStatus, predict_body
 
 

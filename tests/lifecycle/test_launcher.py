@@ -12,10 +12,9 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from server_process import wait_for
-from tfserve_magic.lifecycle import launcher
-from tfserve_magic.lifecycle import registry
+
+from tfserve_magic.lifecycle import launcher, registry
 from tfserve_magic.lifecycle.registry import ServerRecord
 
 
@@ -136,13 +135,13 @@ def test_python_start_raises_with_the_servers_words(runtime_dir: Path, tmp_path:
 def test_a_server_that_refuses_its_flags_fails_at_once(ip, capsys, half_plus_two: Path) -> None:
     ip.run_line_magic("tfserve", f"start {half_plus_two} --bogus_flag=1")
     err = capsys.readouterr().err
-    assert "Could not start server half_plus_two: The model server exited (code 1) before it " \
-           "started." in err
+    assert ("Could not start server half_plus_two: The model server exited (code 1) before it "
+            "started.") in err
     assert "unrecognized arguments: --bogus_flag=1" in err  # the server's own words
     assert registry.read_records() == []
 
 
-@pytest.mark.parametrize("config_text, message", [
+@pytest.mark.parametrize(("config_text", "message"), [
     ('model_config_list { config { name: "a" base_path: "/no/such/a" } }',
      "Could not start server cfg: Model a: Could not find base path /no/such/a"),
     ('model_config_list { config { name: "a" base_pat: "/x" } }',
@@ -269,7 +268,7 @@ def test_a_restart_keeps_the_previous_log(ip, capsys, half_plus_two: Path) -> No
     capsys.readouterr()
 
 
-@pytest.mark.parametrize("options, message", [
+@pytest.mark.parametrize(("options", "message"), [
     ("--gpu-memory-fraction 1.5", "--per_process_gpu_memory_fraction must be between 0 and 1"),
     ("--gpu 7", "--gpu_devices names GPU 7, but TensorFlow sees 0 GPU(s)"),
 ])

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from server_process import wait_for
+
 from tfserve_magic.lifecycle import launcher
 from tfserve_magic.notebook import defaults as routing
 from tfserve_magic.notebook.dashboard_state import model_views, parse_traffic, rates, route_choices
-from tfserve_magic.operations.labels import LabelError, move_label
 from tfserve_magic.notebook.widgets import Dashboard
+from tfserve_magic.operations.labels import LabelError, move_label
 
 
 def place(store: Path, base: Path, version: int) -> None:

@@ -8,10 +8,9 @@ import socket
 
 import numpy as np
 import pytest
-
 from server_process import wait_for
-from tfserve_magic.lifecycle import launcher
-from tfserve_magic.lifecycle import registry
+
+from tfserve_magic.lifecycle import launcher, registry
 from tfserve_magic.notebook import defaults as routing
 
 

@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 from IPython.utils.capture import capture_output
 
-from tfserve_magic.notebook import display as render
-from tfserve_magic.lifecycle import launcher
-from tfserve_magic.lifecycle import registry
-from tfserve_magic.notebook import defaults as routing
+from tfserve_magic.lifecycle import launcher, registry
 from tfserve_magic.lifecycle.registry import ServerRecord
+from tfserve_magic.notebook import defaults as routing
+from tfserve_magic.notebook import display as render
 
 
 def test_routes_are_per_server_and_model() -> None:
@@ -31,8 +30,8 @@ def test_routes_are_per_server_and_model() -> None:
 
 
 def _record(name: str = "m", **changes) -> ServerRecord:
-    fields = dict(name=name, pid=4321, host="127.0.0.1", rest_api_port=8501,
-                  url="http://127.0.0.1:8501", models=(name,))
+    fields = {"name": name, "pid": 4321, "host": "127.0.0.1", "rest_api_port": 8501,
+                  "url": "http://127.0.0.1:8501", "models": (name,)}
     fields.update(changes)
     return ServerRecord(**fields)
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -18,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from server_process import wait_for
 from tornado.websocket import websocket_connect
 
-from server_process import wait_for
 from tfserve_magic.lifecycle import registry
 
 TOKEN = "tfserve-test-token"
@@ -36,7 +35,7 @@ def jupyter(tmp_path: Path, runtime_dir: Path,
     root.mkdir()
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
-    log = open(tmp_path / "jupyter.log", "wb")
+    log = open(tmp_path / "jupyter.log", "wb")  # noqa: SIM115  # closed in the finally below
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyter_server", "--allow-root", "--no-browser",
          "--ip=127.0.0.1", "--port=0", "--ServerApp.base_url=/user/alice/",

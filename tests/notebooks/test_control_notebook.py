@@ -19,10 +19,9 @@ import pytest
 from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
-
 from server_process import wait_for
-from tfserve_magic.lifecycle import launcher
-from tfserve_magic.lifecycle import registry
+
+from tfserve_magic.lifecycle import launcher, registry
 
 pytestmark = pytest.mark.notebook
 

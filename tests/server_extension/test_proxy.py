@@ -10,8 +10,8 @@ import time
 import numpy as np
 import pytest
 import tornado.httpclient
-
 from server_process import start_server
+
 from tfserve_magic.lifecycle import registry
 
 

@@ -16,14 +16,14 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import orjson
 
 __all__ = ["Client", "Prediction", "ServingError", "VersionStatus"]
 
-Prediction = Union[np.ndarray, dict[str, np.ndarray]]
+Prediction = np.ndarray | dict[str, np.ndarray]
 
 
 class ServingError(Exception):

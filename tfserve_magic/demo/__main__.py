@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Starting the model server on {config} ...")
     handle = start(config=config, name="demo", port=args.port)
     try:
-        x = np.float32([1.0, 2.0, 5.0])
+        x = np.array([1.0, 2.0, 5.0], dtype=np.float32)
         y = handle.predict("half_plus_two", x)
         print(f"half_plus_two{x.tolist()} -> {np.asarray(y).tolist()}   (expected [2.5, 3.0, 4.5])")
         digits = load_digits()

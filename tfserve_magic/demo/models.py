@@ -108,7 +108,7 @@ def build_digits_classifier(base_path: str, version: int = 1, *, steps: int = 30
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
                 ys, model.logits(xs)))
         variables = model.trainable_variables
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
         return loss
 
     for _ in range(steps):

@@ -23,15 +23,17 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
-from tfserve_magic.lifecycle import processes
-
-from tfserve_magic.lifecycle import registry
 from tfserve_magic.client.rest import Client, Prediction, ServingError, VersionStatus
+from tfserve_magic.lifecycle import processes, registry
 from tfserve_magic.lifecycle.registry import ServerRecord
-from tfserve_magic.serving.models.config import ModelConfig, load_model_config_file, write_model_config_file
 from tfserve_magic.serving.errors import ConfigError
+from tfserve_magic.serving.models.config import (
+    ModelConfig,
+    load_model_config_file,
+    write_model_config_file,
+)
 from tfserve_magic.serving.models.repository import RepositoryError, scan_versions
 
 __all__ = [
@@ -115,7 +117,7 @@ class ServerHandle:
             raise ValueError(f"server {self.name} serves {list(self.models)}: name the model")
         return self.models[0]
 
-    def __enter__(self) -> "ServerHandle":
+    def __enter__(self) -> ServerHandle:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -151,7 +153,7 @@ class TimedOut:
     log_tail: str = ""
 
 
-StartResult = Union[Launched, Reused, Failed, TimedOut]
+StartResult = Launched | Reused | Failed | TimedOut
 
 
 class LaunchError(RuntimeError):

@@ -9,6 +9,7 @@ Must not import TensorFlow, IPython or jupyter_server.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -61,7 +62,7 @@ class ServerRecord:
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "ServerRecord":
+    def from_json(cls, data: dict[str, Any]) -> ServerRecord:
         names = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in names}
         kwargs["models"] = tuple(kwargs.get("models", ()))
@@ -103,10 +104,8 @@ def write_record(record: ServerRecord) -> Path:
 
 
 def remove_record(name: str) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         _record_path(name).unlink()
-    except FileNotFoundError:
-        pass
 
 
 def read_records() -> list[ServerRecord]:

@@ -32,7 +32,7 @@ class GoogleColabBridge:
             return False
 
     def proxy_url(self, port: int) -> str:
-        from google.colab.output import eval_js  # type: ignore[import-not-found]
+        from google.colab.output import eval_js
 
         return str(eval_js(f"google.colab.kernel.proxyPort({int(port)})"))
 

@@ -14,9 +14,9 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 __all__ = [
+    "ModelView",
     "Traffic",
     "VersionRow",
-    "ModelView",
     "model_views",
     "parse_traffic",
     "rates",

@@ -11,7 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from tfserve_magic.lifecycle.launcher import Failed, Launched, Reused, ServerInfo, StartResult, TimedOut
+from tfserve_magic.lifecycle.launcher import (
+    Failed,
+    Launched,
+    Reused,
+    ServerInfo,
+    StartResult,
+    TimedOut,
+)
 
 __all__ = [
     "render_prediction",
@@ -58,8 +65,8 @@ def render_start(result: StartResult) -> str:
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip()
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=False)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()
              for row in [header, *rows]]
     return "\n".join(lines)
 

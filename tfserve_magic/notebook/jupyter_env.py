@@ -21,7 +21,7 @@ __all__ = ["jupyter_server_info", "proxy_url"]
 
 
 def _ancestors(pid: int) -> list[int]:
-    chain = []
+    chain: list[int] = []
     while pid > 1 and len(chain) < 64:
         chain.append(pid)
         try:
@@ -53,7 +53,7 @@ def _extension_enabled(url: str, token: str) -> bool:
                                      headers={"Authorization": f"token {token}"} if token else {})
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status == 200
+            return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
 

@@ -15,13 +15,14 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.display import HTML, display
 
-from tfserve_magic.notebook import display as render
+from tfserve_magic.client.rest import ServingError
 from tfserve_magic.lifecycle import launcher
 from tfserve_magic.notebook import defaults as routing
-from tfserve_magic.client.rest import ServingError
+from tfserve_magic.notebook import display as render
 
 __all__ = ["TFServeMagics"]
 
@@ -120,9 +121,23 @@ def _predict_parser() -> _Parser:
     return parser
 
 
+def _show(obj: object) -> None:
+    display(obj)  # type: ignore[no-untyped-call]  # IPython.display is unannotated
+
+
 @magics_class
 class TFServeMagics(Magics):
     """``%tfserve COMMAND ...`` and ``%%predict MODEL``."""
+
+    @property
+    def _shell(self) -> InteractiveShell:
+        if self.shell is None:  # only before IPython registers the class
+            raise RuntimeError("tfserve magics used outside IPython")
+        return self.shell
+
+    @property
+    def _namespace(self) -> dict[str, Any]:
+        return self._shell.user_ns  # type: ignore[no-any-return]  # IPython: Dict(Any)
 
     @line_magic
     def tfserve(self, line: str) -> None:
@@ -198,11 +213,11 @@ class TFServeMagics(Magics):
     def _cmd_push(self, args: argparse.Namespace, extra: Sequence[str]) -> None:
         from tfserve_magic.operations.push import push
 
-        if args.variable not in self.shell.user_ns:
+        if args.variable not in self._namespace:
             print(f"%tfserve push: no variable named {args.variable} in this notebook",
                   file=sys.stderr)
             return
-        outcome = push(self.shell.user_ns[args.variable], args.name, version=args.version,
+        outcome = push(self._namespace[args.variable], args.name, version=args.version,
                        timeout=args.timeout)
         stream = sys.stdout if outcome.ok else sys.stderr
         print(outcome.message, file=stream)
@@ -210,12 +225,12 @@ class TFServeMagics(Magics):
     def _cmd_dashboard(self, args: argparse.Namespace, extra: Sequence[str]) -> None:
         from tfserve_magic.notebook.widgets import dashboard
 
-        display(dashboard(args.name))
+        _show(dashboard(args.name))
 
     def _show_urls(self, handle: launcher.ServerHandle) -> None:
         urls = server_urls(handle)
         if len(urls) > 1:
-            display(HTML(render.urls_html(urls)))
+            _show(HTML(render.urls_html(urls)))  # type: ignore[no-untyped-call]  # IPython
         else:
             print(render.render_urls(urls))
 
@@ -254,7 +269,7 @@ class TFServeMagics(Magics):
             return
         took = (time.monotonic() - started) * 1000
         if args.output:
-            self.shell.user_ns[args.output] = result
+            self._namespace[args.output] = result
         where = f"version {version}" if version is not None else (
             f"label {label!r}" if label else "latest")
         print(render.render_prediction(result))
@@ -266,7 +281,7 @@ class TFServeMagics(Magics):
         if not source:
             raise ValueError("the cell is empty: write an array, a list, a dict or JSON")
         try:
-            return self.shell.ev(source)
+            return self._shell.ev(source)  # type: ignore[no-untyped-call]  # IPython
         except (SyntaxError, NameError) as python_error:
             try:
                 return json.loads(source)

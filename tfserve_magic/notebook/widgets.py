@@ -18,12 +18,17 @@ from typing import Any
 
 import ipywidgets as w
 
-from tfserve_magic.lifecycle import launcher
-
-from tfserve_magic.notebook import defaults as routing
 from tfserve_magic.client.rest import ServingError
-from tfserve_magic.notebook.dashboard_state import (ModelView, Traffic, model_views, parse_traffic, rates,
-                              route_choices)
+from tfserve_magic.lifecycle import launcher
+from tfserve_magic.notebook import defaults as routing
+from tfserve_magic.notebook.dashboard_state import (
+    ModelView,
+    Traffic,
+    model_views,
+    parse_traffic,
+    rates,
+    route_choices,
+)
 from tfserve_magic.operations.labels import LabelError, move_label
 
 __all__ = ["Dashboard", "dashboard"]
@@ -92,7 +97,7 @@ def _sparkline(history: dict[int, deque[float]], unit: str) -> str:
 class _ModelPanel(w.VBox):
     """One model's part of the dashboard; rebuilt values, stable widgets."""
 
-    def __init__(self, owner: "Dashboard", name: str) -> None:
+    def __init__(self, owner: Dashboard, name: str) -> None:
         self.owner = owner
         self.name = name
         self.rate_history: dict[int, deque[float]] = {}

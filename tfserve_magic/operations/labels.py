@@ -14,7 +14,11 @@ import os
 import re
 
 from tfserve_magic.client.rest import Client, ServingError
-from tfserve_magic.serving.models.config import load_model_config_file, write_model_config_file
+from tfserve_magic.serving.models.config import (
+    ModelConfig,
+    load_model_config_file,
+    write_model_config_file,
+)
 
 __all__ = ["LabelError", "move_label", "remove_label"]
 
@@ -70,7 +74,7 @@ def remove_label(client: Client, model: str, label: str) -> dict[str, int]:
     return _apply(client, path, models, model, labels)
 
 
-def _apply(client: Client, path: str, models: list, model: str,
+def _apply(client: Client, path: str, models: list[ModelConfig], model: str,
            labels: dict[str, int]) -> dict[str, int]:
     with open(path, encoding="utf-8") as handle:
         previous = handle.read()

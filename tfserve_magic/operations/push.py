@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from tfserve_magic.lifecycle import launcher
 from tfserve_magic.client.rest import ServingError
+from tfserve_magic.lifecycle import launcher
 from tfserve_magic.operations.export import export_version
 from tfserve_magic.serving.models.repository import scan_versions
 
@@ -71,8 +71,8 @@ def push(model_object: Any, model: str, *, version: int | None = None, timeout: 
                                    f"{model} version {exported.version} is AVAILABLE "
                                    f"({exported.path}).")
             if status.state == "END":
-                why = status.error_message or "it was unloaded (the version policy does not " \
-                                              "keep it)"
+                why = status.error_message or (
+                    "it was unloaded (the version policy does not keep it)")
                 return PushOutcome(False, model, exported.version, exported.path,
                                    f"{model} version {exported.version} did not load: {why}")
         _TICK.wait(0.1)

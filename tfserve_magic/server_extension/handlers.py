@@ -214,7 +214,10 @@ class ProxyHandler(_Base):
 def setup_handlers(web_app: Any, config: TFServeProxy) -> None:
     base = web_app.settings.get("base_url", "/")
     web_app.settings["tfserve_proxy_config"] = config
-    route = lambda *parts: url_path_join(base, "tfserve", *parts)  # noqa: E731
+
+    def route(*parts: str) -> str:
+        return str(url_path_join(base, "tfserve", *parts))
+
     web_app.add_handlers(".*$", [
         (route("api", "servers"), ServersHandler),
         (route("api", "servers", _SERVER, "stop"), StopHandler),

@@ -12,8 +12,13 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 
-from prometheus_client import (CollectorRegistry, Counter, Histogram, disable_created_metrics,
-                               generate_latest)
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 
 __all__ = ["CONTENT_TYPE", "ServerMetrics"]
 
@@ -66,7 +71,8 @@ class ServerMetrics:
     """What the REST layer and the manager record."""
 
     def __init__(self) -> None:
-        disable_created_metrics()  # TF Serving exports no *_created series
+        # TF Serving exports no *_created series. (prometheus_client leaves this unannotated.)
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=True)
         self._tf = _TFCounters()
         self._tf_latency = Histogram(

@@ -7,7 +7,6 @@ import base64
 import json
 
 import pytest
-
 from server_process import RunningServer
 
 
@@ -43,7 +42,7 @@ def test_status_lists_versions_highest_first_and_by_version(shared_server) -> No
     assert len(labelled["model_version_status"]) == 3
 
 
-@pytest.mark.parametrize("path, status, message", [
+@pytest.mark.parametrize(("path", "status", "message"), [
     ("/v1/models/nope", 404, "Could not find any versions of model nope"),
     ("/v1/models/half_plus_two/versions/7", 404, "Could not find version 7 of model half_plus_two"),
     ("/v1/models", 400, "Missing model name in request."),
@@ -88,7 +87,7 @@ def test_metadata_by_version_and_label(shared_server) -> None:
 # ------------------------------------------------------------------ predict
 
 
-@pytest.mark.parametrize("body, expected", [
+@pytest.mark.parametrize(("body", "expected"), [
     ({"instances": [2.0, 3.0, 4.0]}, {"predictions": [3.0, 3.5, 4.0]}),
     ({"inputs": [2.0, 3.0, 4.0]}, {"outputs": [3.0, 3.5, 4.0]}),
     ({"instances": [[1.0, 2.0], [3.0, 4.0]]}, {"predictions": [[2.5, 3.0], [3.5, 4.0]]}),
@@ -146,15 +145,15 @@ def test_integer_inputs(shared_server) -> None:
     assert ok.json() == {"outputs": [2**40 + 1, 7]}
 
 
-@pytest.mark.parametrize("model, body, message", [
+@pytest.mark.parametrize(("model", "body", "message"), [
     ("ints", {"inputs": {"small": [2.0], "big": [1]}},
      "JSON Value: 2.0 Type: Number is not of expected type: int32"),
     ("ints", {"inputs": {"small": [1], "big": [2.0]}},
      "JSON Value: 2.0 Type: Number is not of expected type: int64"),
     ("ints", {"inputs": {"small": [2147483648], "big": [1]}}, "is not of expected type: int32"),
     ("half_plus_two", {"instances": ["a"]},
-     "Failed to process element: 0 of 'instances' list. Error: INVALID_ARGUMENT: JSON Value: "
-     "\"a\" Type: String is not of expected type: float"),
+     ("Failed to process element: 0 of 'instances' list. Error: INVALID_ARGUMENT: JSON Value: "
+     "\"a\" Type: String is not of expected type: float")),
     ("half_plus_two", {"instances": [True]}, "Type: True is not of expected type: float"),
     ("half_plus_two", {"inputs": {"b64": "aGk="}}, "Type: Object is not of expected type: float"),
     ("strings", {"instances": [{"b64": "%%%"}]}, "Unable to base64 decode"),
@@ -166,8 +165,8 @@ def test_integer_inputs(shared_server) -> None:
     ("half_plus_two", {"inputs": [[1.0], 2.0]}, "found at incorrect level"),
     ("half_plus_two", {"instances": [16777217]}, "without loss of precision"),
     ("multi_io", {"instances": [1.0, 2.0]},
-     "instances is a plain list, but expecting list of objects as multiple input tensors "
-     "required as per tensorinfo_map"),
+     ("instances is a plain list, but expecting list of objects as multiple input tensors "
+     "required as per tensorinfo_map")),
     ("multi_io", {"instances": [{"a": 1.0}]}, "keys must be equal to: a,b"),
     ("multi_io", {"instances": [{"a": 1.0, "b": 1.0, "c": 1.0}]},
      "JSON object: does not have named input: c"),
@@ -176,8 +175,8 @@ def test_integer_inputs(shared_server) -> None:
     ("half_plus_two", {"instances": [1.0, {"x": 1.0}]},
      "Expecting value/list but got object at item 1 of input list"),
     ("multi_io", {"inputs": [1.0]},
-     "inputs is a plain value/list, but expecting an object as multiple input tensors required "
-     "as per tensorinfo_map"),
+     ("inputs is a plain value/list, but expecting an object as multiple input tensors required "
+     "as per tensorinfo_map")),
     ("multi_io", {"inputs": {"a": [1.0]}}, "Missing named input: b in 'inputs' object."),
     ("half_plus_two", {"instances": [1.0], "inputs": [1.0]},
      "Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist"),
@@ -247,7 +246,7 @@ def test_classify_and_regress(shared_server) -> None:
     assert merged.json() == {"results": [4.0, 5.0]}
 
 
-@pytest.mark.parametrize("verb, body, status, message", [
+@pytest.mark.parametrize(("verb", "body", "status", "message"), [
     ("classify", {"signature_name": "classify_x_to_y"}, 400,
      "When method is classify, key 'examples' is expected and was not found"),
     ("regress", {"signature_name": "regress_x_to_y", "examples": {}}, 400,
@@ -275,7 +274,7 @@ def test_classify_regress_errors(shared_server, verb, body, status, message) -> 
 # ------------------------------------------------------------------ URL grammar and headers
 
 
-@pytest.mark.parametrize("method, path", [
+@pytest.mark.parametrize(("method", "path"), [
     ("PUT", "/v1/models/half_plus_two"),
     ("DELETE", "/v1/models/half_plus_two"),
     ("GET", "/v1/models/half_plus_two:predict"),
@@ -330,5 +329,5 @@ def test_prometheus_metrics(shared_server) -> None:
     assert ':tensorflow:serving:request_count{model_name="half_plus_two",status="OK"}' in text
     assert ':tensorflow:serving:request_count{model_name="half_plus_two",status="INVALID_ARGUMENT"}' in text
     assert ":tensorflow:serving:request_latency_bucket{" in text
-    assert 'tfserve_magic_request_count_total{API="Predict",model_name="half_plus_two",' \
-           'status="OK",version="1"}' in text
+    assert ('tfserve_magic_request_count_total{API="Predict",model_name="half_plus_two",'
+            'status="OK",version="1"}') in text

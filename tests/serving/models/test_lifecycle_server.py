@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from server_process import http, start_server, wait_for
 
 
@@ -38,7 +37,7 @@ class Traffic:
             else:
                 self.failures.append(f"{response.status} {response.body!r}")
 
-    def __enter__(self) -> "Traffic":
+    def __enter__(self) -> Traffic:
         self._thread.start()
         return self
 

@@ -11,19 +11,21 @@ import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
-from tfserve_magic.serving.models.config import ModelConfig
+from tfserve_magic.serving.api.codec import TensorSpec
 from tfserve_magic.serving.errors import FailedPrecondition, InvalidArgument, NotFound
+from tfserve_magic.serving.models.config import ModelConfig
 from tfserve_magic.serving.models.manager import ServableManager, VersionState
 from tfserve_magic.serving.models.policy import VersionPolicy
 
 
 class ScriptedServable:
-    inputs = {"serving_default": {}}
-    outputs = {"serving_default": {}}
-    method_names = {"serving_default": "tensorflow/serving/predict"}
+    inputs: ClassVar[dict[str, dict[str, TensorSpec]]] = {"serving_default": {}}
+    outputs: ClassVar[dict[str, dict[str, TensorSpec]]] = {"serving_default": {}}
+    method_names: ClassVar[dict[str, str]] = {"serving_default": "tensorflow/serving/predict"}
 
     def __init__(self, path: str) -> None:
         self.path = path

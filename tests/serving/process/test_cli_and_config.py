@@ -6,14 +6,17 @@ from __future__ import annotations
 import socket
 
 import pytest
-
 from server_process import run_server_expecting_failure, start_server
-from tfserve_magic.serving.models.config import (config_to_text, parse_model_config_text,
-                                          parse_monitoring_config)
+
 from tfserve_magic.serving.errors import ConfigError
-from tfserve_magic.serving.process.flags import parse_flags
+from tfserve_magic.serving.models.config import (
+    config_to_text,
+    parse_model_config_text,
+    parse_monitoring_config,
+)
 from tfserve_magic.serving.models.policy import VersionPolicy, aspired_versions
 from tfserve_magic.serving.models.repository import parse_version, scan_versions
+from tfserve_magic.serving.process.flags import parse_flags
 
 
 def test_flags_keep_tf_serving_names_defaults_and_syntax() -> None:
@@ -31,7 +34,7 @@ def test_flags_keep_tf_serving_names_defaults_and_syntax() -> None:
     assert parse_flags(["--version"])[1] is True
 
 
-@pytest.mark.parametrize("argv, message", [
+@pytest.mark.parametrize(("argv", "message"), [
     ([], "Both server_options.model_base_path and server_options.model_config_file are empty!"),
     (["--model_base_path=/m", "--rest_api_port=abc"], "expected an integer, got 'abc'"),
     (["--model_base_path=/m", "--rest_api_port=70000"], "between 0 and 65535"),
@@ -57,7 +60,7 @@ def test_model_config_round_trip_and_validation() -> None:
     assert parse_model_config_text(config_to_text(models)) == models
 
 
-@pytest.mark.parametrize("text, message", [
+@pytest.mark.parametrize(("text", "message"), [
     ("model_config_list { config { name: ", "Error parsing text-format tensorflow.serving.ModelServerConfig"),
     ('model_config_list { config { name: "a" base_path: "/x" } config { name: "a" base_path: "/y" } }',
      "Illegal to list model a multiple times in config list"),
@@ -100,7 +103,7 @@ def test_version_folders(tmp_path) -> None:
         scan_versions(str(tmp_path / "missing"))
 
 
-@pytest.mark.parametrize("extra, message", [
+@pytest.mark.parametrize(("extra", "message"), [
     ([], "Both server_options.model_base_path and server_options.model_config_file are empty!"),
     (["--model_config_file=/does/not/exist.config"], "Could not read model config file"),
     (["--model_base_path=/m", "--monitoring_config_file=/does/not/exist"],

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from tfserve_magic.serving.process.devices import DevicePlan, GpuPlan, plan_devices
 from tfserve_magic.serving.errors import ConfigError
+from tfserve_magic.serving.process.devices import DevicePlan, GpuPlan, plan_devices
 from tfserve_magic.serving.process.options import ServerOptions
 
 
@@ -36,7 +36,7 @@ def test_pinning_to_devices_and_cpu_only() -> None:
     assert growth_off.gpus == (GpuPlan(0, False, None),)
 
 
-@pytest.mark.parametrize("text, message", [
+@pytest.mark.parametrize(("text", "message"), [
     ("3", "names GPU 3, but TensorFlow sees 2 GPU(s)"),
     ("a,b", "takes GPU indices like '0,1' or 'none'"),
 ])
@@ -61,7 +61,8 @@ def test_configure_tensorflow_on_a_cpu_only_machine() -> None:
         "assert plan.cpu_only, plan\n"
         "assert tf.config.threading.get_intra_op_parallelism_threads() == 1\n"
         "print('ok')\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         check=False)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().endswith("ok")
 
@@ -71,6 +72,6 @@ def test_server_refuses_a_gpu_it_does_not_have(tmp_path) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "tfserve_magic.serving", "--rest_api_port=0",
          f"--model_base_path={tmp_path / 'm'}", "--gpu_devices=0"],
-        capture_output=True, text=True, timeout=120)
+        capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 1
     assert "--gpu_devices names GPU 0, but TensorFlow sees 0 GPU(s)" in out.stderr

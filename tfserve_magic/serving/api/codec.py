@@ -1,9 +1,9 @@
 """TF Serving's JSON requests -> numpy, as ``util/json_tensor.cc`` reads them.
 
 Owns request parsing (predict row/columnar, classify/regress examples) and the exact
-client-visible messages; ``render`` writes the responses. Numbers take a vectorised numpy path when the JSON is a regular
-numeric array and fall back to an element-wise walk that reproduces TF Serving's errors otherwise.
-Pure: no TensorFlow, no Tornado (``loader`` turns feature dicts into tf.Examples).
+client-visible messages; ``responses`` writes the responses. Numbers take a vectorised numpy path
+when the JSON is a regular numeric array and fall back to an element-wise walk that reproduces TF
+Serving's errors otherwise. Pure: no TensorFlow, no Tornado (``loader`` turns feature dicts into tf.Examples).
 
 Known deviation: a JSON ``true`` mixed into a list of numbers is read as 1 by the fast path.
 """

@@ -102,9 +102,9 @@ def _tf_float32_values(array: np.ndarray) -> np.ndarray:
         flat_result = result.reshape(-1)
         for index in np.flatnonzero(slow.reshape(-1)):
             value = float(array.reshape(-1)[index])
-            text = "%g" % value
+            text = f"{value:g}"
             if np.float32(float(text)) != np.float32(value):
-                text = "%.9g" % value
+                text = f"{value:.9g}"
             flat_result[index] = float(text)
     return result
 

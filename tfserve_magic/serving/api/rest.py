@@ -25,11 +25,16 @@ import orjson
 import tornado.web
 
 from tfserve_magic.serving.api import codec
-
 from tfserve_magic.serving.api import responses as render
-from tfserve_magic.serving.errors import Code, DeadlineExceeded, InvalidArgument, PayloadTooLarge, ServingError
-from tfserve_magic.serving.models.manager import Servable, ServableManager
+from tfserve_magic.serving.errors import (
+    Code,
+    DeadlineExceeded,
+    InvalidArgument,
+    PayloadTooLarge,
+    ServingError,
+)
 from tfserve_magic.serving.metrics import CONTENT_TYPE, ServerMetrics
+from tfserve_magic.serving.models.manager import Servable, ServableManager
 from tfserve_magic.serving.process.options import ServerOptions
 
 __all__ = ["ServerContext", "make_app"]

@@ -41,7 +41,7 @@ class ModelConfig:
 
     name: str
     base_path: str
-    policy: VersionPolicy = VersionPolicy()
+    policy: VersionPolicy = field(default_factory=VersionPolicy)
     labels: Mapping[str, int] = field(default_factory=dict)
     platform: str = "tensorflow"
 
@@ -127,7 +127,7 @@ def config_to_text(models: Sequence[ModelConfig]) -> str:
             entry.model_version_policy.latest.num_versions = policy.num_versions
         for label, version in sorted(model.labels.items()):
             entry.version_labels[label] = version
-    return text_format.MessageToString(proto)
+    return str(text_format.MessageToString(proto))
 
 
 def write_model_config_file(path: str, models: Sequence[ModelConfig]) -> None:
@@ -164,8 +164,9 @@ def _monitoring_message_class() -> type:
                   label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
     pool = descriptor_pool.DescriptorPool()
     pool.Add(file_proto)
-    return message_factory.GetMessageClass(
+    message_class: type = message_factory.GetMessageClass(
         pool.FindMessageTypeByName("tensorflow.serving.MonitoringConfig"))
+    return message_class
 
 
 DEFAULT_PROMETHEUS_PATH = "/monitoring/prometheus/metrics"

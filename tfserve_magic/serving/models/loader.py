@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from tfserve_magic.serving.api.codec import Example, TensorSpec
-from tfserve_magic.serving.process.devices import DevicePlan, gpu_total_memory_mb, plan_devices
 from tfserve_magic.serving.errors import Code, InvalidArgument, ServingError
+from tfserve_magic.serving.process.devices import DevicePlan, gpu_total_memory_mb, plan_devices
 from tfserve_magic.serving.process.options import ServerOptions
 
 __all__ = ["LoadError", "SavedModelLoader", "SavedModelServable", "configure_tensorflow"]
@@ -46,7 +46,7 @@ _plan: DevicePlan | None = None
 
 def configure_tensorflow(options: ServerOptions) -> DevicePlan:
     """Apply threading and GPU settings; must run before TensorFlow initialises devices."""
-    global _plan
+    global _plan  # noqa: PLW0603  # devices can be configured once per process
     with _configured:
         if _plan is not None:
             return _plan
@@ -59,7 +59,7 @@ def configure_tensorflow(options: ServerOptions) -> DevicePlan:
         if gpus:
             chosen = [gpus[g.index] for g in plan.gpus]
             tf.config.set_visible_devices(chosen, "GPU")
-            for gpu_plan, device in zip(plan.gpus, chosen):
+            for gpu_plan, device in zip(plan.gpus, chosen, strict=False):
                 if gpu_plan.memory_limit_mb is not None:
                     tf.config.set_logical_device_configuration(
                         device, [tf.config.LogicalDeviceConfiguration(
@@ -124,7 +124,7 @@ class SavedModelServable:
         signature_map = get_model_metadata_pb2.SignatureDefMap()
         for key, signature in meta_graph.signature_def.items():
             signature_map.signature_def[key].CopyFrom(signature)
-        self._metadata = json_format.MessageToDict(
+        self._metadata: dict[str, Any] = json_format.MessageToDict(
             signature_map, preserving_proto_field_name=True,
             always_print_fields_with_no_presence=True)
         self.method_names = {k: s.method_name for k, s in meta_graph.signature_def.items()}

@@ -25,8 +25,14 @@ from typing import Any, Protocol
 import numpy as np
 
 from tfserve_magic.serving.api.codec import Example, TensorSpec
+from tfserve_magic.serving.errors import (
+    Code,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ServingError,
+)
 from tfserve_magic.serving.models.config import ModelConfig
-from tfserve_magic.serving.errors import Code, FailedPrecondition, InvalidArgument, NotFound, ServingError
 from tfserve_magic.serving.models.policy import aspired_versions
 from tfserve_magic.serving.models.repository import RepositoryError, scan_versions
 
@@ -55,9 +61,14 @@ class VersionState(enum.IntEnum):
 class Servable(Protocol):
     """A loaded model version (``loader.SavedModelServable`` in production)."""
 
-    inputs: Mapping[str, Mapping[str, TensorSpec]]
-    outputs: Mapping[str, Mapping[str, TensorSpec]]
-    method_names: Mapping[str, str]
+    @property
+    def inputs(self) -> Mapping[str, Mapping[str, TensorSpec]]: ...
+
+    @property
+    def outputs(self) -> Mapping[str, Mapping[str, TensorSpec]]: ...
+
+    @property
+    def method_names(self) -> Mapping[str, str]: ...
 
     def signature_metadata(self) -> dict[str, Any]: ...
 
@@ -160,7 +171,7 @@ class ServableManager:
                 raise FailedPrecondition(
                     f"Request to assign label to version {version} of model {model}, which is "
                     "not currently available for inference")
-        self._labels = {m: dict(l) for m, l in wanted.items() if l}
+        self._labels = {m: dict(labels) for m, labels in wanted.items() if labels}
 
     def labels(self, model: str) -> dict[str, int]:
         return dict(self._labels.get(model, {}))
@@ -313,12 +324,11 @@ class ServableManager:
         version = self.resolve_version(name, version, label)
         model = self._models.get(name)
         if version is None:
-            ready = [(v, h) for v, h in (model.harnesses.items() if model else ())
+            ready = [(v, h.servable) for v, h in (model.harnesses.items() if model else ())
                      if h.state is VersionState.AVAILABLE and h.servable is not None]
             if not ready:
                 raise NotFound(f"Servable not found for request: Latest({name})")
-            chosen, harness = max(ready, key=lambda item: item[0])
-            return chosen, harness.servable  # type: ignore[return-value]
+            return max(ready, key=lambda item: item[0])
         harness = model.harnesses.get(version) if model else None
         if harness is None or harness.state is not VersionState.AVAILABLE or harness.servable is None:
             raise NotFound(f"Servable not found for request: Specific({name}, {version})")

@@ -30,15 +30,15 @@ class VersionPolicy:
     versions: tuple[int, ...] = ()
 
     @classmethod
-    def latest(cls, num_versions: int = 1) -> "VersionPolicy":
+    def latest(cls, num_versions: int = 1) -> VersionPolicy:
         return cls(PolicyKind.LATEST, max(1, num_versions))
 
     @classmethod
-    def all(cls) -> "VersionPolicy":
+    def all(cls) -> VersionPolicy:
         return cls(PolicyKind.ALL)
 
     @classmethod
-    def specific(cls, versions: Iterable[int]) -> "VersionPolicy":
+    def specific(cls, versions: Iterable[int]) -> VersionPolicy:
         return cls(PolicyKind.SPECIFIC, versions=tuple(sorted(set(versions))))
 
     def describe(self) -> str:

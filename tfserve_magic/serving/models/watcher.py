@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from tfserve_magic.serving.models.config import ModelConfig, parse_model_config_text
 from tfserve_magic.serving.errors import ConfigError, FailedPrecondition, InvalidArgument
+from tfserve_magic.serving.models.config import ModelConfig, parse_model_config_text
 from tfserve_magic.serving.models.manager import ServableManager
 
 __all__ = ["Watcher"]

@@ -42,8 +42,8 @@ class DevicePlan:
 
 def _parse_indices(text: str, available: int) -> list[int]:
     indices = []
-    for part in text.split(","):
-        part = part.strip()
+    for raw in text.split(","):
+        part = raw.strip()
         if not part:
             continue
         try:

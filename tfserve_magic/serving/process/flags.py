@@ -11,11 +11,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from collections.abc import Sequence
+from typing import NoReturn
 
 from tfserve_magic.serving.errors import ConfigError
 from tfserve_magic.serving.process.options import ServerOptions
 
-__all__ = ["parse_flags", "build_parser"]
+__all__ = ["build_parser", "parse_flags"]
 
 # tensorflow_model_server flags that are accepted and ignored here (gRPC-only, TFLite, TPU, ...).
 _IGNORED_TF_FLAGS = (
@@ -107,10 +108,10 @@ def parse_flags(argv: Sequence[str]) -> tuple[ServerOptions, bool]:
     """
     parser = build_parser()
 
-    def fail(message: str) -> None:  # argparse would print usage and exit 2; we raise instead
+    def fail(message: str) -> NoReturn:  # argparse would print usage and exit 2; we raise instead
         raise ConfigError(message)
 
-    parser.error = fail  # type: ignore[method-assign]
+    parser.error = fail  # type: ignore[method-assign]  # replacing a method on purpose
     namespace = parser.parse_args(list(argv))
     values = vars(namespace)
     if values.pop("version"):

@@ -57,5 +57,5 @@ class ServerOptions:
     def rest_timeout_seconds(self) -> float | None:
         return self.rest_api_timeout_in_ms / 1000 if self.rest_api_timeout_in_ms > 0 else None
 
-    def replace(self, **changes: object) -> "ServerOptions":
+    def replace(self, **changes: object) -> ServerOptions:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ while already answering the status API. SIGTERM/SIGINT stop the server cleanly; 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import logging
@@ -23,9 +24,14 @@ import tornado.httpserver
 import tornado.netutil
 
 from tfserve_magic import __version__
-from tfserve_magic.serving.models.config import (ModelConfig, MonitoringSettings, load_model_config_file,
-                     parse_monitoring_config, single_model_config)
 from tfserve_magic.serving.errors import ConfigError, FailedPrecondition
+from tfserve_magic.serving.models.config import (
+    ModelConfig,
+    MonitoringSettings,
+    load_model_config_file,
+    parse_monitoring_config,
+    single_model_config,
+)
 from tfserve_magic.serving.process.options import ServerOptions
 
 __all__ = ["PreparedServer", "prepare", "run"]
@@ -46,7 +52,8 @@ class PreparedServer:
 
     @property
     def port(self) -> int:
-        return self.sockets[0].getsockname()[1]
+        port: int = self.sockets[0].getsockname()[1]
+        return port
 
     def handshake(self) -> dict[str, object]:
         return {"tfserve_magic": "handshake", "pid": os.getpid(),
@@ -70,7 +77,7 @@ def prepare(options: ServerOptions) -> PreparedServer:
     monitoring = parse_monitoring_config(options.monitoring_config_file)
     if not options.allow_version_labels_for_unavailable_models:
         for model in models:
-            for label, version in sorted(model.labels.items()):
+            for _label, version in sorted(model.labels.items()):
                 # At startup nothing is loaded yet, so TF Serving refuses any label.
                 raise ConfigError(
                     f"Request to assign label to version {version} of model {model.name}, which "
@@ -94,18 +101,19 @@ async def _watch_parent(pid: int, stop: asyncio.Event) -> None:
             log.info("Parent process %d is gone; stopping", pid)
             stop.set()
             return
-        try:
+        with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=1.0)
-        except asyncio.TimeoutError:
-            pass
 
 
 async def _serve(prepared: PreparedServer) -> None:
     options = prepared.options
-    from tfserve_magic.serving.models.loader import SavedModelLoader, configure_tensorflow  # TensorFlow loads here
-    from tfserve_magic.serving.models.manager import ServableManager
-    from tfserve_magic.serving.metrics import ServerMetrics
     from tfserve_magic.serving.api.rest import ServerContext, make_app
+    from tfserve_magic.serving.metrics import ServerMetrics
+    from tfserve_magic.serving.models.loader import (  # TensorFlow loads here
+        SavedModelLoader,
+        configure_tensorflow,
+    )
+    from tfserve_magic.serving.models.manager import ServableManager
     from tfserve_magic.serving.models.watcher import Watcher
 
     configure_tensorflow(options)
