@@ -8,11 +8,27 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import server_process
 from server_process import RunningServer, start_server
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
+
+
+@pytest.fixture(scope="session")
+def gpu_count() -> int:
+    """How many GPUs TensorFlow sees on this machine: device tests assert what the machine has."""
+    import tensorflow as tf
+
+    return len(tf.config.list_physical_devices("GPU"))
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A port that refuses connections for the whole test (bound by us, never listening)."""
+    with server_process.closed_port() as port:
+        yield port
 
 
 @pytest.fixture(scope="session")
@@ -73,6 +89,16 @@ def plus_version_builds(models_root: Path) -> Path:
     base = models_root / "plus_version_store"
     for version in (1, 2, 3):
         build_plus_version(str(base), version)
+    return base
+
+
+@pytest.fixture(scope="session")
+def unloadable_model(models_root: Path) -> Path:
+    """A base path whose version 1 saves fine but fails in ``tf.saved_model.load``."""
+    from models import build_unloadable
+
+    base = models_root / "unloadable"
+    build_unloadable(str(base))
     return base
 
 

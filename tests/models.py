@@ -76,6 +76,35 @@ def build_slow(base: str, version: int = 1) -> str:
     return export_version(module, base, version, {"serving_default": module.serve}).path
 
 
+def build_unloadable(base: str, version: int = 1) -> str:
+    """A SavedModel that saves fine but cannot load: a resource whose initialiser (run by
+    ``tf.saved_model.load``, never by the save) fails with "this model cannot be initialised"."""
+    return export_version(unloadable_module(), base, version).path
+
+
+def unloadable_module() -> Any:
+    """The tf.Module behind :func:`build_unloadable` (for pushing it from a notebook)."""
+    import tensorflow as tf
+
+    class FailsOnLoad(tf.saved_model.experimental.TrackableResource):
+        def _create_resource(self) -> Any:
+            return tf.raw_ops.VarHandleOp(dtype=tf.float32, shape=[], shared_name="")
+
+        def _initialize(self) -> None:
+            tf.debugging.Assert(False, ["this model cannot be initialised"])
+
+    class Unloadable(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.resource = FailsOnLoad()
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+        def serve(self, x: Any) -> dict[str, Any]:
+            return {"y": x + 1.0}
+
+    return Unloadable()
+
+
 def write_warmup(version_dir: str, x_values: list[float]) -> str:
     """assets.extra/tf_serving_warmup_requests with one PredictionLog per value."""
     import tensorflow as tf

@@ -3,17 +3,19 @@ waiting on version states with a deadline, and a clean stop."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,15 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, interval: floa
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
         _TICK.wait(interval)  # the polling interval of a deadline-bounded condition wait
+
+
+@contextlib.contextmanager
+def closed_port() -> Iterator[int]:
+    """A port that provably refuses connections while the block runs: bound by us, never
+    listening, so no other process can take it (unlike port 1 or a stopped server's port)."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield held.getsockname()[1]
 
 
 @dataclass

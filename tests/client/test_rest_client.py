@@ -84,10 +84,11 @@ def test_errors_carry_tf_servings_message_and_status(client: Client) -> None:
         client.predict("half_plus_two", [1.0], version=1, label="stable")
 
 
-def test_unreachable_server_is_a_serving_error_with_status_zero() -> None:
+def test_unreachable_server_is_a_serving_error_with_status_zero(closed_port: int) -> None:
+    url = f"http://127.0.0.1:{closed_port}"
     with pytest.raises(ServingError) as caught:
-        Client("http://127.0.0.1:1", timeout=5).status("m")
-    assert caught.value.status == 0 and "cannot reach http://127.0.0.1:1" in caught.value.message
+        Client(url, timeout=5).status("m")
+    assert caught.value.status == 0 and f"cannot reach {url}" in caught.value.message
 
 
 def test_our_extension_endpoints(client: Client, shared_server) -> None:

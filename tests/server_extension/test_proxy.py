@@ -134,18 +134,19 @@ async def test_body_over_the_limit_is_413(jp_fetch, jp_serverapp, model_server) 
     assert "TFServeProxy.max_body_size" in json.loads(response.body)["error"]
 
 
-async def test_upstream_stopped_mid_test_gives_502(jp_fetch, model_server) -> None:
+async def test_upstream_stopped_mid_test_gives_502(jp_fetch, model_server, closed_port) -> None:
     first = await fetch(jp_fetch, "tfserve", "hp2", "v1", "models", "half_plus_two")
     assert first.code == 200
-    # The model server crashes; its record stays behind and now names a live process that is
-    # not listening on the port (this test process), as after a crash and pid reuse.
+    # The model server crashes; its record stays behind and now names a live process (this
+    # test process) and a port that refuses connections, as after a crash and pid reuse. (The
+    # dead server's own port could be taken by another program meanwhile.)
     import os
 
     model_server.proc.kill()
     model_server.proc.wait(30)
     registry.write_record(registry.ServerRecord(
-        name="hp2", pid=os.getpid(), host="127.0.0.1", rest_api_port=model_server.port,
-        url=model_server.url, models=("half_plus_two",)))
+        name="hp2", pid=os.getpid(), host="127.0.0.1", rest_api_port=closed_port,
+        url=f"http://127.0.0.1:{closed_port}", models=("half_plus_two",)))
     response = await fetch(jp_fetch, "tfserve", "hp2", "v1", "models", "half_plus_two")
     assert response.code == 502
     assert response.headers["Content-Type"].startswith("application/json")

@@ -1,4 +1,5 @@
-"""GPU placement and memory sharing: the pure plan, and the real server on this CPU-only machine."""
+"""GPU placement and memory sharing: the pure plan, and TensorFlow configured as this machine
+allows (GPU or not: each test asks TensorFlow what the machine has)."""
 
 from __future__ import annotations
 
@@ -51,15 +52,15 @@ def test_threading_flags_reach_the_plan() -> None:
     assert (plan.intra_op_threads, plan.inter_op_threads) == (2, 1)
 
 
-def test_configure_tensorflow_on_a_cpu_only_machine() -> None:
+def _configure_in_a_fresh_process(options: str, checks: str) -> None:
+    """configure_tensorflow in a new interpreter (TF allows device settings once, before use)."""
     code = (
+        "import tensorflow as tf\n"
         "from tfserve_magic.serving.models.loader import configure_tensorflow\n"
         "from tfserve_magic.serving.process.options import ServerOptions\n"
-        "import tensorflow as tf\n"
-        "plan = configure_tensorflow(ServerOptions(per_process_gpu_memory_fraction=0.3,"
-        " tensorflow_intra_op_parallelism=1))\n"
-        "assert plan.cpu_only, plan\n"
-        "assert tf.config.threading.get_intra_op_parallelism_threads() == 1\n"
+        "gpus = tf.config.list_physical_devices('GPU')\n"
+        f"plan = configure_tensorflow(ServerOptions({options}))\n"
+        f"{checks}\n"
         "print('ok')\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          check=False)
@@ -67,11 +68,43 @@ def test_configure_tensorflow_on_a_cpu_only_machine() -> None:
     assert out.stdout.strip().endswith("ok")
 
 
-def test_server_refuses_a_gpu_it_does_not_have(tmp_path) -> None:
+def test_configure_tensorflow_plans_the_gpus_this_machine_has(gpu_count: int) -> None:
+    _configure_in_a_fresh_process(
+        "tensorflow_intra_op_parallelism=1",
+        f"assert len(gpus) == {gpu_count}, gpus\n"
+        "assert [g.index for g in plan.gpus] == list(range(len(gpus))), plan\n"
+        "assert plan.cpu_only == (not gpus)\n"
+        "assert all(g.memory_growth for g in plan.gpus), plan\n"
+        "assert tf.config.threading.get_intra_op_parallelism_threads() == 1")
+
+
+def test_gpu_branch_sets_visible_devices_growth_and_memory_limit(gpu_count: int) -> None:
+    if not gpu_count:
+        pytest.skip("the loader's GPU branch needs a GPU (this machine has none)")
+    # Growth on GPU 0 only: the other GPUs are hidden.
+    _configure_in_a_fresh_process(
+        "gpu_devices='0'",
+        "assert tf.config.get_visible_devices('GPU') == [gpus[0]]\n"
+        "assert tf.config.experimental.get_memory_growth(gpus[0]) is True")
+    # A memory fraction becomes a hard limit (when nvidia-smi reports the total) instead.
+    _configure_in_a_fresh_process(
+        "gpu_devices='0', per_process_gpu_memory_fraction=0.25",
+        "from tfserve_magic.serving.process.devices import gpu_total_memory_mb\n"
+        "[chosen] = plan.gpus\n"
+        "configs = tf.config.get_logical_device_configuration(gpus[0])\n"
+        "if gpu_total_memory_mb():\n"
+        "    assert chosen.memory_limit_mb and not chosen.memory_growth, chosen\n"
+        "    assert [c.memory_limit for c in configs] == [chosen.memory_limit_mb], configs\n"
+        "else:\n"
+        "    assert chosen.memory_growth and not configs, (chosen, configs)")
+
+
+def test_server_refuses_a_gpu_it_does_not_have(tmp_path, gpu_count: int) -> None:
     (tmp_path / "m").mkdir()
     out = subprocess.run(
         [sys.executable, "-m", "tfserve_magic.serving", "--rest_api_port=0",
-         f"--model_base_path={tmp_path / 'm'}", "--gpu_devices=0"],
+         f"--model_base_path={tmp_path / 'm'}", f"--gpu_devices={gpu_count}"],
         capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 1
-    assert "--gpu_devices names GPU 0, but TensorFlow sees 0 GPU(s)" in out.stderr
+    assert (f"--gpu_devices names GPU {gpu_count}, but TensorFlow sees {gpu_count} GPU(s)"
+            in out.stderr)
