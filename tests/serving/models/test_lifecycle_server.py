@@ -197,30 +197,35 @@ def slow_server(tmp_path_factory, slow_model):
     server.stop()
 
 
+def _status_answers_during_a_predict(server, iterations: int) -> int:
+    """Run one predict of ``iterations`` rounds; count status calls answered before it was."""
+    finished = threading.Event()
+    result: dict[str, object] = {}
+
+    def long_predict() -> None:
+        result["response"] = server.post("/v1/models/slow:predict",
+                                         {"inputs": {"iterations": iterations}})
+        finished.set()
+
+    worker = threading.Thread(target=long_predict)
+    worker.start()
+    answered_before_the_predict = 0
+    while not finished.is_set():
+        assert server.get("/v1/models/slow").status == 200
+        if not finished.is_set():
+            answered_before_the_predict += 1
+    worker.join(60)
+    assert result["response"].status == 200
+    return answered_before_the_predict
+
+
 def test_status_answers_while_a_long_predict_runs(slow_server) -> None:
     # Proof by order, not by speed: status answers arrive while the predict is still
     # outstanding. A server whose event loop ran the predict itself would answer no status call
     # before the predict's own answer (at most one racing it), however slow the machine.
     iterations = 60000
-    for _ in range(4):  # a machine too fast for the predict to outlast three calls: run longer
-        finished = threading.Event()
-        result: dict[str, object] = {}
-
-        def long_predict(n: int = iterations) -> None:
-            result["response"] = slow_server.post("/v1/models/slow:predict",
-                                                  {"inputs": {"iterations": n}})
-            finished.set()
-
-        worker = threading.Thread(target=long_predict)
-        worker.start()
-        answered_before_the_predict = 0
-        while not finished.is_set():
-            assert slow_server.get("/v1/models/slow").status == 200
-            if not finished.is_set():
-                answered_before_the_predict += 1
-        worker.join(60)
-        assert result["response"].status == 200
-        if answered_before_the_predict >= 3:
+    for _ in range(3):  # a machine too fast for the predict to outlast three calls: run longer
+        if _status_answers_during_a_predict(slow_server, iterations) >= 3:
             return
         iterations *= 4
     raise AssertionError(f"no status call was answered while a predict of {iterations // 4} "
