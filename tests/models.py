@@ -133,3 +133,52 @@ def corrupt_copy(source_version_dir: str, target_version_dir: str) -> None:
         data = handle.read()
     with open(pb, "wb") as handle:
         handle.write(data[: len(data) // 3])
+
+
+def build_batch_probe(base: str, version: int = 1) -> str:
+    """y = 2x, and ``rows``: how many rows the model call that answered had (shows merging and
+    padding from the outside)."""
+    import tensorflow as tf
+
+    class BatchProbe(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+        def serve(self, x: Any) -> dict[str, Any]:
+            rows = tf.shape(x)[0]
+            return {"y": x * 2.0, "rows": tf.fill([rows], rows)}
+
+    module = BatchProbe()
+    return export_version(module, base, version, {"serving_default": module.serve}).path
+
+
+def build_row_sums(base: str, version: int = 1) -> str:
+    """t: [None, 3] -> the sum of each row, and ``rows`` as in :func:`build_batch_probe`; a
+    negative value fails the call (INVALID_ARGUMENT), as a bad request would."""
+    import tensorflow as tf
+
+    class RowSums(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32, name="t")])
+        def serve(self, t: Any) -> dict[str, Any]:
+            rows = tf.shape(t)[0]
+            with tf.control_dependencies([tf.debugging.assert_non_negative(t)]):
+                total = tf.reduce_sum(t, axis=1)
+            return {"sum": total, "rows": tf.fill([rows], rows)}
+
+    module = RowSums()
+    return export_version(module, base, version, {"serving_default": module.serve}).path
+
+
+def build_gated(base: str, version: int = 1) -> str:
+    """y = 2x, answered only once a file matching ``gate[0]`` exists: a model call that a test
+    holds open and then releases, without timing guesses."""
+    import tensorflow as tf
+
+    class Gated(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="gate"),
+                                      tf.TensorSpec([None], tf.float32, name="x")])
+        def serve(self, gate: Any, x: Any) -> dict[str, Any]:
+            waited = tf.while_loop(lambda i: tf.equal(tf.size(tf.io.matching_files(gate[0])), 0),
+                                   lambda i: i + 1, [tf.constant(0)])[0]
+            return {"y": x * 2.0 + tf.cast(waited * 0, tf.float32)}
+
+    module = Gated()
+    return export_version(module, base, version, {"serving_default": module.serve}).path

@@ -3,7 +3,9 @@
 
 TF Serving's own names are kept (``:tensorflow:serving:request_count`` and friends, with TF's
 label names) so existing dashboards work; ours add the version, which TF Serving does not label:
-``tfserve_magic_request_count_total`` and ``tfserve_magic_request_latency_seconds``. Each server
+``tfserve_magic_request_count_total`` and ``tfserve_magic_request_latency_seconds``; with
+batching on, ``tfserve_magic_batch_size``, ``tfserve_magic_batch_padding_rows`` and
+``tfserve_magic_batch_queue_delay_seconds`` per model version. Each server
 gets its own registry, so several apps in one test process do not collide.
 """
 
@@ -28,6 +30,10 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _TF_LATENCY_BUCKETS_US = tuple(10 * 1.8**i for i in range(33))
 _LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
                       2.5, 5.0, 10.0, 30.0)
+
+_BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+_QUEUE_DELAY_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                          0.1, 0.25, 0.5, 1.0)
 
 
 class _TFCounters:
@@ -86,6 +92,16 @@ class ServerMetrics:
         self._latency = Histogram(
             "tfserve_magic_request_latency_seconds", "Request latency per model version and API.",
             ["model_name", "version", "API"], buckets=_LATENCY_BUCKETS_S, registry=self.registry)
+        self._batch_size = Histogram(
+            "tfserve_magic_batch_size", "Rows per batched model call (before padding).",
+            ["model_name", "version"], buckets=_BATCH_SIZE_BUCKETS, registry=self.registry)
+        self._batch_padding = Histogram(
+            "tfserve_magic_batch_padding_rows", "Padding rows added up to an allowed batch size.",
+            ["model_name", "version"], buckets=(0, *_BATCH_SIZE_BUCKETS), registry=self.registry)
+        self._queue_delay = Histogram(
+            "tfserve_magic_batch_queue_delay_seconds",
+            "Time a request waited in the batching queue before its batch ran.",
+            ["model_name", "version"], buckets=_QUEUE_DELAY_BUCKETS_S, registry=self.registry)
 
     def observe_request(self, model: str, version: int | None, api: str, status: str,
                         seconds: float) -> None:
@@ -94,6 +110,16 @@ class ServerMetrics:
         version_label = "" if version is None else str(version)
         self._requests.labels(model, version_label, api, status).inc()
         self._latency.labels(model, version_label, api).observe(seconds)
+
+    def observe_batch(self, model: str, version: int, rows: int, padded_rows: int,
+                      queue_delays: list[float]) -> None:
+        """One batch ran: its rows (before padding), padding, and each request's wait."""
+        version_label = str(version)
+        self._batch_size.labels(model, version_label).observe(rows)
+        self._batch_padding.labels(model, version_label).observe(padded_rows - rows)
+        delay = self._queue_delay.labels(model, version_label)
+        for seconds in queue_delays:
+            delay.observe(seconds)
 
     def observe_load(self, path: str, ok: bool) -> None:
         self._tf.inc(":tensorflow:cc:saved_model:load_attempt_count", model_path=path,

@@ -15,7 +15,7 @@ import logging
 import re
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +26,7 @@ import tornado.web
 
 from tfserve_magic.serving.api import codec
 from tfserve_magic.serving.api import responses as render
+from tfserve_magic.serving.batching.servable import BatchingServable
 from tfserve_magic.serving.errors import (
     Code,
     DeadlineExceeded,
@@ -216,7 +217,13 @@ class V1Handler(_JsonHandler):
             if verb != "predict":
                 examples = codec.parse_examples_request(doc, verb)
             served, servable = self.ctx.manager.servable(model, version, _label(label))
-            if verb == "predict":
+            if verb == "predict" and isinstance(servable, BatchingServable) and \
+                    len(body) < _INLINE_JSON_BYTES:
+                # Small and batched: no worker thread at all, the batch thread runs the model.
+                fmt, inputs = codec.parse_predict_request(doc, _signature_inputs(servable, signature))
+                result = render.encode_predict_response(fmt, await self._deadline(
+                    asyncio.wrap_future(servable.submit(signature, inputs))))
+            elif verb == "predict":
                 result = await self._in_pool(_predict, servable, signature, doc)
             else:
                 result = await self._in_pool(
@@ -229,7 +236,10 @@ class V1Handler(_JsonHandler):
         self.send_json(result)
 
     async def _in_pool(self, function: Callable[..., Any], *args: Any) -> Any:
-        future = asyncio.get_running_loop().run_in_executor(self.ctx.executor, function, *args)
+        return await self._deadline(
+            asyncio.get_running_loop().run_in_executor(self.ctx.executor, function, *args))
+
+    async def _deadline(self, future: Awaitable[Any]) -> Any:
         timeout = self.ctx.options.rest_timeout_seconds
         try:
             return await asyncio.wait_for(future, timeout)
@@ -256,11 +266,15 @@ def _label(text: str | None) -> str | None:
     return None if text is None else urllib.parse.unquote(text)
 
 
-def _predict(servable: Servable, signature: str, doc: dict[str, Any]) -> bytes:
+def _signature_inputs(servable: Servable, signature: str) -> Mapping[str, codec.TensorSpec]:
     specs = servable.inputs.get(signature)
     if specs is None:
         raise InvalidArgument(f"Serving signature name: \"{signature}\" not found in signature def")
-    fmt, inputs = codec.parse_predict_request(doc, specs)
+    return specs
+
+
+def _predict(servable: Servable, signature: str, doc: dict[str, Any]) -> bytes:
+    fmt, inputs = codec.parse_predict_request(doc, _signature_inputs(servable, signature))
     return render.encode_predict_response(fmt, servable.run(signature, inputs))
 
 

@@ -17,7 +17,7 @@ import asyncio
 import enum
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -84,6 +84,10 @@ class Loader(Protocol):
     def load(self, path: str) -> Servable: ...
 
 
+# wrap(model, version, path, servable) -> the servable requests get (batching wraps it here)
+Wrapper = Callable[[str, int, str, Servable], Servable]
+
+
 @dataclass
 class VersionStatus:
     """One row of the status API."""
@@ -118,13 +122,14 @@ class ServableManager:
     def __init__(self, loader: Loader, load_executor: Executor, *, max_load_retries: int = 5,
                  load_retry_interval: float = 60.0,
                  allow_labels_for_unavailable: bool = False,
-                 on_load: Any = None) -> None:
+                 on_load: Any = None, wrap: Wrapper | None = None) -> None:
         self._loader = loader
         self._executor = load_executor
         self._retries = max_load_retries
         self._retry_interval = load_retry_interval
         self._allow_unavailable_labels = allow_labels_for_unavailable
         self._on_load = on_load  # callback(model, version, ok: bool) for metrics
+        self._wrap = wrap
         self._models: dict[str, _Model] = {}
         self._labels: dict[str, dict[str, int]] = {}
         self._status: dict[str, dict[int, VersionStatus]] = {}
@@ -258,7 +263,8 @@ class ServableManager:
             self._publish(name, version, VersionState.LOADING)
             started = time.monotonic()
             try:
-                servable = await loop.run_in_executor(self._executor, self._loader.load, path)
+                servable = await loop.run_in_executor(
+                    self._executor, self._load_servable, name, version, path)
             except Exception as exc:  # any failure of a user's model must not stop the server
                 error = exc if isinstance(exc, ServingError) else ServingError(
                     f"{exc}" or type(exc).__name__, Code.UNKNOWN)
@@ -279,9 +285,17 @@ class ServableManager:
         if self._on_load:
             self._on_load(name, version, False)
 
+    def _load_servable(self, name: str, version: int, path: str) -> Servable:
+        servable = self._loader.load(path)
+        return self._wrap(name, version, path, servable) if self._wrap else servable
+
     def _unload(self, name: str, harness: _Harness) -> None:
-        # In-flight requests keep their own reference to the servable; dropping ours is enough.
+        # In-flight requests keep their own reference to the servable; dropping ours is enough
+        # (a batching servable also lets its queued requests run at once, dropping none).
         self._publish(name, harness.version, VersionState.UNLOADING)
+        close = getattr(harness.servable, "close", None)
+        if close is not None:
+            close()
         harness.servable = None
         harness.state = VersionState.END
         self._publish(name, harness.version, VersionState.END)

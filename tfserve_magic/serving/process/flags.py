@@ -27,7 +27,7 @@ _IGNORED_TF_FLAGS = (
     "num_tflite_pools", "num_tflite_interpreters_per_pool", "enable_profiler", "mixed_precision",
     "xla_cpu_compilation_enabled", "xla_gpu_compilation_enabled", "thread_pool_factory_config_file",
     "remove_unused_fields_from_bundle_metagraph", "num_load_threads", "num_unload_threads",
-    "enable_per_model_batching_parameters", "skip_initialize_tpu", "use_tflite_model",
+    "skip_initialize_tpu", "use_tflite_model",
     "model_config_file_poll_wait_seconds_for_batch", "enable_model_warmup_for_batch",
 )
 
@@ -68,6 +68,11 @@ _HELP = {
     "gpu_devices": "GPUs to use (ours): '' all visible, 'none' CPU only, '0,1' those indices.",
     "gpu_memory_growth": "Grow GPU memory on demand instead of taking it all (ours).",
     "max_request_bytes": "Largest request body accepted (ours).",
+    "enable_batching": "Batch concurrent requests to a model into one call (TF Serving's).",
+    "batching_parameters_file": "BatchingParameters text proto (max_batch_size, "
+                                "batch_timeout_micros, ...); needs --enable_batching.",
+    "enable_per_model_batching_parameters": "Read batching_params.pbtxt from each version "
+                                            "folder instead (needs --enable_batching).",
     "exit_with_parent_pid": "Stop when this process is gone (ours; used by the notebook launcher).",
 }
 
@@ -133,6 +138,9 @@ def _validate(options: ServerOptions) -> None:
         raise ConfigError(f"--port must be between 0 and 65535, got {options.port}")
     if options.batching_parameters_file and not options.enable_batching:
         raise ConfigError("batching_parameters_file is set without setting enable_batching")
+    if options.enable_per_model_batching_parameters and not options.enable_batching:
+        raise ConfigError("enable_per_model_batching_parameters is set without setting "
+                          "enable_batching")
     if not 0.0 <= options.per_process_gpu_memory_fraction <= 1.0:
         raise ConfigError("--per_process_gpu_memory_fraction must be between 0 and 1, got "
                           f"{options.per_process_gpu_memory_fraction}")

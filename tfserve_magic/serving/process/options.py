@@ -28,6 +28,7 @@ class ServerOptions:
     allow_version_labels_for_unavailable_models: bool = False
     enable_batching: bool = False
     batching_parameters_file: str = ""
+    enable_per_model_batching_parameters: bool = False
     monitoring_config_file: str = ""
     max_num_load_retries: int = 5
     load_retry_interval_micros: int = 60_000_000

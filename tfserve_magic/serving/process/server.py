@@ -24,6 +24,7 @@ import tornado.httpserver
 import tornado.netutil
 
 from tfserve_magic import __version__
+from tfserve_magic.serving.batching.parameters import BatchingConfig, load_batching_file
 from tfserve_magic.serving.errors import ConfigError, FailedPrecondition
 from tfserve_magic.serving.models.config import (
     ModelConfig,
@@ -43,8 +44,10 @@ class PreparedServer:
     """Validated configuration plus bound sockets: everything that can fail before serving."""
 
     def __init__(self, options: ServerOptions, models: list[ModelConfig], config_text: str | None,
-                 monitoring: MonitoringSettings, sockets: list[socket.socket]) -> None:
+                 monitoring: MonitoringSettings, sockets: list[socket.socket],
+                 batching: BatchingConfig | None = None) -> None:
         self.options = options
+        self.batching = batching  # None: batching off
         self.models = models
         self.config_text = config_text
         self.monitoring = monitoring
@@ -75,6 +78,10 @@ def prepare(options: ServerOptions) -> PreparedServer:
             options = options.replace(model_base_path=os.path.abspath(options.model_base_path))
         models = single_model_config(options.model_name, options.model_base_path)
     monitoring = parse_monitoring_config(options.monitoring_config_file)
+    batching = None
+    if options.enable_batching:
+        batching = (load_batching_file(options.batching_parameters_file)
+                    if options.batching_parameters_file else BatchingConfig())
     if not options.allow_version_labels_for_unavailable_models:
         for model in models:
             for _label, version in sorted(model.labels.items()):
@@ -90,7 +97,7 @@ def prepare(options: ServerOptions) -> PreparedServer:
         raise ConfigError(f"Failed to start HTTP Server on {options.rest_api_host}:"
                           f"{options.rest_api_port}: {exc.strerror}") from None
     # Several addresses (IPv4 and IPv6 for "localhost") must share one port.
-    return PreparedServer(options, models, config_text, monitoring, sockets)
+    return PreparedServer(options, models, config_text, monitoring, sockets, batching)
 
 
 async def _watch_parent(pid: int, stop: asyncio.Event) -> None:
@@ -126,12 +133,19 @@ async def _serve(prepared: PreparedServer) -> None:
     workers = ThreadPoolExecutor(max_workers=max(4, (os.cpu_count() or 1) * 2),
                                  thread_name_prefix="tfserve-request")
     loads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tfserve-load")
+    batching = None
+    if prepared.batching is not None:
+        from tfserve_magic.serving.batching.servable import Batching
+
+        batching = Batching(prepared.batching, options.enable_per_model_batching_parameters,
+                            metrics.observe_batch)
     manager = ServableManager(
         SavedModelLoader(options), loads,
         max_load_retries=options.max_num_load_retries,
         load_retry_interval=options.load_retry_interval_seconds,
         allow_labels_for_unavailable=options.allow_version_labels_for_unavailable_models,
-        on_load=lambda model, version, ok: metrics.observe_load(f"{model}/{version}", ok))
+        on_load=lambda model, version, ok: metrics.observe_load(f"{model}/{version}", ok),
+        wrap=batching.wrap if batching else None)
     watcher = Watcher(manager, options.model_config_file, prepared.config_text)
 
     async def reload() -> None:
@@ -180,6 +194,8 @@ async def _serve(prepared: PreparedServer) -> None:
     for task in tasks:
         task.cancel()
     manager.unload_all()
+    if batching:
+        batching.stop()
     workers.shutdown(wait=False, cancel_futures=True)
     loads.shutdown(wait=False, cancel_futures=True)
 
