@@ -4,16 +4,13 @@ request in a batch, per-model parameters, a bad file at start, and a hot version
 
 from __future__ import annotations
 
-import json
 import shutil
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-
 from server_process import Response, RunningServer, run_server_expecting_failure, start_server, wait_for
 
 # Batches that only run when full (one-minute timeout): which requests shared a call is then
@@ -95,7 +92,7 @@ def test_concurrent_requests_of_different_sizes_get_exactly_the_in_process_answe
         b = rng.standard_normal(rows).astype(np.float32)
         bodies.append({"inputs": {"a": a.tolist(), "b": b.tolist()}})
     responses = _parallel([_predict(per_model_server, "multi", b) for b in bodies])
-    for body, response in zip(bodies, responses):
+    for body, response in zip(bodies, responses, strict=True):
         assert response.status == 200, response.body
         expected = serve(a=tf.constant(body["inputs"]["a"], tf.float32),
                          b=tf.constant(body["inputs"]["b"], tf.float32))
@@ -108,7 +105,7 @@ def test_requests_are_merged_into_one_model_call_and_split_back(per_model_server
     sizes = [1, 2, 3, 4]  # 10 rows: exactly one full batch
     bodies = [{"instances": [float(10 * i + j) for j in range(n)]} for i, n in enumerate(sizes)]
     responses = _parallel([_predict(per_model_server, "merge", b) for b in bodies])
-    for body, response in zip(bodies, responses):
+    for body, response in zip(bodies, responses, strict=True):
         assert response.status == 200, response.body
         rows = response.json()["predictions"]
         assert [r["y"] for r in rows] == [2 * x for x in body["instances"]]
@@ -197,10 +194,10 @@ def test_per_model_parameters_and_batch_metrics(per_model_server) -> None:
 
 
 @pytest.mark.parametrize("text, message", [
-    ("max_batch_size: 8", "Invalid protobuf file: '{file}': 1:17 : 'max_batch_size: 8': "
-     "Expected \"{{\"."),
-    ("max_batch_size { value: 8 } allowed_batch_sizes: 4", "{file}: Last entry in "
-     "allowed_batch_sizes must match max_batch_size; last entry was 4; expected 8"),
+    ("max_batch_size: 8", ("Invalid protobuf file: '{file}': 1:17 : 'max_batch_size: 8': "
+     "Expected \"{{\".")),
+    ("max_batch_size { value: 8 } allowed_batch_sizes: 4", ("{file}: Last entry in "
+     "allowed_batch_sizes must match max_batch_size; last entry was 4; expected 8")),
 ])
 def test_a_bad_parameters_file_is_refused_at_start(tmp_path, half_plus_two, text, message) -> None:
     file = tmp_path / "batching.config"

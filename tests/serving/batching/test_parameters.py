@@ -33,18 +33,18 @@ def test_written_text_reads_back_the_same() -> None:
 
 @pytest.mark.parametrize("text, message", [
     ("max_batch_size: 8", "Invalid protobuf file: 'p.txt': 1:17 : 'max_batch_size: 8': Expected \"{\"."),
-    ("max_batchsize { value: 8 }", "Invalid protobuf file: 'p.txt': 1:1 : Message type "
-     "\"tensorflow.serving.BatchingParameters\" has no field named \"max_batchsize\"."),
-    ("max_batch_size { value: 8 } allowed_batch_sizes: 4", "p.txt: Last entry in "
-     "allowed_batch_sizes must match max_batch_size; last entry was 4; expected 8"),
+    ("max_batchsize { value: 8 }", ("Invalid protobuf file: 'p.txt': 1:1 : Message type "
+     "\"tensorflow.serving.BatchingParameters\" has no field named \"max_batchsize\".")),
+    ("max_batch_size { value: 8 } allowed_batch_sizes: 4", ("p.txt: Last entry in "
+     "allowed_batch_sizes must match max_batch_size; last entry was 4; expected 8")),
     ("max_batch_size { value: 8 } allowed_batch_sizes: 8 allowed_batch_sizes: 8",
      "p.txt: allowed_batch_sizes entries must be positive and monotonically increasing, got [8, 8]"),
     ("max_batch_size { value: 0 }", "p.txt: max_batch_size must be positive, got 0"),
     ("max_enqueued_batches { value: -1 }", "p.txt: max_enqueued_batches must be positive, got -1"),
     ("num_batch_threads { value: 0 }", "p.txt: num_batch_threads must be >= 1, got 0"),
     ("batch_timeout_micros { value: -5 }", "p.txt: batch_timeout_micros must not be negative, got -5"),
-    ("enable_large_batch_splitting { value: true }", "p.txt: enable_large_batch_splitting is not "
-     "supported by this server; remove it (requests larger than max_batch_size are refused)"),
+    ("enable_large_batch_splitting { value: true }", ("p.txt: enable_large_batch_splitting is not "
+     "supported by this server; remove it (requests larger than max_batch_size are refused)")),
 ])
 def test_bad_files_are_refused_with_what_is_wrong(text: str, message: str) -> None:
     with pytest.raises(ConfigError) as raised:

@@ -11,6 +11,7 @@ split back by each task's row count and padding rows are dropped. numpy only, no
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -44,7 +45,7 @@ def check_shapes(inputs: Mapping[str, np.ndarray], specs: Mapping[str, TensorSpe
         if spec is None or spec.shape is None:
             continue
         if value.ndim != len(spec.shape) or any(
-                want not in (-1, have) for have, want in zip(value.shape[1:], spec.shape[1:])):
+                want not in (-1, have) for have, want in zip(value.shape[1:], spec.shape[1:], strict=True)):
             shown = ",".join(str(d) for d in value.shape)
             wanted = ",".join(str(d) for d in spec.shape)
             raise InvalidArgument(f"Input '{name}' has shape [{shown}], which does not match "
@@ -60,7 +61,7 @@ def task_key(inputs: Mapping[str, np.ndarray], pad_variable_length: bool) -> Tas
 
 
 def _pad_to(value: np.ndarray, shape: Sequence[int]) -> np.ndarray:
-    widths = [(0, 0)] + [(0, want - have) for have, want in zip(value.shape[1:], shape)]
+    widths = [(0, 0)] + [(0, want - have) for have, want in zip(value.shape[1:], shape, strict=True)]
     if not any(after for _, after in widths) or value.size == 0:
         return value
     return np.pad(value, widths, mode="constant", constant_values=value.flat[0])
@@ -103,4 +104,4 @@ def split_outputs(outputs: Mapping[str, np.ndarray], sizes: Sequence[int],
         return [dict(outputs)]
     bounds = np.cumsum([0, *sizes])
     return [{name: value[start:stop] for name, value in outputs.items()}
-            for start, stop in zip(bounds[:-1], bounds[1:])]
+            for start, stop in itertools.pairwise(bounds)]

@@ -13,12 +13,12 @@ No TensorFlow import here (checked at start-up, before the handshake).
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
-from google.protobuf import wrappers_pb2
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format, wrappers_pb2
 
 from tfserve_magic.serving.errors import ConfigError
 
@@ -145,7 +145,7 @@ def _check(config: BatchingConfig, source: str) -> None:
                           f"{config.batch_timeout_micros}")
     sizes = config.allowed_batch_sizes
     if sizes:
-        if any(b <= a for a, b in zip(sizes, sizes[1:])) or sizes[0] <= 0:
+        if any(b <= a for a, b in itertools.pairwise(sizes)) or sizes[0] <= 0:
             raise ConfigError(f"{source}: allowed_batch_sizes entries must be positive and "
                               f"monotonically increasing, got {list(sizes)}")
         if sizes[-1] != config.max_batch_size:

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+
 import numpy as np
 
 from tfserve_magic.serving.batching.parameters import BatchingConfig

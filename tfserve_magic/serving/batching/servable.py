@@ -22,8 +22,14 @@ from typing import Any
 import numpy as np
 
 from tfserve_magic.serving.api.codec import Example, TensorSpec
-from tfserve_magic.serving.batching.merge import (TaskKey, check_shapes, merge_inputs, split_outputs,
-                                                  task_key, task_size)
+from tfserve_magic.serving.batching.merge import (
+    TaskKey,
+    check_shapes,
+    merge_inputs,
+    split_outputs,
+    task_key,
+    task_size,
+)
 from tfserve_magic.serving.batching.parameters import PER_MODEL_FILE, BatchingConfig, load_batching_file
 from tfserve_magic.serving.batching.scheduler import BatchQueue, BatchScheduler, Task
 from tfserve_magic.serving.errors import Code, ConfigError, ServingError
@@ -130,7 +136,7 @@ class BatchingServable:
         if self._observe is not None:
             self._observe(self._model, self._version, rows, padded,
                           [started - t.enqueued for t in tasks])
-        for task, part in zip(tasks, parts):
+        for task, part in zip(tasks, parts, strict=True):
             task.future.set_result(part)
 
 
