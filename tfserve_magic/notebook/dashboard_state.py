@@ -2,21 +2,24 @@
 
 Pure functions, so the dashboard's logic is tested without a browser: rows of versions with
 their state, labels and load errors; per-version request rate and mean latency computed from two
-Prometheus scrapes (``prometheus_client``'s parser); and the choices a user can route to.
+Prometheus scrapes (``prometheus_client``'s parser); with batching on, the mean batch size and
+queueing delay per version over the same interval; and the choices a user can route to.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
 __all__ = [
+    "BatchStats",
     "ModelView",
     "Traffic",
     "VersionRow",
+    "batch_stats",
     "model_views",
     "parse_traffic",
     "rates",
@@ -32,6 +35,20 @@ class Traffic:
 
     requests: Mapping[Key, float]
     latency_seconds: Mapping[Key, float]
+    # batching (empty when it is off): batches run, their rows, requests queued, seconds queued
+    batches: Mapping[Key, float] = field(default_factory=dict)
+    batch_rows: Mapping[Key, float] = field(default_factory=dict)
+    queued: Mapping[Key, float] = field(default_factory=dict)
+    queue_seconds: Mapping[Key, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BatchStats:
+    """Batching of one version between two scrapes."""
+
+    batches_per_second: float
+    mean_batch_size: float | None
+    mean_queue_delay_ms: float | None
 
 
 @dataclass(frozen=True)
@@ -42,6 +59,8 @@ class VersionRow:
     error: str = ""
     requests_per_second: float | None = None
     mean_latency_ms: float | None = None
+    mean_batch_size: float | None = None
+    mean_queue_delay_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +80,7 @@ def parse_traffic(text: str) -> Traffic:
     """Our per-version series (``tfserve_magic_request_count`` / ``..._latency_seconds``)."""
     requests: dict[Key, float] = {}
     latency: dict[Key, float] = {}
+    batching: dict[str, dict[Key, float]] = {name: {} for name in _BATCH_SAMPLES.values()}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             version = sample.labels.get("version", "")
@@ -71,7 +91,34 @@ def parse_traffic(text: str) -> Traffic:
                 requests[key] = requests.get(key, 0.0) + sample.value
             elif sample.name == "tfserve_magic_request_latency_seconds_sum":
                 latency[key] = latency.get(key, 0.0) + sample.value
-    return Traffic(requests, latency)
+            elif sample.name in _BATCH_SAMPLES:
+                batching[_BATCH_SAMPLES[sample.name]][key] = sample.value
+    return Traffic(requests, latency, **batching)
+
+
+_BATCH_SAMPLES = {
+    "tfserve_magic_batch_size_count": "batches",
+    "tfserve_magic_batch_size_sum": "batch_rows",
+    "tfserve_magic_batch_queue_delay_seconds_count": "queued",
+    "tfserve_magic_batch_queue_delay_seconds_sum": "queue_seconds",
+}
+
+
+def batch_stats(before: Traffic | None, after: Traffic, seconds: float) -> dict[Key, BatchStats]:
+    """Batches per second, mean rows per batch and mean queueing delay per version between two
+    scrapes; versions without batching are left out."""
+    if before is None or seconds <= 0:
+        return {}
+    out: dict[Key, BatchStats] = {}
+    for key, count in after.batches.items():
+        batches = count - before.batches.get(key, 0.0)
+        rows = after.batch_rows.get(key, 0.0) - before.batch_rows.get(key, 0.0)
+        queued = after.queued.get(key, 0.0) - before.queued.get(key, 0.0)
+        waited = after.queue_seconds.get(key, 0.0) - before.queue_seconds.get(key, 0.0)
+        out[key] = BatchStats(max(0.0, batches) / seconds,
+                              rows / batches if batches > 0 else None,
+                              waited / queued * 1000 if queued > 0 else None)
+    return out
 
 
 def rates(before: Traffic | None, after: Traffic, seconds: float) -> dict[Key, tuple[float, float | None]]:
@@ -87,7 +134,8 @@ def rates(before: Traffic | None, after: Traffic, seconds: float) -> dict[Key, t
 
 
 def model_views(info: Mapping[str, Any],
-                traffic: Mapping[Key, tuple[float, float | None]] | None = None) -> list[ModelView]:
+                traffic: Mapping[Key, tuple[float, float | None]] | None = None,
+                batching: Mapping[Key, BatchStats] | None = None) -> list[ModelView]:
     """View state for every model of a server description (contract 2)."""
     views = []
     for entry in info.get("models", []):
@@ -99,9 +147,12 @@ def model_views(info: Mapping[str, Any],
         for version in entry.get("versions", []):
             number = int(version["version"])
             rate = (traffic or {}).get((entry["name"], number))
+            batch = (batching or {}).get((entry["name"], number))
             rows.append(VersionRow(number, version["state"], tuple(sorted(by_version.get(number, []))),
                                    version.get("error", ""),
-                                   rate[0] if rate else None, rate[1] if rate else None))
+                                   rate[0] if rate else None, rate[1] if rate else None,
+                                   batch.mean_batch_size if batch else None,
+                                   batch.mean_queue_delay_ms if batch else None))
         views.append(ModelView(entry["name"], entry.get("policy", ""), entry.get("base_path", ""),
                                labels, tuple(rows)))
     return views

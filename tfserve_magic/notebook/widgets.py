@@ -22,8 +22,10 @@ from tfserve_magic.client.rest import ServingError
 from tfserve_magic.lifecycle import launcher
 from tfserve_magic.notebook import defaults as routing
 from tfserve_magic.notebook.dashboard_state import (
+    BatchStats,
     ModelView,
     Traffic,
+    batch_stats,
     model_views,
     parse_traffic,
     rates,
@@ -47,7 +49,10 @@ def _versions_table(view: ModelView) -> str:
             state = '<b style="color:#cf222e">FAILED</b>'
         traffic = "" if row.requests_per_second is None else (
             f"{row.requests_per_second:.1f} req/s"
-            + (f", {row.mean_latency_ms:.1f} ms" if row.mean_latency_ms is not None else ""))
+            + (f", {row.mean_latency_ms:.1f} ms" if row.mean_latency_ms is not None else "")
+            + (f", batches of {row.mean_batch_size:.1f}" if row.mean_batch_size is not None else "")
+            + (f", queued {row.mean_queue_delay_ms:.2f} ms" if row.mean_queue_delay_ms is not None
+               else ""))
         rows.append(f"<tr class='tfserve-version' data-version='{row.version}'>"
                     f"<td>{row.version}</td><td>{state}</td>"
                     f"<td>{html.escape(', '.join(row.labels))}</td><td>{traffic}</td>"
@@ -204,6 +209,7 @@ class Dashboard(w.VBox):
         self._panels: dict[str, _ModelPanel] = {}
         self._traffic: Traffic | None = None
         self._traffic_at = 0.0
+        self._batching: dict[tuple[str, int], BatchStats] = {}
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self.stopped_reason = ""
@@ -237,7 +243,7 @@ class Dashboard(w.VBox):
                 self._halt("This is not a tfserve_magic server; nothing to show.")
                 return
             traffic = self._scrape()
-            views = model_views(info, traffic)
+            views = model_views(info, traffic, self._batching)
             self.header.value = (f"<b>{html.escape(self.handle.name)}</b> at "
                                  f"<code>{html.escape(self.handle.url)}</code> "
                                  f"(pid {info.get('pid')})")
@@ -264,6 +270,7 @@ class Dashboard(w.VBox):
         now = time.monotonic()
         current = parse_traffic(text)
         result = rates(self._traffic, current, now - self._traffic_at)
+        self._batching = batch_stats(self._traffic, current, now - self._traffic_at)
         self._traffic, self._traffic_at = current, now
         return result
 

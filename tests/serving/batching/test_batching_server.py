@@ -183,6 +183,11 @@ def test_a_full_queue_answers_unavailable_with_tf_serving_message(per_model_serv
 
 
 def test_per_model_parameters_and_batch_metrics(per_model_server) -> None:
+    calls = [_predict(per_model_server, "merge", {"instances": [1.0] * 10}),
+             _predict(per_model_server, "pad", {"instances": [1.0]}),
+             _predict(per_model_server, "multi", {"inputs": {"a": [1.0], "b": [2.0]}}),
+             _predict(per_model_server, "unbatched", {"inputs": {"a": [1.0], "b": [2.0]}})]
+    assert [r.status for r in _parallel(calls)] == [200] * 4
     metrics = per_model_server.get("/monitoring/prometheus/metrics").body.decode()
     assert 'tfserve_magic_batch_size_count{model_name="merge",version="1"}' in metrics
     assert 'tfserve_magic_batch_padding_rows_sum{model_name="pad",version="1"}' in metrics
@@ -250,3 +255,25 @@ def test_batching_across_a_hot_version_swap_fails_no_request(tmp_path, plus_vers
         server.wait_state("plus", 1, "END")
     finally:
         server.stop()
+
+
+def test_dashboard_data_shows_batch_size_and_queueing_delay(per_model_server) -> None:
+    from tfserve_magic.notebook.dashboard_state import batch_stats, model_views, parse_traffic
+    from tfserve_magic.notebook.widgets import _versions_table
+
+    def scrape() -> Any:
+        return parse_traffic(per_model_server.get("/monitoring/prometheus/metrics").body.decode())
+
+    before = scrape()
+    bodies = [{"instances": [1.0] * 4}, {"instances": [2.0] * 6}]  # one full batch of 10
+    assert [r.status for r in _parallel([_predict(per_model_server, "merge", b) for b in bodies])] \
+        == [200, 200]
+    stats = batch_stats(before, scrape(), 2.0)
+    merge = stats[("merge", 1)]
+    assert merge.batches_per_second == 0.5 and merge.mean_batch_size == 10.0
+    assert merge.mean_queue_delay_ms is not None and merge.mean_queue_delay_ms > 0
+    assert ("unbatched", 1) not in stats
+    info = per_model_server.get("/tfserve_magic/v1/server").json()
+    view = next(v for v in model_views(info, {("merge", 1): (1.0, 2.0)}, stats) if v.name == "merge")
+    assert view.rows[0].mean_batch_size == 10.0
+    assert "batches of 10.0, queued" in _versions_table(view)
