@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import selectors
 import signal
 import socket
@@ -129,14 +130,23 @@ class RunningServer:
 
 
 def start_server(*flags: str, log_dir: Path, timeout: float = 120.0,
-                 env: dict[str, str] | None = None) -> RunningServer:
-    """Start ``python -m tfserve_magic.serving --rest_api_port=0 FLAGS`` and read its handshake."""
+                 env: dict[str, str] | None = None,
+                 max_open_files: int | None = None) -> RunningServer:
+    """Start ``python -m tfserve_magic.serving --rest_api_port=0 FLAGS`` and read its handshake.
+
+    ``max_open_files`` sets the server's file-descriptor limit (soft and hard)."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"server-{time.monotonic_ns()}.log"
+
+    def limit_files() -> None:
+        if max_open_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max_open_files, max_open_files))
+
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen(
             [sys.executable, "-m", "tfserve_magic.serving", "--rest_api_port=0", *flags],
-            stdout=subprocess.PIPE, stderr=log_file, env={**os.environ, **(env or {})})
+            stdout=subprocess.PIPE, stderr=log_file, env={**os.environ, **(env or {})},
+            preexec_fn=limit_files if max_open_files is not None else None)
     assert proc.stdout is not None
     selector = selectors.DefaultSelector()
     selector.register(proc.stdout, selectors.EVENT_READ)

@@ -9,13 +9,14 @@ from collections.abc import Sequence
 
 from tfserve_magic.serving.errors import ConfigError
 from tfserve_magic.serving.process.flags import parse_flags
+from tfserve_magic.serving.safelog import OneLineFormatter
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr,
-        format="%(asctime)s.%(msecs)03d %(levelname).1s %(name)s] %(message)s",
-        datefmt="%Y-%m-%d %H:%M:%S")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(OneLineFormatter(
+        "%(asctime)s.%(msecs)03d %(levelname).1s %(name)s] %(message)s", "%Y-%m-%d %H:%M:%S"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     try:
         options, show_version = parse_flags(sys.argv[1:] if argv is None else argv)

@@ -37,6 +37,7 @@ from tfserve_magic.serving.errors import (
 from tfserve_magic.serving.metrics import CONTENT_TYPE, ServerMetrics
 from tfserve_magic.serving.models.manager import Servable, ServableManager
 from tfserve_magic.serving.process.options import ServerOptions
+from tfserve_magic.serving.safelog import Throttle
 
 __all__ = ["ServerContext", "make_app"]
 
@@ -50,6 +51,7 @@ _GET = re.compile(
     re.IGNORECASE)
 _INLINE_JSON_BYTES = 64 * 1024  # smaller bodies are parsed on the loop; larger ones in the pool
 _INT64_MAX = 2**63 - 1
+_ERRORS_LOGGED = Throttle(interval=60.0, max_causes=256)
 
 
 @dataclass
@@ -99,9 +101,27 @@ class _JsonHandler(_Handler):
 
     def send_error_status(self, error: ServingError) -> None:
         # The client gets TF Serving's body; the log says why, for whoever reads it later.
+        self.log_refusal(error)
+        self.send_json(render.error_body(error.message), error.http_status)
+
+    def log_refusal(self, error: ServingError) -> None:
         log.warning("%s %s -> %d %s: %s", self.request.method, self.request.path,
                     error.http_status, error.code.name, error.message[:2000])
-        self.send_json(render.error_body(error.message), error.http_status)
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, tornado.web.HTTPError):
+            return super().log_exception(typ, value, tb)
+        # A 500 is a bug of ours: its traceback once per distinct cause, then one line per
+        # cause and minute, so a client repeating the request cannot grow the log without bound.
+        cause = (typ, *_raising_frame(tb))
+        first = not _ERRORS_LOGGED.seen(cause)
+        now, held = _ERRORS_LOGGED.allow(cause)
+        if first:
+            log.error("%s %s -> 500: %s", self.request.method, self.request.path,
+                      value, exc_info=(typ, value, tb))
+        elif now:
+            log.error("%s %s -> 500: %s (traceback logged before; %d more since)",
+                      self.request.method, self.request.path, value, held)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         # Unexpected exceptions: still TF Serving's error shape, and the log says why.
@@ -117,42 +137,61 @@ class V1Handler(_JsonHandler):
     SUPPORTED_METHODS = ("GET", "POST", "OPTIONS", "PUT", "DELETE", "PATCH", "HEAD")
 
     def prepare(self) -> None:
-        self._chunks: list[bytes] = []
-        self._size = 0
+        self._body = bytearray()  # grown in place: no second copy of the body to join
         self._too_large = False
         declared = self.request.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > self.ctx.options.max_request_bytes:
             self._too_large = True
-            self.send_error_status(self._size_error(int(declared)))
+            self.send_error_status(self._size_error(declared))
 
-    def _size_error(self, size: int) -> ServingError:
+    def _size_error(self, size: str) -> ServingError:
         return PayloadTooLarge(f"Request body of {size} bytes is larger than the limit of "
                                f"{self.ctx.options.max_request_bytes} bytes (--max_request_bytes)")
 
     def data_received(self, chunk: bytes) -> None:
         if self._too_large:
             return
-        self._size += len(chunk)
-        if self._size > self.ctx.options.max_request_bytes:
+        if len(self._body) + len(chunk) > self.ctx.options.max_request_bytes:
+            # A chunked or gzip body has no trustworthy length up front: answer 413 as soon as it
+            # crosses the limit (the rest is read and dropped until Tornado's own cut-off).
             self._too_large = True
-            self._chunks = []
+            self._body = bytearray()
+            self._send_early(self._size_error(f"more than {self.ctx.options.max_request_bytes}"))
         else:
-            self._chunks.append(chunk)
+            self._body += chunk
+
+    def _send_early(self, error: ServingError) -> None:
+        self.log_refusal(error)
+        body = render.error_body(error.message)
+        self.set_status(error.http_status)
+        self.set_header("Content-Length", str(len(body)))
+        self.set_header("Connection", "close")
+        self.write(body)
+        self.flush()
 
     @property
-    def body(self) -> bytes:
-        return b"".join(self._chunks)
+    def body(self) -> bytearray:
+        return self._body
 
     def _malformed(self) -> None:
         self.send_error_status(InvalidArgument(
             f"Malformed request: {self.request.method} {self.request.path}"))
 
+    def _answered(self) -> bool:
+        """Whether the 413 already went out (from prepare, or while the body was arriving)."""
+        if self._too_large and not self._finished:
+            self.finish()
+        return self._finished
+
     async def put(self) -> None:
-        self._malformed()
+        if not self._answered():
+            self._malformed()
 
     delete = patch = head = put
 
     async def options(self) -> None:
+        if self._answered():
+            return
         origin = self.request.headers.get("Origin", "")
         if origin.startswith(("http://", "https://")):
             self.send_json(b"")
@@ -160,7 +199,7 @@ class V1Handler(_JsonHandler):
             self.send_error_status(InvalidArgument("Origin header is missing in CORS preflight"))
 
     async def get(self) -> None:
-        if self._finished:
+        if self._answered():
             return
         match = _GET.fullmatch(self.request.path)
         if not match:
@@ -196,10 +235,8 @@ class V1Handler(_JsonHandler):
         })
 
     async def post(self) -> None:
-        if self._finished:
+        if self._answered():
             return
-        if self._too_large:
-            return self.send_error_status(self._size_error(self._size))
         match = _PREDICT.fullmatch(self.request.path)
         if not match or match.group(4) not in ("predict", "classify", "regress"):
             return self._malformed()
@@ -250,6 +287,13 @@ class V1Handler(_JsonHandler):
                  started: float) -> None:
         self.ctx.metrics.observe_request(model, version, api, code.name,
                                          time.monotonic() - started)
+
+
+def _raising_frame(tb: Any) -> tuple[str, int]:
+    frame = None
+    while tb is not None:
+        frame, tb = tb, tb.tb_next
+    return (frame.tb_frame.f_code.co_filename, frame.tb_lineno) if frame else ("", 0)
 
 
 def _version(text: str | None) -> int | None:

@@ -73,6 +73,13 @@ _HELP = {
                                 "batch_timeout_micros, ...); needs --enable_batching.",
     "enable_per_model_batching_parameters": "Read batching_params.pbtxt from each version "
                                             "folder instead (needs --enable_batching).",
+    "http_header_timeout_seconds": "Close a connection that has not sent a request's headers "
+                                   "within this many seconds, idle keep-alive ones too (ours).",
+    "http_body_timeout_seconds": "Close a connection whose request body has not fully arrived "
+                                 "within this many seconds (ours).",
+    "max_connections": "Most connections held at once; at the limit, those that have not "
+                       "finished sending a request are closed first. 0: what the "
+                       "file-descriptor limit allows (ours).",
     "exit_with_parent_pid": "Stop when this process is gone (ours; used by the notebook launcher).",
 }
 
@@ -148,5 +155,10 @@ def _validate(options: ServerOptions) -> None:
         raise ConfigError("--max_num_load_retries must not be negative")
     if options.max_request_bytes <= 0:
         raise ConfigError("--max_request_bytes must be positive")
+    for flag in ("http_header_timeout_seconds", "http_body_timeout_seconds"):
+        if not getattr(options, flag) > 0:
+            raise ConfigError(f"--{flag} must be positive")
+    if options.max_connections < 0:
+        raise ConfigError("--max_connections must not be negative (0: from the descriptor limit)")
     if not options.tags:
         raise ConfigError("--saved_model_tags must name at least one tag")

@@ -43,6 +43,9 @@ class ServerOptions:
     gpu_devices: str = ""  # "" = every visible GPU, "none" = CPU only, "0,1" = those GPUs
     gpu_memory_growth: bool = True
     max_request_bytes: int = 256 * 1024 * 1024
+    http_header_timeout_seconds: float = 30.0
+    http_body_timeout_seconds: float = 120.0
+    max_connections: int = 0  # 0: what the file-descriptor limit allows
     exit_with_parent_pid: int = 0
     ignored_flags: tuple[str, ...] = ()
 

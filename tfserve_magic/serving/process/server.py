@@ -20,7 +20,6 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import tornado.httpserver
 import tornado.netutil
 
 from tfserve_magic import __version__
@@ -33,6 +32,7 @@ from tfserve_magic.serving.models.config import (
     parse_monitoring_config,
     single_model_config,
 )
+from tfserve_magic.serving.process.connections import GuardedHTTPServer
 from tfserve_magic.serving.process.options import ServerOptions
 
 __all__ = ["PreparedServer", "prepare", "run"]
@@ -157,11 +157,15 @@ async def _serve(prepared: PreparedServer) -> None:
                         version=__version__)
     app = make_app(ctx, prepared.monitoring.prometheus_path
                    if prepared.monitoring.prometheus_enabled else None)
-    http_server = tornado.httpserver.HTTPServer(
+    http_server = GuardedHTTPServer(
         app, decompress_request=True, max_body_size=options.max_request_bytes + (1 << 20),
-        max_buffer_size=options.max_request_bytes + (1 << 20), idle_connection_timeout=3600)
+        max_buffer_size=options.max_request_bytes + (1 << 20),
+        idle_connection_timeout=options.http_header_timeout_seconds,
+        body_timeout=options.http_body_timeout_seconds,
+        max_connections=options.max_connections)
     http_server.add_sockets(prepared.sockets)
-    log.info("Serving REST on http://%s:%d", options.rest_api_host, prepared.port)
+    log.info("Serving REST on http://%s:%d (at most %d connections)", options.rest_api_host,
+             prepared.port, http_server.max_connections)
     if options.port:
         log.info("gRPC (--port=%d) is not served by this version; REST only", options.port)
     for flag in options.ignored_flags:

@@ -1,0 +1,152 @@
+"""Slow and half-sent requests against a real server subprocess (issue 13 item 2): headers and
+bodies have deadlines, connections that have not finished sending are shed first when the
+server nears its connection or descriptor limit, good clients keep being served, the log stays
+small, and chunked or gzip bodies over the limit get the same 413 JSON as plain ones."""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from server_process import RunningServer, start_server, wait_for
+
+GOOD = {"instances": [2.0, 4.0]}
+PREDICT = "/v1/models/half_plus_two:predict"
+
+
+def half_sent(port: int, index: int) -> socket.socket | None:
+    """A connection that sent part of a request and then nothing: headers or body cut short."""
+    sock = socket.socket()
+    sock.settimeout(10)
+    try:
+        sock.connect(("127.0.0.1", port))
+        if index % 2:
+            sock.sendall(b"POST " + PREDICT.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        else:
+            sock.sendall(b"POST " + PREDICT.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         b"Content-Length: 1000\r\n\r\n{\"instances\": [")
+    except OSError:
+        sock.close()
+        return None  # the server had no room: refusing at connect is fair too
+    return sock
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    sock.setblocking(False)
+    try:
+        return sock.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True  # reset by the server
+
+
+def assert_good_clients_served(server: RunningServer, count: int = 5) -> None:
+    for _ in range(count):
+        response = server.post(PREDICT, GOOD, timeout=20)
+        assert (response.status, response.json()) == (200, {"predictions": [3.0, 4.0]})
+
+
+@pytest.mark.parametrize("flags, reason", [
+    ((), "the limit"),                                # the limit from the descriptor table
+    (("--max_connections=100000",), "accept() failed"),  # a limit too high: accept() fails first
+])
+def test_half_sent_connections_cannot_lock_good_clients_out(
+        tmp_path: Path, half_plus_two: Path, flags: tuple[str, ...], reason: str) -> None:
+    server = start_server("--model_name=half_plus_two", f"--model_base_path={half_plus_two}",
+                          "--http_header_timeout_seconds=300", "--http_body_timeout_seconds=300",
+                          *flags, log_dir=tmp_path, max_open_files=256)
+    held: list[socket.socket] = []
+    try:
+        server.wait_state("half_plus_two")
+        log_before = len(server.log())
+        for index in range(400):  # more than the server has descriptors
+            sock = half_sent(server.port, index)
+            if sock is not None:
+                held.append(sock)
+        assert_good_clients_served(server)
+        shed = wait_for(lambda: sum(closed_by_server(s) for s in held) >= 100, timeout=30,
+                        what="the server closing half-sent connections")
+        assert shed
+        assert_good_clients_served(server)
+        grown = server.log()[log_before:]
+        assert f"to make room ({reason}" in grown
+        assert len(grown) < 20_000, grown[-3000:]
+        assert len(grown.splitlines()) < 60
+        assert server.proc.poll() is None
+    finally:
+        for sock in held:
+            sock.close()
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def strict_server(tmp_path_factory: pytest.TempPathFactory, half_plus_two: Path
+                  ) -> Iterator[RunningServer]:
+    server = start_server("--model_name=half_plus_two", f"--model_base_path={half_plus_two}",
+                          "--max_request_bytes=2000", "--http_header_timeout_seconds=1",
+                          "--http_body_timeout_seconds=2",
+                          log_dir=tmp_path_factory.mktemp("strict"))
+    try:
+        server.wait_state("half_plus_two")
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["body cut short", "headers cut short"])
+def test_half_sent_requests_time_out(strict_server: RunningServer, index: int) -> None:
+    sock = half_sent(strict_server.port, index)
+    assert sock is not None
+    try:
+        assert wait_for(lambda: closed_by_server(sock), timeout=15,
+                        what="the server closing a half-sent request")
+    finally:
+        sock.close()
+    assert_good_clients_served(strict_server, 1)
+
+
+def post_raw(server: RunningServer, body: bytes, headers: dict[str, str],
+             chunked: bool = False) -> tuple[int, dict]:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
+    try:
+        if chunked:
+            connection.request("POST", PREDICT, body=iter([body[i:i + 500] for i in
+                                                           range(0, len(body), 500)]),
+                               headers=headers, encode_chunked=True)
+        else:
+            connection.request("POST", PREDICT, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+LARGE = json.dumps({"instances": [1.0] * 2000}).encode()  # 10 KB: five times the limit
+
+
+@pytest.mark.parametrize("how", ["plain", "chunked", "gzip", "chunked gzip"])
+def test_bodies_over_the_limit_are_413_json_however_they_are_sent(
+        strict_server: RunningServer, how: str) -> None:
+    body = gzip.compress(LARGE) if "gzip" in how else LARGE
+    headers = {"Content-Encoding": "gzip"} if "gzip" in how else {}
+    status, doc = post_raw(strict_server, body, headers, chunked="chunked" in how)
+    assert status == 413
+    assert "larger than the limit of 2000 bytes (--max_request_bytes)" in doc["error"]
+    assert_good_clients_served(strict_server, 1)
+
+
+@pytest.mark.parametrize("how", ["chunked", "gzip"])
+def test_bodies_under_the_limit_are_served_however_they_are_sent(
+        strict_server: RunningServer, how: str) -> None:
+    body = json.dumps(GOOD).encode()
+    headers = {"Content-Encoding": "gzip"} if how == "gzip" else {}
+    status, doc = post_raw(strict_server, gzip.compress(body) if how == "gzip" else body,
+                           headers, chunked=how == "chunked")
+    assert (status, doc) == (200, {"predictions": [3.0, 4.0]})
