@@ -138,15 +138,12 @@ def start_server(*flags: str, log_dir: Path, timeout: float = 120.0,
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"server-{time.monotonic_ns()}.log"
 
-    def limit_files() -> None:
-        if max_open_files is not None:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (max_open_files, max_open_files))
-
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen(
             [sys.executable, "-m", "tfserve_magic.serving", "--rest_api_port=0", *flags],
-            stdout=subprocess.PIPE, stderr=log_file, env={**os.environ, **(env or {})},
-            preexec_fn=limit_files if max_open_files is not None else None)
+            stdout=subprocess.PIPE, stderr=log_file, env={**os.environ, **(env or {})})
+    if max_open_files is not None:  # before it has opened more than a few: it reads it later
+        resource.prlimit(proc.pid, resource.RLIMIT_NOFILE, (max_open_files, max_open_files))
     assert proc.stdout is not None
     selector = selectors.DefaultSelector()
     selector.register(proc.stdout, selectors.EVENT_READ)

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from server_process import RunningServer, start_server, wait_for
 
 GOOD = {"instances": [2.0, 4.0]}

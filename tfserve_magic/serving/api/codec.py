@@ -79,7 +79,7 @@ def _type_name(dtype: str) -> str:
 # ---------------------------------------------------------------- JSON documents
 
 
-def parse_json_object(body: bytes) -> dict[str, Any]:
+def parse_json_object(body: bytes | bytearray) -> dict[str, Any]:
     """Parse a request body; TF Serving's messages for empty, invalid and non-object JSON.
 
     orjson stops at nesting depth 1024 and at numbers that overflow a double before it builds
@@ -107,7 +107,7 @@ _FINAL_REASONS = (("depth limit", f"Nesting deeper than {_MAX_DEPTH} levels."),
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
-def _parse_with_nan(body: bytes, orjson_error: orjson.JSONDecodeError) -> Any:
+def _parse_with_nan(body: bytes | bytearray, orjson_error: orjson.JSONDecodeError) -> Any:
     for marker, reason in _FINAL_REASONS:
         if marker in orjson_error.msg:
             raise InvalidArgument(f"JSON Parse error: {reason} at offset: {orjson_error.pos}")

@@ -122,7 +122,7 @@ class GuardedHTTPServer(tornado.httpserver.HTTPServer):
             return False
         _, conn = min(waiting, key=lambda item: item[0])
         phase = self._phases.pop(conn)[0]
-        conn.stream.close()  # type: ignore[attr-defined]
+        conn.stream.close()
         self.shed_count += 1
         self._note("shed", "Closed a connection %s to make room (%s; %d shed so far, "
                    "limit %d connections)", phase.value, reason, self.shed_count,
@@ -132,8 +132,7 @@ class GuardedHTTPServer(tornado.httpserver.HTTPServer):
     def _note(self, cause: str, message: str, *args: Any) -> None:
         allowed, held = self._events.allow(cause)
         if allowed:
-            log.warning(message + (" (%d more like this since the last line)" if held else ""),
-                        *args, *((held,) if held else ()))
+            log.warning("%s (%d more like this since the last line)", message % args, held)
 
     # ---------------------------------------------------------------- accepting
 
