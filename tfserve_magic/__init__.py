@@ -16,6 +16,7 @@ __all__ = [
     "ServerHandle",
     "__version__",
     "dashboard",
+    "deploy",
     "load_ipython_extension",
     "start",
 ]
@@ -24,12 +25,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from tfserve_magic.client.rest import Client
     from tfserve_magic.lifecycle.launcher import ServerHandle, start
     from tfserve_magic.notebook.widgets import dashboard
+    from tfserve_magic.operations.deploy import deploy
 
 _LAZY = {
     "Client": ("client.rest", "Client"),
     "ServerHandle": ("lifecycle.launcher", "ServerHandle"),
     "start": ("lifecycle.launcher", "start"),
     "dashboard": ("notebook.widgets", "dashboard"),
+    "deploy": ("operations.deploy", "deploy"),
 }
 
 

@@ -99,6 +99,11 @@ def _build_parser() -> _Parser:
 
     dashboard = command("dashboard", help="a live view of served models")
     dashboard.add_argument("name", nargs="?")
+
+    from tfserve_magic.operations.deploy.cli import add_arguments
+
+    add_arguments(command("deploy", help="write a TensorFlow Serving deployment (Docker, "
+                                         "Kubernetes, KServe) for a server"))
     return parser
 
 
@@ -226,6 +231,11 @@ class TFServeMagics(Magics):
         from tfserve_magic.notebook.widgets import dashboard
 
         _show(dashboard(args.name))
+
+    def _cmd_deploy(self, args: argparse.Namespace, extra: Sequence[str]) -> None:
+        from tfserve_magic.operations.deploy.cli import deploy_from_arguments
+
+        print(deploy_from_arguments(args))
 
     def _show_urls(self, handle: launcher.ServerHandle) -> None:
         urls = server_urls(handle)
