@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from server_process import start_server
 
 import tfserve_magic
-from server_process import start_server
 from tfserve_magic.client.rest import Client, ServingError
 
 # tf_serving_entrypoint.sh of the tensorflow/serving image, with its defaults
@@ -25,8 +25,8 @@ ENTRYPOINT = ["--port=8500", "--rest_api_port=8501", "--model_name=model",
 
 
 def _container_command(folder: Path) -> list[str]:
-    line = next(l for l in (folder / "Dockerfile").read_text().splitlines()
-                if l.startswith("CMD "))
+    line = next(text for text in (folder / "Dockerfile").read_text().splitlines()
+                if text.startswith("CMD "))
     return ENTRYPOINT + json.loads(line[len("CMD "):])
 
 

@@ -36,11 +36,14 @@ class DeployResult:
     plan: DeploymentPlan
 
     def summary(self) -> str:
-        models = "; ".join(f"{m.name} (version{'s' if len(m.versions) > 1 else ''} "
-                           f"{', '.join(map(str, m.versions))})" for m in self.plan.models)
+        models = "; ".join(
+            f"{m.name} (version{'s' if len(m.versions) > 1 else ''} {_numbers(m.versions)})"
+            for m in self.plan.models)
+        targets = ", ".join(self.plan.targets)
+        readme = os.path.join(self.path, "README.md")
+        image, base = self.plan.image, self.plan.base_image
         lines = [f"Wrote {self.path} for server {self.plan.server}: {models}.",
-                 f"Image: {self.plan.image} on {self.plan.base_image}; targets: "
-                 f"{', '.join(self.plan.targets)}. See {os.path.join(self.path, 'README.md')}."]
+                 f"Image: {image} on {base}; targets: {targets}; see {readme}."]
         if not self.plan.running:
             lines.append(f"Server {self.plan.server} is not running: shipped the versions its "
                          "policy selects on disk.")
@@ -49,6 +52,10 @@ class DeployResult:
                 lines.append(f"Label {label!r} of {model.name} was left out: it points at "
                              f"version {version}, which is not shipped.")
         return "\n".join(lines)
+
+
+def _numbers(versions: Mapping[int, str]) -> str:
+    return ", ".join(map(str, versions))
 
 
 def _check_target(path: str) -> None:

@@ -11,8 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from tfserve_magic.operations.deploy.kubernetes import resources
-from tfserve_magic.operations.deploy.plan import (DeploymentPlan, ModelPlan, app_name,
-                                                  serving_api_version)
+from tfserve_magic.operations.deploy.plan import DeploymentPlan, ModelPlan, app_name, serving_api_version
 from tfserve_magic.operations.deploy.yaml_text import dump_all
 
 __all__ = ["inference_service", "kserve_files", "storage_uri"]

@@ -20,11 +20,12 @@ def _models_table(plan: DeploymentPlan) -> str:
 
 
 def _docker(plan: DeploymentPlan) -> str:
+    gpus = "--gpus all " if plan.gpus else ""
     return f"""## Docker
 
 ```sh
 docker build -t {plan.image} .
-docker run --rm -p {GRPC_PORT}:{GRPC_PORT} -p {REST_PORT}:{REST_PORT} {"--gpus all " if plan.gpus else ""}{plan.image}
+docker run --rm -p {GRPC_PORT}:{GRPC_PORT} -p {REST_PORT}:{REST_PORT} {gpus}{plan.image}
 # or: docker compose up --build
 curl http://localhost:{REST_PORT}/v1/models/{plan.models[0].name}
 ```
@@ -37,6 +38,7 @@ cluster pulls from: `docker push {plan.image}`.
 
 def _kubernetes(plan: DeploymentPlan) -> str:
     ns = f" -n {plan.namespace}" if plan.namespace else ""
+    gpus = f", {plan.gpus} GPU(s) each" if plan.gpus else ""
     return f"""## Kubernetes
 
 ```sh
@@ -45,7 +47,7 @@ kubectl{ns} rollout status deployment/{plan.app}
 kubectl{ns} port-forward service/{plan.app} {REST_PORT}:{REST_PORT}
 ```
 
-`kubernetes/` holds a Deployment ({plan.replicas} replica(s) of `{plan.image}`{f", {plan.gpus} GPU(s) each" if plan.gpus else ""}),
+`kubernetes/` holds a Deployment ({plan.replicas} replica(s) of `{plan.image}`{gpus}),
 a Service for {GRPC_PORT} (gRPC) and {REST_PORT} (REST), a ConfigMap with the files of `config/`
 mounted at `/config`, a HorizontalPodAutoscaler on CPU and a `kustomization.yaml`. Readiness
 and liveness probes ask the model status endpoint `/v1/models/{plan.models[0].name}`.{
