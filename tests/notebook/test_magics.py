@@ -52,7 +52,7 @@ def test_start_predict_reuse_list_status_stop(ip, capsys, half_plus_two) -> None
     assert "Successfully loaded servable version {name: half_plus_two version: 1}" in out
 
     out, _ = run(ip, capsys, "url half_plus_two")
-    assert f"direct: {record.url}" in out
+    assert f"direct: {record.url}/\n" in out  # the server's own page
 
     out, _ = run(ip, capsys, "stop half_plus_two")
     assert out.strip() == "Stopped half_plus_two."
@@ -252,6 +252,6 @@ def test_colab_link_through_the_seam(ip, capsys, half_plus_two, monkeypatch) -> 
 
     urls = dict(server_urls(launcher.find("half_plus_two")))
     port = registry.find_record("half_plus_two").rest_api_port
-    assert urls["Colab"] == f"https://{port}-colab.example"
+    assert urls["Colab"] == f"https://{port}-colab.example/"
     monkeypatch.setattr(colab, "bridge", colab.GoogleColabBridge())
     assert colab.in_colab() is False and colab.colab_url(port) is None

@@ -107,8 +107,8 @@ def test_url_magic_shows_a_colab_link_through_the_seam(ip, half_plus_two, monkey
         ip.run_line_magic("tfserve", "url half_plus_two")
     [shown] = captured.outputs
     html = shown.data["text/html"]
-    assert f'href="https://{port}-colab.example"' in html
-    assert f'href="http://127.0.0.1:{port}"' in html
+    assert f'href="https://{port}-colab.example/"' in html
+    assert f'href="http://127.0.0.1:{port}/"' in html
 
     class BrokenColab(_FakeColab):
         def proxy_url(self, port: int) -> str:
@@ -117,7 +117,7 @@ def test_url_magic_shows_a_colab_link_through_the_seam(ip, half_plus_two, monkey
     monkeypatch.setattr(colab, "bridge", BrokenColab())
     with capture_output() as captured:
         ip.run_line_magic("tfserve", "url half_plus_two")
-    assert captured.stdout.strip() == f"direct: http://127.0.0.1:{port}"
+    assert captured.stdout.strip() == f"direct: http://127.0.0.1:{port}/"
 
 
 def test_real_colab_bridge_outside_colab(monkeypatch) -> None:

@@ -1,6 +1,7 @@
 """The magics in a kernel that a real Jupyter server started (with a JupyterHub-style base URL):
-``%tfserve url`` gives an address through the server's authenticated proxy that works, and
-deleting the kernel through Jupyter's REST API stops the model server it started."""
+``%tfserve url`` gives an address through the server's authenticated proxy that works,
+deleting the kernel through Jupyter's REST API stops the model server it started, and the
+quickstart notebook runs top to bottom there (its curl goes through the proxy)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
 from server_process import wait_for
 from tornado.websocket import websocket_connect
@@ -129,7 +131,7 @@ def test_url_through_the_jupyter_proxy_and_kernel_deletion(jupyter: dict[str, An
     for cell in ("start", "url"):
         assert f'through Jupyter: <a href="{proxied}"' in _html(cells[cell])
     record = registry.find_record("hp")
-    assert f'direct: <a href="{record.url}"' in _html(cells["url"])
+    assert f'direct: <a href="{record.url}/"' in _html(cells["url"])
 
     status = _rest("GET", f"{proxied}v1/models/hp")  # --name names the model too
     assert status["model_version_status"][0]["state"] == "AVAILABLE"
@@ -140,3 +142,37 @@ def test_url_through_the_jupyter_proxy_and_kernel_deletion(jupyter: dict[str, An
     wait_for(lambda: not registry.pid_alive(record.pid), 30, what="the model server to stop")
     wait_for(lambda: registry.find_record("hp") is None, 10, what="its record to go")
     assert os.path.exists(record.log_file)  # the log stays for a post-mortem
+
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+
+
+def test_quickstart_runs_all_under_a_jupyter_server(jupyter: dict[str, Any]) -> None:
+    """Run All of notebooks/01_quickstart.ipynb in a kernel of a real Jupyter server, as
+    JupyterLab runs it: every cell without an error, the curl through the proxy included, and
+    no server left running afterwards."""
+    base = jupyter["url"]
+    kernel = _rest("POST", f"{base}api/kernels", {"name": "python3"})
+    ws_url = base.replace("http://", "ws://") + f"api/kernels/{kernel['id']}/channels"
+    notebook = nbformat.read(NOTEBOOKS / "01_quickstart.ipynb", as_version=4)
+    sources = [c.source for c in notebook.cells if c.cell_type == "code"]
+
+    async def run_all() -> list[list[dict[str, Any]]]:
+        ws = await websocket_connect(ws_url + f"?token={TOKEN}")
+        try:
+            return [await _execute(ws, source) for source in sources]
+        finally:
+            ws.close()
+
+    try:
+        cells = asyncio.run(run_all())
+    finally:
+        _rest("DELETE", f"{base}api/kernels/{kernel['id']}")
+    for source, messages in zip(sources, cells, strict=True):
+        errors = [m["content"] for m in messages if m["msg_type"] == "error"]
+        assert not errors, f"{source}\n-> {errors[0]['ename']}: {errors[0]['evalue']}"
+    (outside,) = [m for s, m in zip(sources, cells, strict=True) if "curl" in s]
+    printed = _text(outside)
+    assert f"{base}tfserve/digits/v1/models/digits:predict" in printed, printed
+    assert "//v1" not in printed and TOKEN not in printed
+    assert registry.read_records() == []

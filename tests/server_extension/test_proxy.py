@@ -39,10 +39,10 @@ def model_server(tmp_path, monkeypatch, half_plus_two):
     server.stop()
 
 
-async def fetch(jp_fetch, *parts, method="GET", body=None, headers=None):
+async def fetch(jp_fetch, *parts, method="GET", body=None, headers=None, params=None):
     try:
         return await jp_fetch(*parts, method=method, body=body, headers=headers or {},
-                              allow_nonstandard_methods=True)
+                              params=params or {}, allow_nonstandard_methods=True)
     except tornado.httpclient.HTTPClientError as error:
         return error.response
 
@@ -93,7 +93,23 @@ async def test_requests_without_credentials_are_refused(jp_fetch, model_server) 
         response = await fetch(jp_fetch, *parts, method=method, body=body,
                                headers={"Authorization": ""})
         assert response.code == 403, parts
+        # The refusal says how to authenticate, in TF Serving's error shape (not "'_xsrf'
+        # argument missing", which is what a script that forgot its token used to get).
+        message = json.loads(response.body)["error"]
+        assert "'Authorization: token <token>'" in message and "?token=<token>" in message, \
+            (parts, message)
+    wrong = await fetch(jp_fetch, "tfserve", "hp2", "v1", "models", "half_plus_two:predict",
+                        method="POST", body=b"{}", headers={"Authorization": "token wrong"})
+    assert wrong.code == 403 and "?token=<token>" in json.loads(wrong.body)["error"]
     assert model_server.proc.poll() is None  # the refused stop did nothing
+
+
+async def test_a_token_in_the_url_works_for_scripts(jp_fetch, jp_serverapp, model_server) -> None:
+    token = jp_serverapp.identity_provider.token
+    response = await fetch(jp_fetch, "tfserve", "hp2", "v1", "models", "half_plus_two:predict",
+                           method="POST", body=b'{"instances": [2.0]}',
+                           headers={"Authorization": ""}, params={"token": token})
+    assert (response.code, json.loads(response.body)) == (200, {"predictions": [3.0]})
 
 
 async def test_only_recorded_servers_are_reachable(jp_fetch, model_server, tmp_path) -> None:

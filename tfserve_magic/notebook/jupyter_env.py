@@ -3,7 +3,8 @@
 A kernel started by a Jupyter server is a descendant of that server's process; the server
 announces itself in ``jpserver-<pid>.json`` in the Jupyter runtime directory (URL, base URL,
 token). With that, ``proxy_url`` gives the address of a model server through the server
-extension, correct for any base URL (``/user/<name>/`` on JupyterHub). Imports neither
+extension, correct for any base URL (``/user/<name>/`` on JupyterHub), and ``proxy_headers``
+the credentials a script needs there. Imports neither
 jupyter_server nor TensorFlow.
 """
 
@@ -17,7 +18,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-__all__ = ["jupyter_server_info", "proxy_url"]
+__all__ = ["jupyter_server_info", "proxy_headers", "proxy_url"]
 
 
 def _ancestors(pid: int) -> list[int]:
@@ -72,3 +73,11 @@ def proxy_url(server_name: str) -> str | None:
     if public:
         url = public.rstrip("/") + str(info.get("base_url", "/"))
     return f"{url}tfserve/{server_name}/"
+
+
+def proxy_headers() -> dict[str, str]:
+    """``{"Authorization": "token ..."}`` for requests through the proxy of the Jupyter server
+    this kernel runs under; empty when there is none or it has no token (password login)."""
+    info = jupyter_server_info()
+    token = str((info or {}).get("token", ""))
+    return {"Authorization": f"token {token}"} if token else {}

@@ -301,7 +301,8 @@ class TFServeMagics(Magics):
 
 
 def server_urls(handle: launcher.ServerHandle) -> list[tuple[str, str]]:
-    """Every address that reaches ``handle``: direct, through Jupyter's proxy, through Colab."""
+    """Every address that reaches ``handle`` (direct, through Jupyter's proxy, through Colab),
+    each ending in "/": the server's own page."""
     from tfserve_magic.notebook.colab import colab_url
 
     urls = [("direct", handle.url)]
@@ -319,4 +320,5 @@ def server_urls(handle: launcher.ServerHandle) -> list[tuple[str, str]]:
     colab = colab_url(handle.record.rest_api_port)
     if colab:
         urls.append(("Colab", colab))
-    return urls
+    # One form for every address, the server's own page: append "v1/models/..." directly.
+    return [(kind, url.rstrip("/") + "/") for kind, url in urls]

@@ -1,9 +1,11 @@
 """Handlers of the server extension: the servers API and the authenticated REST proxy.
 
 Every handler is a jupyter_server ``APIHandler`` behind ``tornado.web.authenticated``: token
-(header or query) for scripts, cookie plus XSRF for browser pages, 403 otherwise. The proxy
-forwards only to servers in this user's registry; hop-by-hop headers are dropped, status codes
-and bodies pass through unchanged, and an unreachable upstream is a 502 with a JSON error.
+(header or query) for scripts, cookie plus XSRF for browser pages, otherwise a 403 whose message
+says how to authenticate. The proxy forwards only to servers in this user's registry; hop-by-hop
+headers are dropped, status codes and bodies pass through unchanged, and an unreachable upstream
+is a 502 with a JSON error. ``tfserve/<server>/`` is the model server's own page, which a browser
+opens (an unauthenticated browser is sent to Jupyter's login first).
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ _HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authoriz
 _NOT_FORWARDED = _HOP_BY_HOP | {"authorization", "cookie", "x-xsrftoken", "origin", "referer"}
 _MAX_ANSWER = 1024 * 1024 * 1024
 _SERVER = r"(?P<server>[A-Za-z0-9_.\-]+)"
+AUTH_HELP = ("Not authenticated with this Jupyter server. Send your Jupyter token in a header "
+             "('Authorization: token <token>') or in the URL (?token=<token>); `jupyter server "
+             "list` shows it. Browser pages use the login cookie.")
 
 
 def _json_error(handler: APIHandler, status: int, message: str) -> None:
@@ -50,6 +55,24 @@ class _Base(APIHandler):
 
     async def in_thread(self, function: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, function, *args)
+
+    def get_login_url(self) -> str:
+        raise tornado.web.HTTPError(403, AUTH_HELP)  # a script gets no login page: say how
+
+    def check_xsrf_cookie(self) -> None:
+        # Jupyter checks XSRF before authentication and would answer "'_xsrf' argument missing"
+        # to a script that simply forgot its token.
+        if hasattr(self, "_jupyter_current_user") and self.current_user is None:
+            raise tornado.web.HTTPError(403, AUTH_HELP)
+        super().check_xsrf_cookie()
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        # TF Serving's error shape, so its clients (and curl users) read the reason.
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        message = error.log_message if isinstance(error, tornado.web.HTTPError) and \
+            error.log_message else http.HTTPStatus(status_code).phrase
+        self.set_header("Content-Type", "application/json")
+        self.finish({"error": message})
 
     def record_or_404(self, server: str) -> registry.ServerRecord | None:
         record = registry.find_record(server)
@@ -134,12 +157,6 @@ class LogHandler(_Base):
 
 class ProxyHandler(_Base):
     """tfserve/<server>/<path>: TF Serving's REST API of a recorded server, unchanged."""
-
-    def check_xsrf_cookie(self) -> None:
-        # Scripts authenticate with a token header and have no XSRF cookie; browser pages do.
-        if self.request.headers.get("Authorization", "").lower().startswith("token "):
-            return
-        super().check_xsrf_cookie()
 
     @tornado.web.authenticated
     async def get(self, server: str, path: str) -> None:
