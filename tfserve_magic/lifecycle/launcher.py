@@ -46,6 +46,7 @@ __all__ = [
     "ServerSpec",
     "StartResult",
     "TimedOut",
+    "batching_file",
     "find",
     "find_serving",
     "launch",
@@ -74,6 +75,7 @@ class ServerSpec:
     poll: float | None = None  # seconds between rescans; None: 1 s, 0: never (reload only)
     detach: bool = False
     extra_flags: tuple[str, ...] = ()
+    batching: bool = False  # TF Serving's batching, parameters file written beside models.config
 
     @property
     def server_name(self) -> str:
@@ -235,6 +237,10 @@ def _argv(spec: ServerSpec, config_path: str) -> list[str]:
         argv.append("--max_num_load_retries=0")  # a notebook wants the error now, not in 5 min
     if "--monitoring_config_file" not in user_flags:
         argv.append(f"--monitoring_config_file={_monitoring_config()}")  # the dashboard's traffic
+    if spec.batching and "--enable_batching" not in user_flags:
+        argv.append("--enable_batching")
+        if "--batching_parameters_file" not in user_flags:
+            argv.append(f"--batching_parameters_file={batching_file(config_path)}")
     if spec.gpu is not None:
         argv.append(f"--gpu_devices={spec.gpu}")
     if spec.gpu_memory_fraction is not None:
@@ -242,6 +248,21 @@ def _argv(spec: ServerSpec, config_path: str) -> list[str]:
     if not spec.detach:
         argv.append(f"--exit_with_parent_pid={os.getpid()}")
     return argv + list(spec.extra_flags)
+
+
+def batching_file(config_path: str) -> str:
+    """``<models config stem>.batching_parameters.txt`` beside the models.config, written with
+    notebook defaults unless it exists (edits survive restarts); TF Serving reads it unchanged."""
+    stem = os.path.splitext(config_path)[0]
+    path = f"{stem}.batching_parameters.txt"
+    if not os.path.exists(path):
+        from tfserve_magic.serving.batching.parameters import NOTEBOOK_DEFAULTS
+
+        staging = f"{path}.{os.getpid()}"
+        with open(staging, "w", encoding="utf-8") as handle:
+            handle.write(NOTEBOOK_DEFAULTS.to_text())
+        os.replace(staging, path)
+    return path
 
 
 def _monitoring_config() -> str:
@@ -443,22 +464,23 @@ def _await_ready(spec: ServerSpec, proc: subprocess.Popen[bytes], models: Sequen
 def _spec_key(spec: ServerSpec, config_path: str) -> str:
     return json.dumps([spec.model_dir and os.path.abspath(os.path.expanduser(spec.model_dir)), config_path,
                        spec.port, spec.host, spec.gpu, spec.gpu_memory_fraction,
-                       list(spec.extra_flags)])
+                       list(spec.extra_flags), spec.batching])
 
 
 def start(model_dir: str | None = None, *, name: str | None = None, config: str | None = None,
           port: int = 0, host: str = "127.0.0.1", gpu: str | None = None,
           gpu_memory_fraction: float | None = None, poll: float | None = None,
           timeout: float = 120.0, detach: bool = False,
-          extra_flags: Sequence[str] = ()) -> ServerHandle:
+          extra_flags: Sequence[str] = (), batching: bool = False) -> ServerHandle:
     """Serve ``model_dir`` (a base path of version folders) or a models.config; returns a handle.
 
-    Reuses a live server started the same way; raises :class:`LaunchError` with the server's
+    ``batching=True`` turns on TF Serving's batching with notebook defaults (see
+    :func:`batching_file`). Reuses a live server started the same way; raises :class:`LaunchError` with the server's
     own message when it cannot start."""
     if (model_dir is None) == (config is None):
         raise ValueError("give either model_dir or config")
     result = launch(ServerSpec(model_dir, config, name, port, host, gpu, gpu_memory_fraction,
-                               poll, detach, tuple(extra_flags)), timeout)
+                               poll, detach, tuple(extra_flags), batching), timeout)
     if isinstance(result, (Failed, TimedOut)):
         raise LaunchError(result)
     return result.handle

@@ -66,6 +66,9 @@ def _build_parser() -> _Parser:
     start.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for start")
     start.add_argument("--detach", action="store_true",
                        help="keep serving after this kernel exits")
+    start.add_argument("--batching", action="store_true",
+                       help="batch concurrent requests into one model call (TF Serving's "
+                       "batching; parameters written beside the models.config)")
 
     stop = command("stop", help="stop a server (or --all)")
     stop.add_argument("name", nargs="?")
@@ -179,7 +182,7 @@ class TFServeMagics(Magics):
         spec = launcher.ServerSpec(
             model_dir=args.model_dir, config=args.config, name=args.name, port=args.port,
             host=args.host, gpu=args.gpu, gpu_memory_fraction=args.gpu_memory_fraction,
-            poll=args.poll, detach=args.detach, extra_flags=tuple(extra))
+            poll=args.poll, detach=args.detach, extra_flags=tuple(extra), batching=args.batching)
         result = launcher.launch(spec, timeout=args.timeout)
         stream = sys.stderr if isinstance(result, (launcher.Failed, launcher.TimedOut)) else \
             sys.stdout

@@ -22,7 +22,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, te
 
 from tfserve_magic.serving.errors import ConfigError
 
-__all__ = ["PER_MODEL_FILE", "BatchingConfig", "load_batching_file", "parse_batching_text"]
+__all__ = ["NOTEBOOK_DEFAULTS", "PER_MODEL_FILE", "BatchingConfig", "load_batching_file", "parse_batching_text"]
 
 PER_MODEL_FILE = "batching_params.pbtxt"  # TF Serving's kBatchingParamsFilename
 
@@ -105,6 +105,13 @@ class BatchingConfig:
         if self.pad_variable_length_inputs:
             lines.append("pad_variable_length_inputs: true")
         return "\n".join(lines) + "\n"
+
+
+# ``%tfserve start --batching``: many small concurrent requests on a laptop or a notebook VM.
+# No timeout (batches form while a call runs, so a lone request never waits), two threads, and
+# room for many waiting clients; TF Serving's performance guide starts online serving so.
+NOTEBOOK_DEFAULTS = BatchingConfig(max_batch_size=32, batch_timeout_micros=0,
+                                   max_enqueued_batches=64, num_batch_threads=2)
 
 
 def parse_batching_text(text: str, source: str) -> BatchingConfig:
