@@ -50,8 +50,8 @@ def test_start_with_batching_writes_the_file_and_serves_batched(ip, capsys, half
         assert 'tfserve_magic_batch_size_count{model_name="half_plus_two",version="1"}' in metrics
         ip.run_line_magic("tfserve", "logs half_plus_two -n 400")
         logs, _ = capsys.readouterr()
-        assert "Wrapping servable half_plus_two version 1 to perform batch processing " \
-               "(max_batch_size=32, batch_timeout_micros=0, max_enqueued_batches=64" in logs
+        assert ("Wrapping servable half_plus_two version 1 to perform batch processing "
+                "(max_batch_size=32, batch_timeout_micros=0, max_enqueued_batches=64") in logs
     finally:
         ip.run_line_magic("tfserve", "stop half_plus_two")
         capsys.readouterr()

@@ -470,13 +470,13 @@ def _spec_key(spec: ServerSpec, config_path: str) -> str:
 def start(model_dir: str | None = None, *, name: str | None = None, config: str | None = None,
           port: int = 0, host: str = "127.0.0.1", gpu: str | None = None,
           gpu_memory_fraction: float | None = None, poll: float | None = None,
-          timeout: float = 120.0, detach: bool = False,
-          extra_flags: Sequence[str] = (), batching: bool = False) -> ServerHandle:
+          timeout: float = 120.0, detach: bool = False, extra_flags: Sequence[str] = (),
+          batching: bool = False) -> ServerHandle:
     """Serve ``model_dir`` (a base path of version folders) or a models.config; returns a handle.
 
     ``batching=True`` turns on TF Serving's batching with notebook defaults (see
-    :func:`batching_file`). Reuses a live server started the same way; raises :class:`LaunchError` with the server's
-    own message when it cannot start."""
+    :func:`batching_file`). Reuses a live server started the same way; raises
+    :class:`LaunchError` with the server's own message when it cannot start."""
     if (model_dir is None) == (config is None):
         raise ValueError("give either model_dir or config")
     result = launch(ServerSpec(model_dir, config, name, port, host, gpu, gpu_memory_fraction,

@@ -22,7 +22,8 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, te
 
 from tfserve_magic.serving.errors import ConfigError
 
-__all__ = ["NOTEBOOK_DEFAULTS", "PER_MODEL_FILE", "BatchingConfig", "load_batching_file", "parse_batching_text"]
+__all__ = ["NOTEBOOK_DEFAULTS", "PER_MODEL_FILE", "BatchingConfig", "load_batching_file",
+           "parse_batching_text"]
 
 PER_MODEL_FILE = "batching_params.pbtxt"  # TF Serving's kBatchingParamsFilename
 
