@@ -1,6 +1,6 @@
 """One notebook server (started by the launcher, as ``%tfserve start`` does) shared by the deploy
 tests of a module: two models, one with three versions of which one fails to load, labels, and
-the Prometheus monitoring config the launcher always passes."""
+the Prometheus monitoring config the launcher always passes, and dynamic batching."""
 
 from __future__ import annotations
 
@@ -13,12 +13,16 @@ import pytest
 from models import corrupt_copy
 
 
+BATCHING = "max_batch_size { value: 8 }\nbatch_timeout_micros { value: 2000 }\n"
+
+
 @dataclass(frozen=True)
 class NotebookServer:
     name: str
     runtime: Path
     url: str
     config: Path
+    batching: str  # the batching parameters it runs with
 
 
 @pytest.fixture(scope="module")
@@ -40,14 +44,17 @@ def notebook_server(tmp_path_factory: pytest.TempPathFactory, plus_version_build
         f'  config {{ name: "half_plus_two" base_path: "{half_plus_two}" '
         'model_platform: "tensorflow" }\n'
         "}\n")
+    batching = root / "batching.config"
+    batching.write_text(BATCHING)
     runtime = root / "runtime"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TFSERVE_MAGIC_RUNTIME_DIR", str(runtime))
         from tfserve_magic.lifecycle import launcher
 
-        handle = launcher.start(config=str(config), name="shop")
+        handle = launcher.start(config=str(config), name="shop", extra_flags=[
+            "--enable_batching", f"--batching_parameters_file={batching}"])
         try:
-            yield NotebookServer(handle.name, runtime, handle.url, config)
+            yield NotebookServer(handle.name, runtime, handle.url, config, BATCHING)
         finally:
             launcher.stop(all=True)
 

@@ -49,6 +49,7 @@ def test_folder_ships_only_available_versions_with_container_paths(in_notebook_r
     assert models["plus"].policy.kind.value == "all"
     assert "Label 'next' of plus was left out: it points at version 3" in result.summary()
     assert (out / "config/monitoring.config").read_text() == "prometheus_config { enable: true }\n"
+    assert (out / "config/batching.config").read_text() == in_notebook_runtime.batching
 
     expected = {"Dockerfile", "docker-compose.yml", "README.md", "config/models.config",
                 "config/monitoring.config", "kubernetes/deployment.yaml",
@@ -75,8 +76,10 @@ def test_dockerfile_image_matches_the_installed_api_and_carries_the_servers_flag
     record = launcher.find("shop").record
     ran_with = [a for a in record.argv if a.startswith("--")]
     cmd = _dockerfile_cmd(tmp_path / "cpu")
-    assert cmd[:2] == ["--model_config_file=/config/models.config",
-                       "--monitoring_config_file=/config/monitoring.config"]
+    assert cmd[:3] == ["--model_config_file=/config/models.config",
+                       "--monitoring_config_file=/config/monitoring.config",
+                       "--batching_parameters_file=/config/batching.config"]
+    assert "--enable_batching" in ran_with and "--enable_batching=true" in cmd
     # Every TF Serving flag of the notebook server, same value; ours and the ports are not.
     for flag in ("--model_config_file_poll_wait_seconds=1", "--file_system_poll_wait_seconds=1",
                  "--max_num_load_retries=0"):

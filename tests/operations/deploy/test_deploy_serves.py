@@ -54,7 +54,9 @@ def test_the_folder_serves_like_the_notebook_server(in_notebook_runtime, tmp_pat
     command = _container_command(folder)
     assert [f for f in command if "/models" in f or "/config" in f] == [
         "--model_base_path=/models/model", "--model_config_file=/config/models.config",
-        "--monitoring_config_file=/config/monitoring.config"]
+        "--monitoring_config_file=/config/monitoring.config",
+        "--batching_parameters_file=/config/batching.config"]
+    assert "--enable_batching=true" in command
 
     server = start_server(*_mounted(command, folder, config_root), log_dir=tmp_path / "logs")
     try:
