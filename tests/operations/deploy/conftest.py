@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from models import corrupt_copy
 
-
 BATCHING = "max_batch_size { value: 8 }\nbatch_timeout_micros { value: 2000 }\n"
 
 
