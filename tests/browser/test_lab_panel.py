@@ -10,6 +10,7 @@ from lab_server import chromium_page, jupyter_lab
 from server_process import http, wait_for
 
 from tfserve_magic.lifecycle import launcher, registry
+from tfserve_magic.pids import pid_alive
 
 pytestmark = pytest.mark.browser
 
@@ -61,7 +62,7 @@ def test_panel_lists_follows_and_stops_a_server(tmp_path, monkeypatch, plus_vers
             server.locator("button.tfserve-stop").click()
             server.wait_for(state="detached", timeout=60_000)
             page.locator("#tfserve-magic-panel .tfserve-empty").wait_for(timeout=30_000)
-            assert not registry.pid_alive(handle.record.pid)
+            assert not pid_alive(handle.record.pid)
     finally:
         if registry.find_record("panelled"):
             launcher.stop("panelled")

@@ -7,6 +7,7 @@ import pytest
 from server_process import start_server
 
 from tfserve_magic.client.rest import Client, ServingError, VersionStatus, predict_body
+from tfserve_magic.status import Code, VersionState
 
 
 @pytest.fixture(scope="module")
@@ -15,9 +16,9 @@ def client(shared_server) -> Client:
 
 
 def test_status_lists_versions_highest_first(client: Client) -> None:
-    assert client.status("half_plus_two") == [VersionStatus(1, "AVAILABLE", "OK", "")]
+    assert client.status("half_plus_two") == [VersionStatus(1, VersionState.AVAILABLE, Code.OK, "")]
     assert [s.version for s in client.status("versioned")] == [3, 2, 1]
-    assert client.status("versioned", version=2) == [VersionStatus(2, "AVAILABLE", "OK", "")]
+    assert client.status("versioned", version=2) == [VersionStatus(2, VersionState.AVAILABLE)]
 
 
 def test_metadata_and_signatures(client: Client) -> None:

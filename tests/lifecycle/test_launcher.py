@@ -16,6 +16,8 @@ from server_process import wait_for
 
 from tfserve_magic.lifecycle import launcher, registry
 from tfserve_magic.lifecycle.registry import ServerRecord
+from tfserve_magic.pids import pid_alive
+from tfserve_magic.status import VersionState
 
 
 def _processes_mentioning(text: str) -> list[int]:
@@ -29,7 +31,7 @@ def _processes_mentioning(text: str) -> list[int]:
                 cmdline = handle.read()
         except OSError:
             continue
-        if text.encode() in cmdline and registry.pid_alive(int(entry)):
+        if text.encode() in cmdline and pid_alive(int(entry)):
             found.append(int(entry))
     return found
 
@@ -83,13 +85,13 @@ def test_interrupted_start_leaves_nothing_behind(runtime_dir: Path,
         child.send_signal(signal.SIGINT)
         out, _ = child.communicate(timeout=60)
         assert out.strip() == "interrupted"
-        assert not registry.pid_alive(pid)
+        assert not pid_alive(pid)
         assert registry.read_records() == []
     finally:
         if child.poll() is None:
             child.kill()
             child.wait(30)
-        if pid is not None and registry.pid_alive(pid):
+        if pid is not None and pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
 
 
@@ -254,9 +256,9 @@ def test_unresponsive_server_is_replaced(ip, capsys, half_plus_two: Path) -> Non
         assert "Started server half_plus_two" in out, err
         second = registry.find_record("half_plus_two")
         assert second.pid != first.pid and registry.probe(second) is not None
-        assert not registry.pid_alive(first.pid)  # the stuck one was stopped, not leaked
+        assert not pid_alive(first.pid)  # the stuck one was stopped, not leaked
     finally:
-        if registry.pid_alive(first.pid):
+        if pid_alive(first.pid):
             os.kill(first.pid, signal.SIGKILL)
 
 
@@ -274,7 +276,7 @@ def test_poll_zero_means_changes_wait_for_reload(ip, capsys, tmp_path: Path,
     assert "--file_system_poll_wait_seconds=0" in handle.record.argv
     shutil.copytree(plus_version_builds / "2", base / "2")
     ip.run_line_magic("tfserve", "reload plus")
-    wait_for(lambda: handle.status()[0].state == "AVAILABLE" and handle.status()[0].version == 2,
+    wait_for(lambda: handle.status()[0].state is VersionState.AVAILABLE and handle.status()[0].version == 2,
              60, what="version 2 after the reload")
     capsys.readouterr()
 
@@ -283,7 +285,7 @@ def test_a_restart_keeps_the_previous_log(ip, capsys, half_plus_two: Path) -> No
     ip.run_line_magic("tfserve", f"start {half_plus_two}")
     first = registry.find_record("half_plus_two")
     os.kill(first.pid, signal.SIGKILL)
-    wait_for(lambda: not registry.pid_alive(first.pid), 30, what="the killed server to go")
+    wait_for(lambda: not pid_alive(first.pid), 30, what="the killed server to go")
     ip.run_line_magic("tfserve", f"start {half_plus_two}")
     second = registry.find_record("half_plus_two")
     assert second.log_file == first.log_file

@@ -15,6 +15,7 @@ from tfserve_magic.notebook import defaults as routing
 from tfserve_magic.notebook.dashboard_state import model_views, parse_traffic, rates, route_choices
 from tfserve_magic.notebook.widgets import Dashboard
 from tfserve_magic.operations.labels import LabelError, move_label
+from tfserve_magic.status import VersionState
 
 
 def place(store: Path, base: Path, version: int) -> None:
@@ -55,7 +56,7 @@ def test_dashboard_follows_versions_labels_and_failures(served, plus_version_bui
 
     place(plus_version_builds, base, 2)
     handle.client.reload()
-    wait_for(lambda: handle.client.status("plus", 2)[0].state == "AVAILABLE", 60,
+    wait_for(lambda: handle.client.status("plus", 2)[0].state is VersionState.AVAILABLE, 60,
              what="v2 AVAILABLE")
     dash.refresh()
     assert "data-version='2'" in panel.versions.value
@@ -72,7 +73,7 @@ def test_dashboard_follows_versions_labels_and_failures(served, plus_version_bui
     corrupt_copy(str(plus_version_builds / "3"), str(base / ".tmp-3"))
     (base / ".tmp-3").rename(base / "3")
     handle.client.reload()
-    wait_for(lambda: handle.client.status("plus", 3)[0].state == "END", 60, what="v3 END")
+    wait_for(lambda: handle.client.status("plus", 3)[0].state is VersionState.END, 60, what="v3 END")
     dash.refresh()
     assert "FAILED" in panel.versions.value and "Error reading SavedModel" in panel.versions.value
     panel.label_name.value = "stable"
@@ -85,7 +86,7 @@ def test_dashboard_follows_versions_labels_and_failures(served, plus_version_bui
     # Removing version 2 is shown too.
     shutil.rmtree(base / "2")
     handle.client.reload()
-    wait_for(lambda: handle.client.status("plus", 2)[0].state == "END", 60, what="v2 END")
+    wait_for(lambda: handle.client.status("plus", 2)[0].state is VersionState.END, 60, what="v2 END")
     dash.refresh()
     assert "data-version='2'" in panel.versions.value
     assert ("version 2", ("version", 2)) not in panel.route.options
@@ -98,7 +99,7 @@ def test_switching_the_route_changes_what_predict_uses(served, plus_version_buil
     handle, base, _ = served
     place(plus_version_builds, base, 2)
     handle.client.reload()
-    wait_for(lambda: handle.client.status("plus", 2)[0].state == "AVAILABLE", 60, what="v2")
+    wait_for(lambda: handle.client.status("plus", 2)[0].state is VersionState.AVAILABLE, 60, what="v2")
     dash = Dashboard(handle, autostart=False)
     panel = dash._panels["plus"]
     ip = get_ipython()

@@ -12,6 +12,8 @@ from server_process import wait_for
 
 from tfserve_magic.lifecycle import launcher, registry
 from tfserve_magic.notebook import defaults as routing
+from tfserve_magic.pids import pid_alive
+from tfserve_magic.status import VersionState
 
 
 def run(ip, capsys, line: str) -> tuple[str, str]:
@@ -56,7 +58,7 @@ def test_start_predict_reuse_list_status_stop(ip, capsys, half_plus_two) -> None
 
     out, _ = run(ip, capsys, "stop half_plus_two")
     assert out.strip() == "Stopped half_plus_two."
-    assert not registry.pid_alive(record.pid)
+    assert not pid_alive(record.pid)
     assert registry.find_record("half_plus_two") is None
 
 
@@ -193,7 +195,7 @@ def test_killed_server_is_replaced_not_reused(ip, capsys, half_plus_two) -> None
     run(ip, capsys, f"start {half_plus_two}")
     first = registry.find_record("half_plus_two")
     os.kill(first.pid, signal.SIGKILL)
-    wait_for(lambda: not registry.pid_alive(first.pid), 30, what="the killed server to go")
+    wait_for(lambda: not pid_alive(first.pid), 30, what="the killed server to go")
     out, _ = run(ip, capsys, f"start {half_plus_two}")
     second = registry.find_record("half_plus_two")
     assert "Started server half_plus_two" in out and second.pid != first.pid
@@ -206,7 +208,7 @@ def test_dead_records_show_in_list(ip, capsys, half_plus_two) -> None:
     run(ip, capsys, f"start {half_plus_two}")
     record = registry.find_record("half_plus_two")
     os.kill(record.pid, signal.SIGKILL)
-    wait_for(lambda: not registry.pid_alive(record.pid), 30, what="the killed server to go")
+    wait_for(lambda: not pid_alive(record.pid), 30, what="the killed server to go")
     out, _ = run(ip, capsys, "list")
     assert "dead" in out
 
@@ -225,12 +227,12 @@ def test_python_api(runtime_dir, half_plus_two) -> None:
 
     with tfserve_magic.start(str(half_plus_two)) as server:
         assert np.allclose(server.predict(None, [2.0]), [3.0])
-        assert server.status()[0].state == "AVAILABLE"
+        assert server.status()[0].state is VersionState.AVAILABLE
         client = tfserve_magic.Client(server.url)
         assert client.regress("half_plus_two", [{"x": 80.0}], signature="regress_x_to_y") == [42.0]
         assert client.server_info()["pid"] == server.record.pid
         pid = server.record.pid
-    assert not registry.pid_alive(pid)
+    assert not pid_alive(pid)
     with pytest.raises(launcher.LaunchError, match="does not exist"):
         tfserve_magic.start("/no/such/model")
 

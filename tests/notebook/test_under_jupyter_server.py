@@ -23,6 +23,7 @@ from server_process import wait_for
 from tornado.websocket import websocket_connect
 
 from tfserve_magic.lifecycle import registry
+from tfserve_magic.pids import pid_alive
 
 TOKEN = "tfserve-test-token"
 
@@ -139,7 +140,7 @@ def test_url_through_the_jupyter_proxy_and_kernel_deletion(jupyter: dict[str, An
     assert prediction == {"predictions": [2.5, 3.0]}
 
     _rest("DELETE", f"{base}api/kernels/{kernel['id']}")  # as closing the notebook's kernel
-    wait_for(lambda: not registry.pid_alive(record.pid), 30, what="the model server to stop")
+    wait_for(lambda: not pid_alive(record.pid), 30, what="the model server to stop")
     wait_for(lambda: registry.find_record("hp") is None, 10, what="its record to go")
     assert os.path.exists(record.log_file)  # the log stays for a post-mortem
 

@@ -22,6 +22,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from server_process import wait_for
 
 from tfserve_magic.lifecycle import launcher, registry
+from tfserve_magic.pids import pid_alive
 
 pytestmark = pytest.mark.notebook
 
@@ -129,7 +130,7 @@ def test_control_notebook(runtime_dir: Path, tmp_path: Path, plus_version_builds
 
         assert _streams(_run(client, 9), "stdout").strip() == "Stopped nb."
         assert "No servers" in _streams(_run(client, 10), "stdout")
-    assert not registry.pid_alive(record.pid)
+    assert not pid_alive(record.pid)
     assert registry.read_records() == []
 
 
@@ -158,7 +159,7 @@ def test_kernel_shutdown_stops_its_servers(runtime_dir: Path, tmp_path: Path,
         listed = _streams(_run(client, 2), "stdout")
         assert "alive" in listed and registry.probe(record) is not None
     # Leaving the block shuts the kernel down (a shutdown_request, as Jupyter does).
-    wait_for(lambda: not registry.pid_alive(record.pid), 30, what="the server to stop")
+    wait_for(lambda: not pid_alive(record.pid), 30, what="the server to stop")
     wait_for(lambda: registry.find_record("k") is None, 10, what="the record to go")
 
 
@@ -172,7 +173,7 @@ def test_killed_kernel_takes_its_servers_along(runtime_dir: Path, tmp_path: Path
         assert record is not None and registry.probe(record) is not None
         kernel_pid = client.km.provisioner.pid
         os.kill(kernel_pid, signal.SIGKILL)  # no atexit: only --exit_with_parent_pid can help
-        wait_for(lambda: not registry.pid_alive(record.pid), 30,
+        wait_for(lambda: not pid_alive(record.pid), 30,
                  what="the orphaned server to exit")
     # The record of the dead server is stale: list shows it dead, start replaces it.
     [info] = launcher.list_servers()
@@ -190,7 +191,7 @@ def test_a_kernel_only_stops_the_servers_it_still_owns(runtime_dir: Path, tmp_pa
         _run(first, 1)
         old = registry.find_record("k")
         os.kill(old.pid, signal.SIGKILL)
-        wait_for(lambda: not registry.pid_alive(old.pid), 30, what="A's server to die")
+        wait_for(lambda: not pid_alive(old.pid), 30, what="A's server to die")
         with second.setup_kernel():
             _run(second, 0)
             started = _run(second, 1)
@@ -203,7 +204,7 @@ def test_a_kernel_only_stops_the_servers_it_still_owns(runtime_dir: Path, tmp_pa
             assert not run_sync(first.km.is_alive)()
             assert registry.probe(new) is not None, "kernel A stopped kernel B's server"
             assert registry.find_record("k") == new
-    wait_for(lambda: not registry.pid_alive(new.pid), 30, what="B's server to stop with B")
+    wait_for(lambda: not pid_alive(new.pid), 30, what="B's server to stop with B")
 
 
 def test_detached_server_outlives_its_kernel(runtime_dir: Path, tmp_path: Path,
@@ -217,7 +218,7 @@ def test_detached_server_outlives_its_kernel(runtime_dir: Path, tmp_path: Path,
     assert record is not None and record.detached
     assert registry.probe(record) is not None  # the kernel is gone, the server still answers
     assert launcher.stop("k") == ["k"]
-    wait_for(lambda: not registry.pid_alive(record.pid), 30, what="the server to stop")
+    wait_for(lambda: not pid_alive(record.pid), 30, what="the server to stop")
 
 
 def test_notebook_file_round_trip(runtime_dir: Path, tmp_path: Path, half_plus_two: Path) -> None:

@@ -15,18 +15,20 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import orjson
+
+from tfserve_magic.errors import TFServeError
+from tfserve_magic.status import Code, VersionState, VersionStatus
 
 __all__ = ["Client", "Prediction", "ServingError", "VersionStatus"]
 
 Prediction = np.ndarray | dict[str, np.ndarray]
 
 
-class ServingError(Exception):
+class ServingError(TFServeError):
     """A request the server refused or could not answer.
 
     ``status`` is the HTTP status (0 when the server could not be reached) and ``message`` TF
@@ -37,14 +39,6 @@ class ServingError(Exception):
         super().__init__(f"{message} (HTTP {status})" if status else message)
         self.status = status
         self.message = message
-
-
-@dataclass(frozen=True)
-class VersionStatus:
-    version: int
-    state: str
-    error_code: str = "OK"
-    error_message: str = ""
 
 
 def _model_path(model: str, version: int | None, label: str | None) -> str:
@@ -170,7 +164,8 @@ class Client:
 
     def status(self, model: str, version: int | None = None) -> list[VersionStatus]:
         body = self.request("GET", _model_path(model, version, None))
-        return [VersionStatus(int(v["version"]), v["state"], v["status"]["error_code"],
+        return [VersionStatus(int(v["version"]), VersionState.from_name(v["state"]),
+                              Code.from_name(v["status"]["error_code"]),
                               v["status"].get("error_message", ""))
                 for v in body["model_version_status"]]
 

@@ -26,8 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tfserve_magic.client.rest import Client, Prediction, ServingError, VersionStatus
+from tfserve_magic.errors import TFServeError
 from tfserve_magic.lifecycle import processes, registry
 from tfserve_magic.lifecycle.registry import ServerRecord
+from tfserve_magic.pids import pid_alive
 from tfserve_magic.serving.errors import ConfigError
 from tfserve_magic.serving.models.config import (
     ModelConfig,
@@ -158,7 +160,7 @@ class TimedOut:
 StartResult = Launched | Reused | Failed | TimedOut
 
 
-class LaunchError(RuntimeError):
+class LaunchError(TFServeError):
     """``start()`` could not bring a server up; the message includes the server's own words."""
 
     def __init__(self, result: Failed | TimedOut) -> None:
@@ -373,7 +375,7 @@ def _launch(spec: ServerSpec, models: list[ModelConfig], config_path: str,
             same = existing.extra.get("spec") == _spec_key(spec, config_path)
             if same:
                 borrowed = (not existing.detached and existing.owner_pid != os.getpid()
-                            and registry.pid_alive(existing.owner_pid))
+                            and pid_alive(existing.owner_pid))
                 return Reused(ServerHandle(existing), borrowed)
             return Failed(name, f"A server named {name} is already running (pid {existing.pid}, "
                                 f"{existing.url}) with other settings. Stop it first "

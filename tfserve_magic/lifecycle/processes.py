@@ -13,7 +13,7 @@ import subprocess
 import threading
 import time
 
-from tfserve_magic.lifecycle import registry
+from tfserve_magic.pids import cmdline, pid_alive
 
 __all__ = ["forget", "is_model_server", "terminate", "track", "wait_gone"]
 
@@ -40,10 +40,10 @@ def wait_gone(pid: int, timeout: float) -> bool:
                 return True
             except subprocess.TimeoutExpired:
                 continue
-        if not registry.pid_alive(pid):
+        if not pid_alive(pid):
             return True
         _TICK.wait(0.05)
-    return not registry.pid_alive(pid)
+    return not pid_alive(pid)
 
 
 def is_model_server(pid: int) -> bool:
@@ -51,10 +51,8 @@ def is_model_server(pid: int) -> bool:
     an unrelated process after the server died, and that one must never be signalled."""
     if not os.path.isdir("/proc/self"):
         return True  # no /proc to ask (not Linux): trust the record
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            argv = handle.read().split(b"\0")
-    except OSError:
+    argv = cmdline(pid)
+    if argv is None:
         return False  # gone
     return any(part.endswith((b"tfserve-server", b"tfserve_magic.serving")) for part in argv)
 
@@ -64,7 +62,7 @@ def terminate(pid: int, grace: float = 10.0) -> None:
     if pid not in _children and not is_model_server(pid):
         return
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        if not registry.pid_alive(pid):
+        if not pid_alive(pid):
             break
         try:
             os.kill(pid, sig)

@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tfserve_magic.pids import pid_alive
+
 __all__ = [
     "ServerRecord",
     "check_name",
     "find_record",
-    "pid_alive",
     "probe",
     "read_records",
     "registry_dir",
@@ -126,23 +127,6 @@ def find_record(name_or_port: str | int) -> ServerRecord | None:
         if record.name == key or str(record.rest_api_port) == key:
             return record
     return None
-
-
-def pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child still "exists" for kill(0); treat it as dead.
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def probe(record: ServerRecord, timeout: float = 2.0) -> dict[str, Any] | None:

@@ -18,32 +18,22 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from tfserve_magic.pids import ancestors
+
 __all__ = ["jupyter_server_info", "proxy_headers", "proxy_url"]
-
-
-def _ancestors(pid: int) -> list[int]:
-    chain: list[int] = []
-    while pid > 1 and len(chain) < 64:
-        chain.append(pid)
-        try:
-            with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-                pid = int(handle.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            break
-    return chain
 
 
 def jupyter_server_info() -> dict[str, Any] | None:
     """The runtime file of the Jupyter server this process descends from, or None."""
     from jupyter_core.paths import jupyter_runtime_dir
 
-    ancestors = _ancestors(os.getpid())
+    lineage = ancestors(os.getpid())
     for path in Path(jupyter_runtime_dir()).glob("jpserver-*.json"):
         try:
             info = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if info.get("pid") in ancestors:
+        if info.get("pid") in lineage:
             return info  # type: ignore[no-any-return]
     return None
 

@@ -14,18 +14,20 @@ import os
 import re
 
 from tfserve_magic.client.rest import Client, ServingError
+from tfserve_magic.errors import TFServeError
 from tfserve_magic.serving.models.config import (
     ModelConfig,
     load_model_config_file,
     write_model_config_file,
 )
+from tfserve_magic.status import VersionState
 
 __all__ = ["LabelError", "move_label", "remove_label"]
 
 _LABEL = re.compile(r"[A-Za-z0-9_]+\Z")
 
 
-class LabelError(ValueError):
+class LabelError(TFServeError):
     """The label change was refused; the message says why."""
 
 
@@ -57,7 +59,7 @@ def move_label(client: Client, model: str, label: str, version: int) -> dict[str
     states = {s.version: s.state for s in client.status(model)}
     existing = dict(entry.labels)
     new_label = label not in existing
-    if states.get(version) != "AVAILABLE" and not (new_label and _allows_unavailable(client)):
+    if states.get(version) is not VersionState.AVAILABLE and not (new_label and _allows_unavailable(client)):
         raise LabelError(f"Request to assign label to version {version} of model {model}, which "
                          "is not currently available for inference")
     labels = {**existing, label: int(version)}

@@ -18,6 +18,7 @@ from tfserve_magic.client.rest import ServingError
 from tfserve_magic.lifecycle import launcher
 from tfserve_magic.operations.export import export_version
 from tfserve_magic.serving.models.repository import scan_versions
+from tfserve_magic.status import VersionState
 
 __all__ = ["PushOutcome", "push"]
 
@@ -66,11 +67,11 @@ def push(model_object: Any, model: str, *, version: int | None = None, timeout: 
             if error.status != 404:
                 raise
         else:
-            if status.state == "AVAILABLE":
+            if status.state is VersionState.AVAILABLE:
                 return PushOutcome(True, model, exported.version, exported.path,
                                    f"{model} version {exported.version} is AVAILABLE "
                                    f"({exported.path}).")
-            if status.state == "END":
+            if status.state is VersionState.END:
                 why = status.error_message or (
                     "it was unloaded (the version policy does not keep it)")
                 return PushOutcome(False, model, exported.version, exported.path,

@@ -23,6 +23,7 @@ from jupyter_server.utils import url_path_join
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from tfserve_magic.lifecycle import registry
+from tfserve_magic.pids import pid_alive
 from tfserve_magic.server_extension.config import TFServeProxy
 from tfserve_magic.server_extension.examples import curl_predict
 
@@ -185,7 +186,7 @@ class ProxyHandler(_Base):
 
     async def _forward(self, server: str, path: str) -> None:
         record = registry.find_record(server)
-        if record is None or not registry.pid_alive(record.pid):
+        if record is None or not pid_alive(record.pid):
             return _json_error(self, 404, f"No running model server named or on port {server} "
                                           "(see %tfserve list)")
         body = self.request.body

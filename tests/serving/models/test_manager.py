@@ -18,8 +18,9 @@ import pytest
 from tfserve_magic.serving.api.codec import TensorSpec
 from tfserve_magic.serving.errors import FailedPrecondition, InvalidArgument, NotFound
 from tfserve_magic.serving.models.config import ModelConfig
-from tfserve_magic.serving.models.manager import ServableManager, VersionState
+from tfserve_magic.serving.models.manager import ServableManager
 from tfserve_magic.serving.models.policy import VersionPolicy
+from tfserve_magic.status import VersionState
 
 
 class ScriptedServable:

@@ -32,7 +32,7 @@ from tfserve_magic.serving.errors import (
     DeadlineExceeded,
     InvalidArgument,
     PayloadTooLarge,
-    ServingError,
+    StatusError,
 )
 from tfserve_magic.serving.metrics import CONTENT_TYPE, ServerMetrics
 from tfserve_magic.serving.models.manager import Servable, ServableManager
@@ -99,12 +99,12 @@ class _JsonHandler(_Handler):
                         http.HTTPStatus._value2member_map_ else "Unknown")
         self.finish(body)
 
-    def send_error_status(self, error: ServingError) -> None:
+    def send_error_status(self, error: StatusError) -> None:
         # The client gets TF Serving's body; the log says why, for whoever reads it later.
         self.log_refusal(error)
         self.send_json(render.error_body(error.message), error.http_status)
 
-    def log_refusal(self, error: ServingError) -> None:
+    def log_refusal(self, error: StatusError) -> None:
         log.warning("%s %s -> %d %s: %s", self.request.method, self.request.path,
                     error.http_status, error.code.name, error.message[:2000])
 
@@ -144,7 +144,7 @@ class V1Handler(_JsonHandler):
             self._too_large = True
             self.send_error_status(self._size_error(declared))
 
-    def _size_error(self, size: str) -> ServingError:
+    def _size_error(self, size: str) -> StatusError:
         return PayloadTooLarge(f"Request body of {size} bytes is larger than the limit of "
                                f"{self.ctx.options.max_request_bytes} bytes (--max_request_bytes)")
 
@@ -160,7 +160,7 @@ class V1Handler(_JsonHandler):
         else:
             self._body += chunk
 
-    def _send_early(self, error: ServingError) -> None:
+    def _send_early(self, error: StatusError) -> None:
         self.log_refusal(error)
         body = render.error_body(error.message)
         self.set_status(error.http_status)
@@ -221,7 +221,7 @@ class V1Handler(_JsonHandler):
                     {"version": str(s.version), "state": s.state.name,
                      "status": {"error_code": s.error_code.name,
                                 "error_message": s.error_message}} for s in statuses]})
-        except ServingError as error:
+        except StatusError as error:
             self._observe(model, version, api, error.code, started)
             return self.send_error_status(error)
         self._observe(model, version, api, Code.OK, started)
@@ -266,7 +266,7 @@ class V1Handler(_JsonHandler):
                 result = await self._in_pool(
                     _classify_or_regress, servable, signature, verb, examples,
                     self.ctx.options.enable_signature_method_name_check)
-        except ServingError as error:
+        except StatusError as error:
             self._observe(model, served, api, error.code, started)
             return self.send_error_status(error)
         self._observe(model, served, api, Code.OK, started)
@@ -380,7 +380,7 @@ class ReloadHandler(_JsonHandler):
     async def post(self) -> None:
         try:
             await self.ctx.reload()
-        except ServingError as error:
+        except StatusError as error:
             return self.send_error_status(error)
         self.send_json(orjson.dumps(self.ctx.describe()))
 

@@ -32,7 +32,7 @@ from tfserve_magic.serving.batching.merge import (
 )
 from tfserve_magic.serving.batching.parameters import PER_MODEL_FILE, BatchingConfig, load_batching_file
 from tfserve_magic.serving.batching.scheduler import BatchQueue, BatchScheduler, Task
-from tfserve_magic.serving.errors import Code, ConfigError, ServingError
+from tfserve_magic.serving.errors import Code, ConfigError, StatusError
 from tfserve_magic.serving.models.manager import Servable
 
 __all__ = ["BatchObserver", "Batching", "BatchingServable"]
@@ -131,7 +131,7 @@ class BatchingServable:
                     self._process(signature, [task])
                 return
             tasks[0].future.set_exception(
-                exc if isinstance(exc, ServingError) else ServingError(str(exc), Code.INTERNAL))
+                exc if isinstance(exc, StatusError) else StatusError(str(exc), Code.INTERNAL))
             return
         if self._observe is not None:
             self._observe(self._model, self._version, rows, padded,
@@ -162,7 +162,7 @@ class Batching:
             try:
                 config = load_batching_file(file)
             except ConfigError as exc:
-                raise ServingError(str(exc), Code.INVALID_ARGUMENT) from None
+                raise StatusError(str(exc), Code.INVALID_ARGUMENT) from None
             with self._lock:  # one per model, kept across its versions (no threads leak on swaps)
                 scheduler = self._per_model_schedulers.get(model)
                 if scheduler is None:

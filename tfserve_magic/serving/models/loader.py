@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from tfserve_magic.errors import TFServeError
 from tfserve_magic.serving.api.codec import Example, TensorSpec
-from tfserve_magic.serving.errors import Code, InvalidArgument, ServingError
+from tfserve_magic.serving.errors import Code, InvalidArgument, StatusError
 from tfserve_magic.serving.process.devices import DevicePlan, gpu_total_memory_mb, plan_devices
 from tfserve_magic.serving.process.options import ServerOptions
 
@@ -36,7 +37,7 @@ WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 _MAX_WARMUP_RECORDS = 1000  # TF Serving's kMaxNumRecords
 
 
-class LoadError(Exception):
+class LoadError(TFServeError):
     """A version folder that cannot be served; the message goes into the status API."""
 
 
@@ -155,7 +156,7 @@ class SavedModelServable:
                 for name, value in inputs.items()}
             results = function(**feeds)
         except tf.errors.OpError as exc:
-            raise ServingError(exc.message, Code(exc.error_code)) from None
+            raise StatusError(exc.message, Code(exc.error_code)) from None
         except (TypeError, ValueError) as exc:
             raise InvalidArgument(str(exc).strip().splitlines()[0] if str(exc) else
                                   type(exc).__name__) from None
@@ -222,7 +223,7 @@ class SavedModelLoader:
         if self._warmup:
             try:
                 replayed = servable.warmup()
-            except ServingError as exc:
+            except StatusError as exc:
                 raise LoadError(f"Warmup failed: {exc.message}") from None
             except LoadError:
                 raise

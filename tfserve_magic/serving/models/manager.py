@@ -14,7 +14,6 @@ listed as END. No TensorFlow import here (the loader owns it).
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -30,32 +29,20 @@ from tfserve_magic.serving.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
-    ServingError,
+    StatusError,
 )
 from tfserve_magic.serving.models.config import ModelConfig
 from tfserve_magic.serving.models.policy import aspired_versions
 from tfserve_magic.serving.models.repository import RepositoryError, scan_versions
+from tfserve_magic.status import VersionState, VersionStatus
 
 __all__ = [
     "Loader",
     "Servable",
     "ServableManager",
-    "VersionState",
-    "VersionStatus",
 ]
 
 log = logging.getLogger(__name__)
-
-
-class VersionState(enum.IntEnum):
-    """``ModelVersionStatus.State`` of ``apis/get_model_status.proto``."""
-
-    UNKNOWN = 0
-    START = 10
-    LOADING = 20
-    AVAILABLE = 30
-    UNLOADING = 40
-    END = 50
 
 
 class Servable(Protocol):
@@ -86,16 +73,6 @@ class Loader(Protocol):
 
 # wrap(model, version, path, servable) -> the servable requests get (batching wraps it here)
 Wrapper = Callable[[str, int, str, Servable], Servable]
-
-
-@dataclass
-class VersionStatus:
-    """One row of the status API."""
-
-    version: int
-    state: VersionState
-    error_code: Code = Code.OK
-    error_message: str = ""
 
 
 @dataclass
@@ -235,7 +212,7 @@ class ServableManager:
             del self._models[name]
 
     def _publish(self, name: str, version: int, state: VersionState,
-                 error: ServingError | None = None) -> None:
+                 error: StatusError | None = None) -> None:
         status = self._status.setdefault(name, {})
         status[version] = VersionStatus(version, state, error.code if error else Code.OK,
                                         error.message if error else "")
@@ -247,7 +224,7 @@ class ServableManager:
         self._publish(name, version, VersionState.START)
         loop = asyncio.get_running_loop()
         attempts = 1 + self._retries
-        error: ServingError | None = None
+        error: StatusError | None = None
         for attempt in range(attempts):
             if attempt:
                 if version not in model.aspired:
@@ -266,7 +243,7 @@ class ServableManager:
                 servable = await loop.run_in_executor(
                     self._executor, self._load_servable, name, version, path)
             except Exception as exc:  # any failure of a user's model must not stop the server
-                error = exc if isinstance(exc, ServingError) else ServingError(
+                error = exc if isinstance(exc, StatusError) else StatusError(
                     f"{exc}" or type(exc).__name__, Code.UNKNOWN)
                 log.error("Loading servable %s version %d from %s failed: %s",
                           name, version, path, error.message)
@@ -281,7 +258,7 @@ class ServableManager:
             return
         harness.state = VersionState.END
         self._publish(name, version, VersionState.END,
-                      error or ServingError("Load cancelled", Code.CANCELLED))
+                      error or StatusError("Load cancelled", Code.CANCELLED))
         if self._on_load:
             self._on_load(name, version, False)
 

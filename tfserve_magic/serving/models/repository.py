@@ -11,6 +11,8 @@ import logging
 import os
 import re
 
+from tfserve_magic.errors import TFServeError
+
 __all__ = ["RepositoryError", "parse_version", "scan_versions"]
 
 log = logging.getLogger(__name__)
@@ -19,7 +21,7 @@ _INT64_MAX = 2**63 - 1
 _DIGITS = re.compile(r"[+-]?[0-9]+\Z")
 
 
-class RepositoryError(Exception):
+class RepositoryError(TFServeError):
     """The base path cannot be listed (missing, not a folder, not readable)."""
 
 

@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 import tornado.netutil
 
 from tfserve_magic import __version__
+from tfserve_magic.pids import pid_alive
 from tfserve_magic.serving.batching.parameters import BatchingConfig, load_batching_file
 from tfserve_magic.serving.errors import ConfigError, FailedPrecondition
 from tfserve_magic.serving.models.config import (
@@ -101,8 +102,6 @@ def prepare(options: ServerOptions) -> PreparedServer:
 
 
 async def _watch_parent(pid: int, stop: asyncio.Event) -> None:
-    from tfserve_magic.lifecycle.registry import pid_alive
-
     while not stop.is_set():
         if not pid_alive(pid):
             log.info("Parent process %d is gone; stopping", pid)

@@ -1,0 +1,29 @@
+"""The root of every error tfserve_magic raises on purpose, and the map of the hierarchy.
+
+Catch :class:`TFServeError` to handle anything this package reports; catch a subclass to handle
+one kind. Each subclass lives next to the code that raises it (so the serving core needs nothing
+from the Jupyter side), and all of them descend from this one root::
+
+    TFServeError
+    ├── tfserve_magic.client.rest.ServingError        a server refused a request or could not be
+    │                                                  reached (.status: HTTP status, 0 if none;
+    │                                                  .message: TF Serving's own text)
+    ├── tfserve_magic.lifecycle.launcher.LaunchError   start() could not bring a server up
+    ├── tfserve_magic.operations.labels.LabelError     a label move the server would refuse
+    ├── tfserve_magic.serving.errors.StatusError       (inside the server) a failure with a TF
+    │   ├── InvalidArgument, NotFound, ...             Serving status code, turned into
+    │   └── PayloadTooLarge                            {"error": ...} and an HTTP status in one place
+    ├── tfserve_magic.serving.errors.ConfigError       a bad flag or config file
+    ├── tfserve_magic.serving.models.repository.RepositoryError   an unreadable model base path
+    └── tfserve_magic.serving.models.loader.LoadError  a version folder that cannot be served
+
+Pure: imports nothing, so every layer, the core included, may import it.
+"""
+
+from __future__ import annotations
+
+__all__ = ["TFServeError"]
+
+
+class TFServeError(Exception):
+    """Base class of every error tfserve_magic raises on purpose."""
