@@ -59,6 +59,24 @@ def build_plus_version(base: str, version: int) -> str:
     return export_version(module, base, version, {"serving_default": module.serve}).path
 
 
+def build_call_counter(base: str, version: int = 1) -> str:
+    """y = how many times the model has been called, this call included (warmup calls too)."""
+    import tensorflow as tf
+
+    class CallCounter(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls = tf.Variable(0.0)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+        def serve(self, x: Any) -> dict[str, Any]:
+            calls = self.calls.assign_add(1.0)
+            return {"y": tf.zeros_like(x) + calls}
+
+    module = CallCounter()
+    return export_version(module, base, version, {"serving_default": module.serve}).path
+
+
 def build_slow(base: str, version: int = 1) -> str:
     """``iterations`` rounds of a small matmul: a predict that takes as long as asked."""
     import tensorflow as tf

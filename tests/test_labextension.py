@@ -3,6 +3,7 @@ tests pass (node's own test runner)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -14,18 +15,28 @@ ROOT = Path(__file__).resolve().parents[1]
 LABEXTENSION = ROOT / "labextension"
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def _jupyter(*args: str) -> str:
     out = subprocess.run([sys.executable, "-m", "jupyter", *args], capture_output=True,
                          text=True, timeout=120, check=False)
-    return out.stdout + out.stderr
+    return _ANSI.sub("", out.stdout + out.stderr)
+
+
+def _first_line_naming(listing: str, name: str) -> str:
+    """The first line about ``name``: the config directory that takes precedence comes first."""
+    return next((line.strip() for line in listing.splitlines()
+                 if line.split()[:1] == [name]), f"(no line for {name})")
 
 
 def test_lab_and_server_extensions_are_enabled() -> None:
-    assert "tfserve-magic v0.1.0 \x1b[32menabled\x1b[0m \x1b[32mOK\x1b[0m" in _jupyter(
-        "labextension", "list") or "tfserve-magic v0.1.0 enabled OK" in _jupyter(
-        "labextension", "list")
+    labextensions = _jupyter("labextension", "list")
+    assert _first_line_naming(labextensions, "tfserve-magic").startswith(
+        "tfserve-magic v0.1.0 enabled OK"), labextensions
     servers = _jupyter("server", "extension", "list")
-    assert "tfserve_magic" in servers and "enabled" in servers
+    assert _first_line_naming(servers, "tfserve_magic") == "tfserve_magic enabled", servers
+    assert "tfserve_magic 0.1.0 OK" in servers
 
 
 def test_typescript_unit_tests() -> None:

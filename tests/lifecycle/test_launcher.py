@@ -275,6 +275,12 @@ def test_poll_zero_means_changes_wait_for_reload(ip, capsys, tmp_path: Path,
     handle = launcher.find("plus")
     assert "--file_system_poll_wait_seconds=0" in handle.record.argv
     shutil.copytree(plus_version_builds / "2", base / "2")
+    # Three default poll periods pass without a rescan: version 2 is not served yet.
+    with pytest.raises(TimeoutError):
+        wait_for(lambda: any(s.version == 2 for s in handle.status()), 3,
+                 what="version 2 before the reload")
+    ip.run_cell_magic("predict", "plus -o y", "[0.0]")
+    assert ip.user_ns["y"].tolist() == [1.0]
     ip.run_line_magic("tfserve", "reload plus")
     wait_for(lambda: handle.status()[0].state is VersionState.AVAILABLE and handle.status()[0].version == 2,
              60, what="version 2 after the reload")

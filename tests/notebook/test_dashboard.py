@@ -93,7 +93,8 @@ def test_dashboard_follows_versions_labels_and_failures(served, plus_version_bui
     dash.close()
 
 
-def test_switching_the_route_changes_what_predict_uses(served, plus_version_builds) -> None:
+def test_switching_the_route_changes_what_predict_uses(served, plus_version_builds,
+                                                       capsys) -> None:
     from IPython.testing.globalipapp import get_ipython
 
     handle, base, _ = served
@@ -106,7 +107,10 @@ def test_switching_the_route_changes_what_predict_uses(served, plus_version_buil
     ip.run_line_magic("load_ext", "tfserve_magic")
 
     def predicted() -> float:
+        ip.user_ns.pop("r", None)  # a failed request leaves r alone: never read an old value
         ip.run_cell_magic("predict", "plus -o r", "[0.0]")
+        err = capsys.readouterr().err
+        assert err == "", err
         return float(ip.user_ns["r"][0])
 
     assert predicted() == 2.0

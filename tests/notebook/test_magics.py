@@ -109,7 +109,9 @@ def test_versions_labels_push_and_default_route(ip, capsys, versioned_base, tmp_
     assert sorted(os.listdir(versioned_base)) == ["1", "2"]
 
     def y(line: str) -> float:
-        predict(ip, capsys, f"plus -o r {line}", "[0.0]")
+        ip.user_ns.pop("r", None)  # a failed request leaves r alone: never read an old value
+        _, err = predict(ip, capsys, f"plus -o r {line}", "[0.0]")
+        assert err == "", err
         return float(ip.user_ns["r"][0])
 
     assert (y(""), y("--version 1"), y("--version 2"), y("--label stable")) == (10.0, 1.0, 10.0, 1.0)
@@ -123,20 +125,30 @@ def test_versions_labels_push_and_default_route(ip, capsys, versioned_base, tmp_
 
 
 def test_push_of_a_model_that_fails_to_load_says_why(ip, capsys, versioned_base) -> None:
-    import tensorflow as tf
+    from models import unloadable_module
 
     run(ip, capsys, f"start {versioned_base}")
-
-    class NoSignature(tf.Module):
-        pass
-
-    ip.user_ns["empty"] = NoSignature()
-    out, err = run(ip, capsys, "push empty --name plus")
-    # A SavedModel without signatures loads but serves nothing: predict says so clearly.
-    message = out + err
-    assert "plus version 2" in message
+    ip.user_ns["broken"] = unloadable_module()
+    out, err = run(ip, capsys, "push broken --name plus")
+    assert out == ""
+    assert err.startswith("plus version 2 did not load: InvalidArgumentError: "), err
+    assert "this model cannot be initialised" in err
     _, err = predict(ip, capsys, "plus --version 2", "[1.0]")
-    assert "serving_default" in err or "Specific(plus, 2)" in err
+    assert "Servable not found for request: Specific(plus, 2)" in err
+
+
+def test_push_that_does_not_load_in_time_says_so(ip, capsys, versioned_base) -> None:
+    from models import unloadable_module
+
+    # With load retries on (every 10 minutes), the broken version stays LOADING past the timeout.
+    out, err = run(ip, capsys, f"start {versioned_base} --max_num_load_retries=3 "
+                               "--load_retry_interval_micros=600000000")
+    assert "Started server plus" in out, err
+    ip.user_ns["broken"] = unloadable_module()
+    out, err = run(ip, capsys, "push broken --name plus --timeout 2")
+    assert out == ""
+    assert (f"plus version 2 was written to {versioned_base / '2'} but was not "
+            "AVAILABLE within 2 s; see %tfserve logs plus.") in err, err
 
 
 def test_help_and_usage(ip, capsys) -> None:

@@ -51,7 +51,9 @@ def test_push_refusals_say_why(ip, capsys, tmp_path: Path, versioned_base: Path)
 
     run(ip, capsys, f"start {versioned_base}")
     _, err = run(ip, capsys, "push numbers --name plus")
-    assert err.startswith("%tfserve push: ") and "Traceback" not in err
+    assert err.startswith("%tfserve push: Expected an object of type `Trackable`, such as "
+                          "`tf.Module`"), err
+    assert "Got [1, 2, 3] with type <class 'list'>." in err and "Traceback" not in err
     assert sorted(os.listdir(versioned_base)) == ["1"]  # the failed export left no staging dir
 
     import tensorflow as tf

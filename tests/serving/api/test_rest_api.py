@@ -263,7 +263,8 @@ def test_classify_and_regress(shared_server) -> None:
      "No signature was found with the name: nope"),
     ("classify", {"examples": [{"x": 1.0}]}, 400,
      "No classification inputs found in SignatureDef: serving_default"),
-    ("regress", {"signature_name": "regress_x_to_y", "examples": [{"x": 2}]}, 400, ""),
+    ("regress", {"signature_name": "regress_x_to_y", "examples": [{"x": 2}]}, 400,
+     "Data types don't match. Data type: int64 but expected type: float"),
 ])
 def test_classify_regress_errors(shared_server, verb, body, status, message) -> None:
     response = shared_server.post(f"/v1/models/half_plus_two:{verb}", body)

@@ -173,16 +173,36 @@ def test_reload_endpoint_refuses_a_label_on_an_unloaded_version(tmp_path, plus_v
         server.stop()
 
 
-def test_warmup_requests_are_replayed(tmp_path, half_plus_two) -> None:
-    from models import write_warmup
+@pytest.mark.parametrize(("flags", "first_call"), [
+    ((), 4.0),  # the three warmup requests ran before the first real one
+    (("--enable_model_warmup=false",), 1.0),  # none ran
+])
+def test_warmup_requests_are_replayed_unless_disabled(tmp_path, flags, first_call) -> None:
+    from models import build_call_counter, write_warmup
 
     base = tmp_path / "warm"
-    shutil.copytree(half_plus_two, base)
+    build_call_counter(str(base))
     write_warmup(str(base / "1"), [1.0, 2.0, 3.0])
-    server = start_server("--model_name=warm", f"--model_base_path={base}", log_dir=tmp_path)
+    server = start_server("--model_name=warm", f"--model_base_path={base}", *flags,
+                          log_dir=tmp_path)
     try:
         server.wait_state("warm", 1)
-        assert "Number of warmup records read: 3." in server.log()
+        assert server.post("/v1/models/warm:predict", {"instances": [0.0]}).json() == \
+            {"predictions": [first_call]}
+        assert ("Number of warmup records read: 3." in server.log()) == (not flags)
+    finally:
+        server.stop()
+
+
+def test_saved_model_tags_choose_the_meta_graph(tmp_path, half_plus_two) -> None:
+    server = start_server("--model_name=h", f"--model_base_path={half_plus_two}",
+                          "--saved_model_tags=serve,gpu", "--max_num_load_retries=0",
+                          log_dir=tmp_path)
+    try:
+        server.wait_state("h", 1, "END")
+        status = server.get("/v1/models/h").json()["model_version_status"][0]["status"]
+        assert ("Could not find meta graph def matching supplied tags: { gpu serve }. "
+                "Available tag-sets: [['serve']]") in status["error_message"]
     finally:
         server.stop()
 
