@@ -349,10 +349,12 @@ def _fast_array(value: Any, dtype: str) -> np.ndarray | None:
             # One rule for both formats (IsLosslessDecimal, per value): a JSON integer above
             # 2**24 (2**53 for double) is refused. numpy has already merged ints and floats, so
             # a list holding any whole number that large takes the per-value path.
-            finite = np.abs(array[np.isfinite(array)])
-            if finite.size and finite.max() > _FLOAT_INT_MAX[dtype]:
-                large = finite[finite > _FLOAT_INT_MAX[dtype]]
-                if large.max() > _FLOAT_MAX[dtype] or (large == np.floor(large)).any():
+            # fmax ignores NaN; the mask below is only built for the rare list that needs it.
+            if np.fmax.reduce(np.abs(array), axis=None) > _FLOAT_INT_MAX[dtype]:
+                magnitude = np.abs(array[np.isfinite(array)])
+                large = magnitude[magnitude > _FLOAT_INT_MAX[dtype]]
+                if large.size and (large.max() > _FLOAT_MAX[dtype] or
+                                   (large == np.floor(large)).any()):
                     return None
         else:
             return None

@@ -26,6 +26,9 @@ __all__ = ["dumps", "encode_classify_response", "error_body", "encode_predict_re
 
 
 
+_FORMAT_SLICE = 1 << 16
+
+
 def error_body(message: str) -> bytes:
     """``{"error": message}`` (MakeJsonFromStatus); a message quoting a lone surrogate from a
     request still encodes (as ``\\udfff``) instead of failing the error response itself."""
@@ -127,10 +130,16 @@ def _json_array(name: str, array: np.ndarray) -> Any:
 
         return _map_nested(array.tolist(), leaf)
     if array.dtype == np.float32 or array.dtype == np.float16:
-        array = array.astype(np.float32)
-        finite = np.isfinite(array)
-        values = _tf_float32_values(np.where(finite, array, 0).astype(np.float32))
-        return np.where(finite, values, array.astype(np.float64))
+        # In slices: the rounding below makes ~10 temporaries per value, which for a whole
+        # large output would cost tens of times the response's size at once.
+        flat = array.astype(np.float32).reshape(-1)
+        out = np.empty(flat.shape, np.float64)
+        for start in range(0, flat.size, _FORMAT_SLICE):
+            part = flat[start:start + _FORMAT_SLICE]
+            finite = np.isfinite(part)
+            values = _tf_float32_values(np.where(finite, part, 0).astype(np.float32))
+            out[start:start + _FORMAT_SLICE] = np.where(finite, values, part)
+        return out.reshape(array.shape)
     if array.dtype.kind == "f":
         return array.astype(np.float64)
     if array.dtype.kind in "iub":

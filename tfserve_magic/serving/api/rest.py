@@ -36,6 +36,7 @@ from tfserve_magic.serving.errors import (
 )
 from tfserve_magic.serving.metrics import CONTENT_TYPE, ServerMetrics
 from tfserve_magic.serving.models.manager import Servable, ServableManager
+from tfserve_magic.serving.process.memory import release_memory
 from tfserve_magic.serving.process.options import ServerOptions
 from tfserve_magic.serving.safelog import Throttle
 
@@ -51,6 +52,7 @@ _GET = re.compile(
     re.IGNORECASE)
 _INLINE_JSON_BYTES = 64 * 1024  # smaller bodies are parsed on the loop; larger ones in the pool
 _INT64_MAX = 2**63 - 1
+_TRIM_AFTER_BYTES = 4 << 20  # after a body this large, hand freed heap back to the OS
 _ERRORS_LOGGED = Throttle(interval=60.0, max_causes=256)
 
 
@@ -140,7 +142,9 @@ class V1Handler(_JsonHandler):
         self._body = bytearray()  # grown in place: no second copy of the body to join
         self._too_large = False
         declared = self.request.headers.get("Content-Length")
-        if declared and declared.isdigit() and int(declared) > self.ctx.options.max_request_bytes:
+        limit = self.ctx.options.max_request_bytes
+        if declared and declared.isascii() and declared.isdigit() and (
+                len(declared) > len(str(limit)) or int(declared) > limit):
             self._too_large = True
             self.send_error_status(self._size_error(declared))
 
@@ -247,21 +251,27 @@ class V1Handler(_JsonHandler):
         served: int | None = None
         try:
             version = _version(version_text)
-            body = self.body
-            doc = (codec.parse_json_object(body) if len(body) < _INLINE_JSON_BYTES else
+            body, self._body = self._body, bytearray()  # parsed once, then freed
+            size = len(body)
+            doc = (codec.parse_json_object(body) if size < _INLINE_JSON_BYTES else
                    await self._in_pool(codec.parse_json_object, body))
+            del body
             signature = codec.signature_name_of(doc) or "serving_default"
             if verb != "predict":
                 examples = codec.parse_examples_request(doc, verb)
             served, servable = self.ctx.manager.servable(model, version, _label(label))
             if verb == "predict" and isinstance(servable, BatchingServable) and \
-                    len(body) < _INLINE_JSON_BYTES:
+                    size < _INLINE_JSON_BYTES:
                 # Small and batched: no worker thread at all, the batch thread runs the model.
                 fmt, inputs = codec.parse_predict_request(doc, _signature_inputs(servable, signature))
                 result = render.encode_predict_response(fmt, await self._deadline(
                     asyncio.wrap_future(servable.submit(signature, inputs))))
             elif verb == "predict":
-                result = await self._in_pool(_predict, servable, signature, doc)
+                owned = [doc]  # the worker drops the JSON document once it has the arrays
+                del doc
+                result = await self._in_pool(_predict, servable, signature, owned)
+                if size > _TRIM_AFTER_BYTES:
+                    await self._in_pool(release_memory)
             else:
                 result = await self._in_pool(
                     _classify_or_regress, servable, signature, verb, examples,
@@ -317,9 +327,13 @@ def _signature_inputs(servable: Servable, signature: str) -> Mapping[str, codec.
     return specs
 
 
-def _predict(servable: Servable, signature: str, doc: dict[str, Any]) -> bytes:
-    fmt, inputs = codec.parse_predict_request(doc, _signature_inputs(servable, signature))
-    return render.encode_predict_response(fmt, servable.run(signature, inputs))
+def _predict(servable: Servable, signature: str, owned: list[dict[str, Any]]) -> bytes:
+    # Each stage's input is dropped before the next allocates, so a request's peak memory is a
+    # small multiple of its body (issue 13): JSON document -> arrays -> outputs -> response.
+    fmt, inputs = codec.parse_predict_request(owned.pop(), _signature_inputs(servable, signature))
+    outputs = servable.run(signature, inputs)
+    del inputs
+    return render.encode_predict_response(fmt, outputs)
 
 
 def _classify_or_regress(servable: Servable, signature: str, verb: str,

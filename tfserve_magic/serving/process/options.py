@@ -42,7 +42,8 @@ class ServerOptions:
     rest_api_host: str = "127.0.0.1"
     gpu_devices: str = ""  # "" = every visible GPU, "none" = CPU only, "0,1" = those GPUs
     gpu_memory_growth: bool = True
-    max_request_bytes: int = 256 * 1024 * 1024
+    # A request peaks at ~10x its body (JSON -> Python objects -> arrays): 64 MiB -> ~0.7 GB.
+    max_request_bytes: int = 64 * 1024 * 1024
     http_header_timeout_seconds: float = 30.0
     http_body_timeout_seconds: float = 120.0
     max_connections: int = 0  # 0: what the file-descriptor limit allows
