@@ -8,19 +8,29 @@ import shutil
 import time
 from pathlib import Path
 
-from server_process import start_server, wait_for
+from server_process import RunningServer, start_server, wait_for
 
 _RETRIES = ("--max_num_load_retries=2", "--load_retry_interval_micros=1000000")
 
 
-def test_a_failing_version_is_retried_at_the_interval_while_the_old_one_serves(
-        tmp_path: Path, plus_version_builds: Path, unloadable_model: Path) -> None:
+def _serving_version_1(tmp_path: Path, store: Path) -> tuple[Path, RunningServer]:
+    """A server with retries on, polling every second, with version 1 of model m AVAILABLE."""
     base = tmp_path / "m"
-    shutil.copytree(plus_version_builds / "1", base / "1")
+    shutil.copytree(store / "1", base / "1")
     server = start_server("--model_name=m", f"--model_base_path={base}",
                           "--file_system_poll_wait_seconds=1", *_RETRIES, log_dir=tmp_path)
     try:
         server.wait_state("m", 1)
+    except BaseException:
+        server.stop()
+        raise
+    return base, server
+
+
+def test_a_failing_version_is_retried_at_the_interval_while_the_old_one_serves(
+        tmp_path: Path, plus_version_builds: Path, unloadable_model: Path) -> None:
+    base, server = _serving_version_1(tmp_path, plus_version_builds)
+    try:
         shutil.copytree(unloadable_model / "1", tmp_path / ".staging")
         (tmp_path / ".staging").rename(base / "2")
         wait_for(lambda: "Loading servable m version 2" in server.log() and
@@ -46,12 +56,8 @@ def test_a_failing_version_is_retried_at_the_interval_while_the_old_one_serves(
 
 def test_a_missing_base_path_keeps_serving_what_it_served(tmp_path: Path,
                                                           plus_version_builds: Path) -> None:
-    base = tmp_path / "m"
-    shutil.copytree(plus_version_builds / "1", base / "1")
-    server = start_server("--model_name=m", f"--model_base_path={base}",
-                          "--file_system_poll_wait_seconds=1", *_RETRIES, log_dir=tmp_path)
+    base, server = _serving_version_1(tmp_path, plus_version_builds)
     try:
-        server.wait_state("m", 1)
         base.rename(tmp_path / "moved")
         wait_for(lambda: f"Could not find base path {base} for servable (model m); keeping its "
                          "current versions" in server.log(), 60, what="the rescan to notice")
