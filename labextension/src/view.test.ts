@@ -1,26 +1,41 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { absoluteUrl, versionRows } from './view';
+import { absoluteUrl, followedDetail, ServerInfo, urlParts } from './view';
 
-test('labels sit next to their versions and failed loads read FAILED', () => {
-  const rows = versionRows({
-    name: 'm',
-    base_path: '/m',
-    policy: 'all {}',
-    labels: { stable: 1, canary: 2, blue: 1 },
-    versions: [
-      { version: 3, state: 'END', error: 'bad saved_model.pb' },
-      { version: 2, state: 'AVAILABLE', error: '' },
-      { version: 1, state: 'END', error: '' }
-    ]
-  });
-  assert.deepEqual(rows, [
-    { version: 3, state: 'FAILED', labels: '', error: 'bad saved_model.pb' },
-    { version: 2, state: 'AVAILABLE', labels: 'canary', error: '' },
-    { version: 1, state: 'END', labels: 'blue, stable', error: '' }
-  ]);
+const server = (name: string, models: string[] = []): ServerInfo => ({
+  name,
+  pid: 1,
+  rest_api_port: 2,
+  alive: true,
+  proxy_url: `/tfserve/${name}/`,
+  model_views: models.map(m => ({
+    name: m,
+    versions: [],
+    curl: { command: 'curl -H x', shown: 'curl -H y' }
+  }))
 });
 
 test('absolute URLs join the origin and the proxy path', () => {
   assert.equal(absoluteUrl('http://h:8888/', '/user/a/tfserve/x/'), 'http://h:8888/user/a/tfserve/x/');
+});
+
+test('a URL wraps only after its slashes', () => {
+  assert.deepEqual(urlParts('http://127.0.0.1:8888/jp/tfserve/digits/'),
+                   ['http://', '127.0.0.1:8888/', 'jp/', 'tfserve/', 'digits/']);
+  assert.deepEqual(urlParts('http://h/a/b'), ['http://', 'h/', 'a/', 'b']);
+  assert.equal(urlParts('http://h/x/v1/models/m:predict').join(''), 'http://h/x/v1/models/m:predict');
+});
+
+test('the log follows its server and is dropped when the server goes', () => {
+  const log = { kind: 'log' as const, server: 'a' };
+  assert.deepEqual(followedDetail(log, [server('b'), server('a')]), log);
+  assert.equal(followedDetail(log, [server('b')]), null);
+  assert.equal(followedDetail(log, []), null);
+  assert.equal(followedDetail(null, [server('a')]), null);
+});
+
+test('a curl command is dropped when its model goes', () => {
+  const curl = { kind: 'curl' as const, server: 'a', model: 'm' };
+  assert.deepEqual(followedDetail(curl, [server('a', ['m'])]), curl);
+  assert.equal(followedDetail(curl, [server('a', ['n'])]), null);
 });

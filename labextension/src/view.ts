@@ -1,57 +1,56 @@
 /**
- * Shapes of the server extension's API (contract 4) and the few pure helpers the panel uses
- * to lay them out. All rules live in Python; these only arrange what the API says.
+ * Shapes of the server extension's `tfserve/api/servers` answer and the few pure helpers the
+ * panel uses to lay it out. Every rule (states, labels by version, curl commands) lives in
+ * Python (tfserve_magic/server_extension/panel.py); these only arrange what the API says.
  */
 
-export interface VersionInfo {
+export interface VersionView {
   version: number;
-  state: string;
+  state: string; // as a person reads it: FAILED for a load error
+  labels: string; // "canary, stable"
   error: string;
 }
 
-export interface ModelInfo {
+export interface CurlView {
+  command: string; // with the token: for the clipboard only
+  shown: string; // with $JUPYTER_TOKEN in its place: for the screen
+}
+
+export interface ModelView {
   name: string;
-  base_path: string;
-  policy: string;
-  labels: Record<string, number>;
-  versions: VersionInfo[];
+  versions: VersionView[];
+  curl: CurlView | null;
 }
 
 export interface ServerInfo {
   name: string;
   pid: number;
   rest_api_port: number;
-  url: string;
   alive: boolean;
   proxy_url: string;
-  models: string[];
-  status: { models: ModelInfo[] } | null;
-  curl: Record<string, string>;
+  model_views: ModelView[];
 }
 
-export interface Row {
-  version: number;
-  state: string;
-  labels: string;
-  error: string;
-}
-
-/** One row per version as the API lists them; labels shown next to their version, and an END
- * with an error shown as FAILED. */
-export function versionRows(model: ModelInfo): Row[] {
-  const byVersion = new Map<number, string[]>();
-  for (const [label, version] of Object.entries(model.labels)) {
-    byVersion.set(version, [...(byVersion.get(version) ?? []), label]);
-  }
-  return model.versions.map(v => ({
-    version: v.version,
-    state: v.state === 'END' && v.error ? 'FAILED' : v.state,
-    labels: (byVersion.get(v.version) ?? []).sort().join(', '),
-    error: v.error
-  }));
-}
+/** What the detail area under the list shows: a server's log, or a model's curl command. */
+export type Detail = { kind: 'log'; server: string } | { kind: 'curl'; server: string; model: string };
 
 /** The absolute proxy URL a user can copy. */
 export function absoluteUrl(origin: string, proxyUrl: string): string {
   return origin.replace(/\/$/, '') + proxyUrl;
+}
+
+/** A URL cut after each "/", the only places it may wrap (never inside a host or a name). */
+export function urlParts(url: string): string[] {
+  return url.match(/[^/]*\/+|[^/]+$/g) ?? [url];
+}
+
+/** The detail still worth showing after a refresh: none once its server (or model) is gone. */
+export function followedDetail(detail: Detail | null, servers: ServerInfo[]): Detail | null {
+  if (detail === null) return null;
+  const server = servers.find(s => s.name === detail.server);
+  if (!server) return null;
+  if (detail.kind === 'curl' && !server.model_views.some(m => m.name === detail.model && m.curl)) {
+    return null;
+  }
+  return detail;
 }

@@ -21,6 +21,11 @@ from pathlib import Path
 import pytest
 from server_process import http, wait_for
 
+ROOT = Path(__file__).resolve().parents[2]
+# The lab extension as built in this checkout (`npm run build:prod` in labextension/, or the
+# `pip install .` build hook), when there is one: it wins over the copy installed in the venv,
+# as PYTHONPATH makes the checkout's Python win.
+BUILT_LABEXTENSION = ROOT / "tfserve_magic" / "labextension"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -46,7 +51,13 @@ def jupyter_lab(tmp: Path, env_extra: dict[str, str] | None = None) -> Iterator[
     (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings") \
         .write_text('{"fetchNews": "false", "checkForUpdates": false}')
     token = secrets.token_hex(16)
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime),
+    data_path = {}
+    if (BUILT_LABEXTENSION / "package.json").exists():
+        (tmp / "jupyter-data" / "labextensions").mkdir(parents=True, exist_ok=True)
+        (tmp / "jupyter-data" / "labextensions" / "tfserve-magic").symlink_to(BUILT_LABEXTENSION)
+        data_path["JUPYTER_PATH"] = os.pathsep.join(
+            [str(tmp / "jupyter-data"), *filter(None, [os.environ.get("JUPYTER_PATH")])])
+    env = {**os.environ, **data_path, "JUPYTER_RUNTIME_DIR": str(runtime),
            "JUPYTERLAB_SETTINGS_DIR": str(settings),
            "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "workspaces"), **(env_extra or {})}
     log = tmp / "jupyterlab.log"
@@ -67,7 +78,14 @@ def jupyter_lab(tmp: Path, env_extra: dict[str, str] | None = None) -> Iterator[
 
         info = wait_for(announced, 120, what="JupyterLab's runtime file")
         lab = Lab(info["url"], token, root, proc, log)
-        wait_for(lambda: lab.api("api/status").status == 200, 120, what="JupyterLab to answer")
+
+        def answers() -> bool:
+            try:  # the runtime file can appear a moment before the port listens
+                return lab.api("api/status").status == 200
+            except OSError:
+                return False
+
+        wait_for(answers, 120, what="JupyterLab to answer")
         yield lab
     finally:
         proc.terminate()

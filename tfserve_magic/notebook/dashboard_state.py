@@ -62,6 +62,11 @@ class VersionRow:
     mean_batch_size: float | None = None
     mean_queue_delay_ms: float | None = None
 
+    @property
+    def shown_state(self) -> str:
+        """The state a person reads: a version that ended with a load error is FAILED."""
+        return "FAILED" if self.state == "END" and self.error else self.state
+
 
 @dataclass(frozen=True)
 class ModelView:

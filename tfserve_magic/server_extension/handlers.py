@@ -26,6 +26,7 @@ from tfserve_magic.lifecycle import registry
 from tfserve_magic.pids import pid_alive
 from tfserve_magic.server_extension.config import TFServeProxy
 from tfserve_magic.server_extension.examples import curl_predict
+from tfserve_magic.server_extension.panel import server_view
 
 __all__ = ["setup_handlers"]
 
@@ -101,8 +102,7 @@ class ServersHandler(_Base):
                     if metadata is not None:
                         curls[model["name"]] = curl_predict(origin + proxy, model["name"],
                                                             metadata, token)
-                rows.append({**record.to_json(), "alive": status is not None,
-                             "proxy_url": proxy, "status": status, "curl": curls})
+                rows.append(server_view(record, status, proxy, curls, token))
             return rows
 
         self.finish({"servers": await self.in_thread(describe)})
