@@ -39,10 +39,11 @@ def model_server(tmp_path, monkeypatch, half_plus_two):
     server.stop()
 
 
-async def fetch(jp_fetch, *parts, method="GET", body=None, headers=None, params=None):
+async def fetch(jp_fetch, *parts, method="GET", body=None, headers=None, params=None,
+                **kwargs):
     try:
         return await jp_fetch(*parts, method=method, body=body, headers=headers or {},
-                              params=params or {}, allow_nonstandard_methods=True)
+                              params=params or {}, allow_nonstandard_methods=True, **kwargs)
     except tornado.httpclient.HTTPClientError as error:
         return error.response
 
@@ -167,3 +168,21 @@ async def test_upstream_stopped_mid_test_gives_502(jp_fetch, model_server, close
     assert response.code == 502
     assert response.headers["Content-Type"].startswith("application/json")
     assert "Model server hp2 at" in json.loads(response.body)["error"]
+
+
+async def test_the_servers_page_through_the_proxy(jp_fetch, model_server) -> None:
+    page = await fetch(jp_fetch, "tfserve", "hp2/")
+    assert page.code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert b'"name":"half_plus_two"' in page.body
+    # The page's own policy lets its script run; Jupyter's API policy would forbid any.
+    policies = page.headers.get_list("Content-Security-Policy")
+    assert any("script-src 'sha256-" in p for p in policies)
+    assert not any("default-src 'none'" in p and "script-src" not in p for p in policies)
+    slashless = await fetch(jp_fetch, "tfserve", "hp2", follow_redirects=False)
+    assert slashless.code in (301, 302)
+    assert slashless.headers["Location"].endswith("/user/alice/tfserve/hp2/")
+    anonymous = await fetch(jp_fetch, "tfserve", "hp2/", headers={"Authorization": ""},
+                            follow_redirects=False)
+    assert anonymous.code == 302 and "/user/alice/login" in anonymous.headers["Location"]
+    missing = await fetch(jp_fetch, "tfserve", "hp3/")
+    assert missing.code == 404

@@ -18,7 +18,7 @@ import urllib.request
 from typing import Any
 
 import tornado.web
-from jupyter_server.base.handlers import APIHandler
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.utils import url_path_join
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
@@ -224,9 +224,37 @@ class ProxyHandler(_Base):
         self.set_status(response.code, reason)
         self.clear_header("Content-Type")
         for name, value in response.headers.get_all():
-            if name.lower() not in _HOP_BY_HOP and name.lower() not in ("server", "date"):
+            if name.lower() not in _HOP_BY_HOP and name.lower() not in ("server", "date",
+                                                                        "content-type"):
                 self.add_header(name, value)
-        self.finish(response.body or b"")
+        # APIHandler.finish would call every answer JSON (the page is HTML, metrics are text).
+        self.finish(response.body or b"",
+                    set_content_type=response.headers.get("Content-Type", "application/json"))
+
+
+class PageHandler(ProxyHandler):
+    """tfserve/<server>/: the model server's own page, for a browser."""
+
+    @property
+    def content_security_policy(self) -> str:
+        # The model server's own policy comes with the page and governs its script; Jupyter's
+        # API policy (default-src 'none') would forbid any.
+        return "frame-ancestors 'self'"
+
+    def get_login_url(self) -> str:
+        return str(JupyterHandler.get_login_url(self))  # a person gets Jupyter's login page
+
+    @tornado.web.authenticated
+    async def get(self, server: str) -> None:
+        await self._forward(server, "")
+
+
+class SlashHandler(JupyterHandler):
+    """tfserve/<server> -> tfserve/<server>/: the page's relative links need the slash."""
+
+    def get(self, server: str) -> None:
+        query = f"?{self.request.query}" if self.request.query else ""
+        self.redirect(f"{self.request.path}/{query}")
 
 
 def setup_handlers(web_app: Any, config: TFServeProxy) -> None:
@@ -241,4 +269,6 @@ def setup_handlers(web_app: Any, config: TFServeProxy) -> None:
         (route("api", "servers", _SERVER, "stop"), StopHandler),
         (route("api", "servers", _SERVER, "log"), LogHandler),
         (route(_SERVER, r"(?P<path>(?:v1/.*|monitoring/prometheus/metrics))"), ProxyHandler),
+        (route(_SERVER) + "/", PageHandler),
+        (route(_SERVER), SlashHandler),
     ])

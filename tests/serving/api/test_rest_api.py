@@ -303,6 +303,28 @@ def test_v1_prefix_is_case_insensitive_and_other_paths_are_plain_404(shared_serv
     assert "application/json" not in other.headers.get("Content-Type", "")
 
 
+def test_the_servers_own_page_at_the_root(shared_server) -> None:
+    page = shared_server.get("/")
+    assert page.status == 200 and page.headers["Content-Type"].startswith("text/html")
+    text = page.body.decode()
+    # Every model with its versions, states and labels, in the data block the script renders.
+    data = json.loads(text.split('<script type="application/json" id="tfserve-data">', 1)[1]
+                      .split("</script>", 1)[0])
+    models = {m["name"]: m for m in data["models"]}
+    assert set(models) >= {"half_plus_two", "versioned", "multi_io"}
+    assert models["versioned"]["labels"] == {"stable": 1, "canary": 3}
+    assert {v["state"] for v in models["versioned"]["versions"]} == {"AVAILABLE"}
+    assert "base_path" not in models["versioned"]  # folders on this machine are not shown
+    # Only the page's own script and style may run: their hashes are in the policy, and the
+    # script reaches the API with relative URLs only (it works under a proxy prefix).
+    policy = page.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "script-src 'sha256-" in policy
+    script = text.rsplit("<script>", 1)[1].split("</script>", 1)[0]
+    assert '"v1/models/"' in script and "/tfserve_magic/" not in script and "http" not in script
+    for other in ("/index.html", "/static/page.js", "/tfserve_magic", "/favicon.ico"):
+        assert shared_server.get(other).status == 404, other
+
+
 def test_percent_encoded_model_names(shared_server) -> None:
     assert shared_server.get("/v1/models/half%5Fplus%5Ftwo").status == 200
 

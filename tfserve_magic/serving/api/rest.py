@@ -3,7 +3,8 @@
 Routes (``model_servers/http_rest_api_handler.cc``): everything under ``(?i)/v1/`` goes to one
 handler that matches TF Serving's two URL patterns and answers anything else with
 ``400 Malformed request``; the Prometheus path when monitoring is on; and our own
-``/tfserve_magic/v1/{server,reload}`` outside ``/v1``, which TF Serving clients never see. Model
+``/tfserve_magic/v1/{server,reload}`` outside ``/v1``, which TF Serving clients never see; and
+the server's own page at ``/`` (``pages.py``). Model
 execution and large JSON work run on a thread pool, never on the event loop.
 """
 
@@ -26,6 +27,7 @@ import tornado.web
 
 from tfserve_magic.serving.api import codec
 from tfserve_magic.serving.api import responses as render
+from tfserve_magic.serving.api.pages import PageHandler
 from tfserve_magic.serving.batching.servable import BatchingServable
 from tfserve_magic.serving.errors import (
     Code,
@@ -409,6 +411,7 @@ class MetricsHandler(_Handler):
 def make_app(ctx: ServerContext, prometheus_path: str | None) -> tornado.web.Application:
     """The Tornado application: the whole route table is here."""
     routes: list[Any] = [
+        (r"/", PageHandler),
         (r"(?i)/v1/.*", V1Handler),
         (r"/tfserve_magic/v1/server", ServerInfoHandler),
         (r"/tfserve_magic/v1/reload", ReloadHandler),
