@@ -27,6 +27,7 @@ from typing import Any
 
 from tfserve_magic.client.rest import Client, Prediction, ServingError, VersionStatus
 from tfserve_magic.errors import TFServeError
+from tfserve_magic.files import tail_lines, write_atomically
 from tfserve_magic.lifecycle import processes, registry
 from tfserve_magic.lifecycle.registry import ServerRecord
 from tfserve_magic.pids import pid_alive
@@ -260,30 +261,20 @@ def batching_file(config_path: str) -> str:
     if not os.path.exists(path):
         from tfserve_magic.serving.batching.parameters import NOTEBOOK_DEFAULTS
 
-        staging = f"{path}.{os.getpid()}"
-        with open(staging, "w", encoding="utf-8") as handle:
-            handle.write(NOTEBOOK_DEFAULTS.to_text())
-        os.replace(staging, path)
+        write_atomically(path, NOTEBOOK_DEFAULTS.to_text())
     return path
 
 
 def _monitoring_config() -> str:
     """A MonitoringConfig enabling Prometheus at TF Serving's default path."""
     path = registry.registry_dir() / "monitoring.config"
-    if not path.exists():  # another kernel may be starting a server that reads it: rename in
-        staging = path.with_name(f".monitoring.config.{os.getpid()}")
-        staging.write_text("prometheus_config { enable: true }\n", encoding="utf-8")
-        os.replace(staging, path)
+    if not path.exists():  # another kernel may be starting a server that reads it
+        write_atomically(path, "prometheus_config { enable: true }\n")
     return str(path)
 
 
 def _tail(path: str | None, lines: int = 25) -> str:
-    if not path or not os.path.exists(path):
-        return ""
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        content = [line.rstrip("\n") for line in handle]
-    useful = [line for line in content if line.strip()]
-    return "\n".join(useful[-lines:])
+    return "\n".join(tail_lines(path, lines))
 
 
 def _read_handshake(proc: subprocess.Popen[bytes], deadline: float) -> dict[str, Any] | None:

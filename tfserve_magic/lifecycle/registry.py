@@ -13,13 +13,13 @@ import contextlib
 import dataclasses
 import json
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tfserve_magic.files import write_atomically
 from tfserve_magic.pids import pid_alive
 
 __all__ = [
@@ -97,10 +97,7 @@ def _record_path(name: str) -> Path:
 
 def write_record(record: ServerRecord) -> Path:
     path = _record_path(record.name)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(record.to_json(), handle, indent=1)
-    os.replace(tmp, path)
+    write_atomically(path, json.dumps(record.to_json(), indent=1))
     return path
 
 

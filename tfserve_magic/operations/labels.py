@@ -11,21 +11,23 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 
 from tfserve_magic.client.rest import Client, ServingError
 from tfserve_magic.errors import TFServeError
+from tfserve_magic.files import write_atomically
 from tfserve_magic.serving.models.config import (
     ModelConfig,
     load_model_config_file,
     write_model_config_file,
 )
+from tfserve_magic.serving.models.labels import (
+    label_may_point_at,
+    unavailable_label_message,
+    valid_label_name,
+)
 from tfserve_magic.status import VersionState
 
 __all__ = ["LabelError", "move_label", "remove_label"]
-
-_LABEL = re.compile(r"[A-Za-z0-9_]+\Z")
-
 
 class LabelError(TFServeError):
     """The label change was refused; the message says why."""
@@ -49,7 +51,7 @@ def _allows_unavailable(client: Client) -> bool:
 
 def move_label(client: Client, model: str, label: str, version: int) -> dict[str, int]:
     """Point ``label`` of ``model`` at ``version``; returns the labels the server now has."""
-    if not _LABEL.match(label):
+    if not valid_label_name(label):
         raise LabelError(f"label {label!r} must match [a-zA-Z0-9_]+ (TF Serving's rule)")
     path = _config_path(client)
     models = load_model_config_file(path)
@@ -57,12 +59,12 @@ def move_label(client: Client, model: str, label: str, version: int) -> dict[str
     if entry is None:
         raise LabelError(f"{os.path.basename(path)} has no model named {model}")
     states = {s.version: s.state for s in client.status(model)}
-    existing = dict(entry.labels)
-    new_label = label not in existing
-    if states.get(version) is not VersionState.AVAILABLE and not (new_label and _allows_unavailable(client)):
-        raise LabelError(f"Request to assign label to version {version} of model {model}, which "
-                         "is not currently available for inference")
-    labels = {**existing, label: int(version)}
+    available = states.get(version) is VersionState.AVAILABLE
+    if not label_may_point_at(available=available,
+                              allow_unavailable=not available and _allows_unavailable(client),
+                              current=entry.labels.get(label), version=version):
+        raise LabelError(unavailable_label_message(model, version))
+    labels = {**entry.labels, label: int(version)}
     return _apply(client, path, models, model, labels)
 
 
@@ -85,9 +87,7 @@ def _apply(client: Client, path: str, models: list[ModelConfig], model: str,
     try:
         info = client.reload()
     except ServingError as error:
-        with open(path + ".restore", "w", encoding="utf-8") as handle:
-            handle.write(previous)
-        os.replace(path + ".restore", path)  # the server keeps serving the old labels
+        write_atomically(path, previous)  # the server keeps serving the old labels
         raise LabelError(error.message) from None
     served = next(m for m in info["models"] if m["name"] == model)["labels"]
     return {str(k): int(v) for k, v in served.items()}

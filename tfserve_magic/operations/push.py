@@ -7,16 +7,16 @@ than at its next poll. TensorFlow is imported only by the export itself.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from tfserve_magic.client.rest import ServingError
 from tfserve_magic.lifecycle import launcher
 from tfserve_magic.operations.export import export_version
+from tfserve_magic.serving.models.config import parse_version_policy
+from tfserve_magic.serving.models.policy import aspired_versions
 from tfserve_magic.serving.models.repository import scan_versions
 from tfserve_magic.status import VersionState
 
@@ -34,17 +34,6 @@ class PushOutcome:
     message: str
 
 
-def _policy_serves(policy: str, version: int, on_disk: Iterable[int]) -> bool:
-    """Whether a version policy (as contract 2 prints it) aspires ``version`` now."""
-    if policy.startswith("specific"):
-        return version in {int(v) for v in re.findall(r"versions:\s*(\d+)", policy)}
-    if policy.startswith("latest"):
-        found = re.search(r"num_versions:\s*(\d+)", policy)
-        keep = max(1, int(found.group(1))) if found else 1
-        return version in sorted(set(on_disk))[-keep:]
-    return True  # all {}
-
-
 def push(model_object: Any, model: str, *, version: int | None = None, timeout: float = 120.0,
          server: str | None = None) -> PushOutcome:
     handle = launcher.find(server) if server else launcher.find_serving(model)
@@ -54,7 +43,8 @@ def push(model_object: Any, model: str, *, version: int | None = None, timeout: 
         raise ValueError(f"server {handle.name} does not serve a model named {model}")
     exported = export_version(model_object, entry["base_path"], version)
     policy = entry.get("policy", "")
-    if not _policy_serves(policy, exported.version, scan_versions(entry["base_path"])):
+    aspired = aspired_versions(parse_version_policy(policy), scan_versions(entry["base_path"]))
+    if exported.version not in aspired:
         return PushOutcome(False, model, exported.version, exported.path,
                            f"Wrote {model} version {exported.version} to {exported.path}, but the "
                            f"model's version policy ({policy}) does not serve it.")

@@ -22,6 +22,7 @@ from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.utils import url_path_join
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
+from tfserve_magic.files import tail_lines
 from tfserve_magic.lifecycle import registry
 from tfserve_magic.pids import pid_alive
 from tfserve_magic.server_extension.config import TFServeProxy
@@ -144,16 +145,8 @@ class LogHandler(_Base):
         except ValueError:
             return _json_error(self, 400, "n must be a whole number")
 
-        def tail() -> list[str]:
-            if not record.log_file:
-                return []
-            try:
-                with open(record.log_file, encoding="utf-8", errors="replace") as handle:
-                    return [line.rstrip("\n") for line in handle][-count:]
-            except FileNotFoundError:
-                return []
-
-        self.finish({"name": record.name, "lines": await self.in_thread(tail)})
+        lines = await self.in_thread(lambda: tail_lines(record.log_file, count))
+        self.finish({"name": record.name, "lines": lines})
 
 
 class ProxyHandler(_Base):

@@ -13,13 +13,13 @@ Nothing here imports TensorFlow, so the notebook side can read and write configs
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from tfserve_magic.files import write_atomically
 from tfserve_magic.serving.errors import ConfigError
 from tfserve_magic.serving.models.policy import PolicyKind, VersionPolicy
 
@@ -29,6 +29,8 @@ __all__ = [
     "config_to_text",
     "load_model_config_file",
     "parse_model_config_text",
+    "parse_version_policy",
+    "read_model_config_file",
     "parse_monitoring_config",
     "single_model_config",
     "write_model_config_file",
@@ -60,6 +62,17 @@ def _policy_from_proto(proto: object) -> VersionPolicy:
     if which == "latest":
         return VersionPolicy.latest(proto.latest.num_versions)  # type: ignore[attr-defined]
     return VersionPolicy.latest(1)
+
+
+def parse_version_policy(text: str) -> VersionPolicy:
+    """A policy as :meth:`VersionPolicy.describe` (and models.config) writes it, e.g.
+    ``latest { num_versions: 2 }``, read with TF Serving's own proto. Raises ConfigError."""
+    proto = model_server_config_pb2.ModelConfig()
+    try:
+        text_format.Parse(f"model_version_policy {{ {text} }}", proto)
+    except text_format.ParseError as exc:
+        raise ConfigError(f"Invalid version policy {text!r}: {exc}") from None
+    return _policy_from_proto(proto.model_version_policy)
 
 
 def parse_model_config_text(text: str) -> list[ModelConfig]:
@@ -101,13 +114,19 @@ def parse_model_config_text(text: str) -> list[ModelConfig]:
     return models
 
 
-def load_model_config_file(path: str) -> list[ModelConfig]:
+def read_model_config_file(path: str) -> tuple[str, list[ModelConfig]]:
+    """The file's text (to notice changes) and its models, from one read. Raises ConfigError."""
     try:
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
     except OSError as exc:
         raise ConfigError(f"Could not read model config file {path}: {exc.strerror}") from None
-    return parse_model_config_text(text)
+    return text, parse_model_config_text(text)
+
+
+def load_model_config_file(path: str) -> list[ModelConfig]:
+    """The models of a models.config file. Raises ConfigError."""
+    return read_model_config_file(path)[1]
 
 
 def config_to_text(models: Sequence[ModelConfig]) -> str:
@@ -134,16 +153,7 @@ def write_model_config_file(path: str, models: Sequence[ModelConfig]) -> None:
     """Write atomically (temp file + rename) so a polling server never reads half a file."""
     text = config_to_text(models)
     parse_model_config_text(text)  # never write what we would refuse to read
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".models.config.", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomically(path, text)
 
 
 # --- MonitoringConfig (config/monitoring_config.proto) ---

@@ -32,6 +32,7 @@ from tfserve_magic.serving.errors import (
     StatusError,
 )
 from tfserve_magic.serving.models.config import ModelConfig
+from tfserve_magic.serving.models.labels import label_may_point_at, unavailable_label_message
 from tfserve_magic.serving.models.policy import aspired_versions
 from tfserve_magic.serving.models.repository import RepositoryError, scan_versions
 from tfserve_magic.status import VersionState, VersionStatus
@@ -145,14 +146,11 @@ class ServableManager:
         for model, labels in sorted(wanted.items()):
             current = self._labels.get(model, {})
             for label, version in sorted(labels.items()):
-                if self._is_available(model, version):
-                    continue
-                unchanged_or_new = current.get(label, version) == version
-                if self._allow_unavailable_labels and (unchanged_or_new or initial):
-                    continue
-                raise FailedPrecondition(
-                    f"Request to assign label to version {version} of model {model}, which is "
-                    "not currently available for inference")
+                if not label_may_point_at(
+                        available=self._is_available(model, version),
+                        allow_unavailable=self._allow_unavailable_labels,
+                        current=current.get(label), version=version, initial=initial):
+                    raise FailedPrecondition(unavailable_label_message(model, version))
         self._labels = {m: dict(labels) for m, labels in wanted.items() if labels}
 
     def labels(self, model: str) -> dict[str, int]:

@@ -12,7 +12,7 @@ import asyncio
 import logging
 
 from tfserve_magic.serving.errors import ConfigError, FailedPrecondition, InvalidArgument
-from tfserve_magic.serving.models.config import ModelConfig, parse_model_config_text
+from tfserve_magic.serving.models.config import ModelConfig, read_model_config_file
 from tfserve_magic.serving.models.manager import ServableManager
 
 __all__ = ["Watcher"]
@@ -32,13 +32,7 @@ class Watcher:
         self._manager.rescan_all()
 
     def _read_config(self) -> tuple[str, list[ModelConfig]]:
-        try:
-            with open(self._config_file, encoding="utf-8") as handle:
-                text = handle.read()
-        except OSError as exc:
-            raise ConfigError(f"Could not read model config file {self._config_file}: "
-                              f"{exc.strerror}") from None
-        return text, parse_model_config_text(text)
+        return read_model_config_file(self._config_file)
 
     async def poll_config_once(self, force: bool = False) -> bool:
         """Re-read the config file; apply it if it changed (or a label is pending).

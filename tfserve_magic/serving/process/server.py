@@ -29,10 +29,11 @@ from tfserve_magic.serving.errors import ConfigError, FailedPrecondition
 from tfserve_magic.serving.models.config import (
     ModelConfig,
     MonitoringSettings,
-    load_model_config_file,
     parse_monitoring_config,
+    read_model_config_file,
     single_model_config,
 )
+from tfserve_magic.serving.models.labels import unavailable_label_message
 from tfserve_magic.serving.process.connections import GuardedHTTPServer
 from tfserve_magic.serving.process.options import ServerOptions
 
@@ -70,10 +71,7 @@ def prepare(options: ServerOptions) -> PreparedServer:
     """Read configs and bind. Raises ConfigError with the message users see."""
     config_text = None
     if options.model_config_file:
-        with_text = options.model_config_file
-        models = load_model_config_file(with_text)
-        with open(with_text, encoding="utf-8") as handle:
-            config_text = handle.read()
+        config_text, models = read_model_config_file(options.model_config_file)
     else:
         if not os.path.isabs(options.model_base_path) and "://" not in options.model_base_path:
             options = options.replace(model_base_path=os.path.abspath(options.model_base_path))
@@ -88,8 +86,7 @@ def prepare(options: ServerOptions) -> PreparedServer:
             for _label, version in sorted(model.labels.items()):
                 # At startup nothing is loaded yet, so TF Serving refuses any label.
                 raise ConfigError(
-                    f"Request to assign label to version {version} of model {model.name}, which "
-                    "is not currently available for inference (start with "
+                    f"{unavailable_label_message(model.name, version)} (start with "
                     "--allow_version_labels_for_unavailable_models to set labels in the "
                     "startup config)")
     try:
