@@ -17,6 +17,7 @@ from server_process import start_server
 
 import tfserve_magic
 from tfserve_magic.client.rest import Client, ServingError
+from tfserve_magic.status import VersionState
 
 # tf_serving_entrypoint.sh of the tensorflow/serving image, with its defaults
 # MODEL_NAME=model and MODEL_BASE_PATH=/models; the Dockerfile's CMD is appended.
@@ -72,8 +73,8 @@ def test_the_folder_serves_like_the_notebook_server(in_notebook_runtime, tmp_pat
         assert np.array_equal(deployed.predict("half_plus_two", x),
                               notebook.predict("half_plus_two", x))
         assert deployed.signatures("plus") == notebook.signatures("plus")
-        assert [(s.version, s.state) for s in deployed.status("plus")] == [(2, "AVAILABLE"),
-                                                                           (1, "AVAILABLE")]
+        assert [(s.version, s.state) for s in deployed.status("plus")] == [
+            (2, VersionState.AVAILABLE), (1, VersionState.AVAILABLE)]
         with pytest.raises(ServingError, match="next"):  # version 3 failed: not shipped
             deployed.predict("plus", x, label="next")
         labels = {m["name"]: m["labels"] for m in deployed.server_info()["models"]}
