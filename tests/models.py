@@ -46,6 +46,24 @@ def build_ints(base: str, version: int = 1) -> str:
     return export_version(module, base, version, {"serving_default": module.serve}).path
 
 
+def build_two_signatures(base: str, version: int = 1) -> str:
+    """serving_default: y = 2 x; "triple": y = 3 x (a second predict signature)."""
+    import tensorflow as tf
+
+    class TwoSignatures(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+        def double(self, x: Any) -> dict[str, Any]:
+            return {"y": 2.0 * x}
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+        def triple(self, x: Any) -> dict[str, Any]:
+            return {"y": 3.0 * x}
+
+    module = TwoSignatures()
+    return export_version(module, base, version, {"serving_default": module.double,
+                                                  "triple": module.triple}).path
+
+
 def build_plus_version(base: str, version: int) -> str:
     """y = x + version: which version answered is visible in the prediction."""
     import tensorflow as tf

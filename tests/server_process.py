@@ -16,7 +16,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,8 +131,11 @@ class RunningServer:
 
 def start_server(*flags: str, log_dir: Path, timeout: float = 120.0,
                  env: dict[str, str] | None = None,
-                 max_open_files: int | None = None) -> RunningServer:
-    """Start ``python -m tfserve_magic.serving --rest_api_port=0 FLAGS`` and read its handshake.
+                 max_open_files: int | None = None,
+                 program: Sequence[str] = (sys.executable, "-m", "tfserve_magic.serving"),
+                 ) -> RunningServer:
+    """Start ``python -m tfserve_magic.serving --rest_api_port=0 FLAGS`` (or ``program``) and
+    read its handshake.
 
     ``max_open_files`` sets the server's file-descriptor limit (soft and hard)."""
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -140,7 +143,7 @@ def start_server(*flags: str, log_dir: Path, timeout: float = 120.0,
 
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tfserve_magic.serving", "--rest_api_port=0", *flags],
+            [*program, "--rest_api_port=0", *flags],
             stdout=subprocess.PIPE, stderr=log_file, env={**os.environ, **(env or {})})
     if max_open_files is not None:  # before it has opened more than a few: it reads it later
         resource.prlimit(proc.pid, resource.RLIMIT_NOFILE, (max_open_files, max_open_files))

@@ -151,6 +151,39 @@ def test_push_that_does_not_load_in_time_says_so(ip, capsys, versioned_base) -> 
             "AVAILABLE within 2 s; see %tfserve logs plus.") in err, err
 
 
+def test_signature_host_python_dashboard_and_stop_all(ip, capsys, tmp_path, half_plus_two) -> None:
+    from models import build_two_signatures
+
+    import tfserve_magic
+
+    base = tmp_path / "two"
+    build_two_signatures(str(base))
+    out, err = run(ip, capsys, f"start {base} --host 0.0.0.0")
+    assert "Started server two" in out, err
+    record = registry.find_record("two")
+    assert record.host == "0.0.0.0" and record.url == f"http://127.0.0.1:{record.rest_api_port}"
+    for line, expected in (("two", 2.0), ("two --signature triple", 3.0)):
+        ip.user_ns.pop("r", None)
+        _, err = predict(ip, capsys, f"{line} -o r", "[1.0]")
+        assert err == "" and ip.user_ns["r"].tolist() == [expected], err
+    _, err = predict(ip, capsys, "two --signature nope", "[1.0]")
+    assert 'Serving signature name: "nope" not found in signature def (HTTP 400)' in err
+
+    dash = tfserve_magic.dashboard("two", interval=60)
+    try:
+        assert "data-version='1'" in dash._panels["two"].versions.value
+    finally:
+        dash.close()
+    with pytest.raises(ValueError, match="no running server named nope"):
+        tfserve_magic.dashboard("nope")
+
+    run(ip, capsys, f"start {half_plus_two}")
+    pids = [r.pid for r in registry.read_records()]
+    out, err = run(ip, capsys, "stop --all")
+    assert out.strip() == "Stopped half_plus_two, two." and err == ""
+    assert registry.read_records() == [] and not any(registry.pid_alive(p) for p in pids)
+
+
 def test_help_and_usage(ip, capsys) -> None:
     out, _ = run(ip, capsys, "")
     assert "start" in out and "dashboard" in out
