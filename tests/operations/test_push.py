@@ -77,3 +77,47 @@ def test_push_refusals_say_why(ip, capsys, tmp_path: Path, versioned_base: Path)
     ip.run_cell_magic("predict", "plus -o y", "[1.0]")
     capsys.readouterr()
     assert ip.user_ns["y"].tolist() == [21.0]
+
+
+def test_two_servers_with_one_model_name_ask_for_server(ip, capsys, tmp_path: Path,
+                                                        plus_version_builds: Path) -> None:
+    import shutil
+
+    import tensorflow as tf
+
+    for server, version in (("first", 1), ("second", 2)):
+        base = tmp_path / server / "twin"
+        shutil.copytree(plus_version_builds / str(version), base / str(version))
+        config = tmp_path / f"{server}.config"
+        config.write_text(f'model_config_list {{ config {{ name: "twin" base_path: "{base}" '
+                          'model_platform: "tensorflow" } }\n')
+        out, err = run(ip, capsys, f"start --config {config}")
+        assert f"Started server {server}" in out, err
+
+    ip.run_cell_magic("predict", "twin", "[1.0]")
+    err = capsys.readouterr().err
+    assert "2 running servers serve a model named twin: first (http" in err, err
+    assert "second (http" in err and "--server NAME" in err
+    ip.run_cell_magic("predict", "twin --server second -o y", "[1.0]")
+    assert list(ip.user_ns["y"]) == [3.0]  # y = x + 2: the second server's version
+    _, err = run(ip, capsys, "signatures twin")
+    assert "--server NAME" in err
+    out, err = run(ip, capsys, "signatures twin --server first")
+    assert "in  x: float" in out, err
+
+    class PlusTwenty(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+        def serve(self, x):
+            return {"y": x + 20.0}
+
+    ip.user_ns["m"] = PlusTwenty()
+    _, err = run(ip, capsys, "push m --name twin")
+    assert "--server NAME" in err
+    assert os.listdir(tmp_path / "first" / "twin") == ["1"]  # nothing written anywhere
+    assert os.listdir(tmp_path / "second" / "twin") == ["2"]
+    out, err = run(ip, capsys, "push m --name twin --server first")
+    assert "twin version 2 is AVAILABLE" in out, err
+    assert sorted(os.listdir(tmp_path / "first" / "twin")) == ["1", "2"]
+    assert os.listdir(tmp_path / "second" / "twin") == ["2"]
+    _, err = run(ip, capsys, "push m --name other --server first")
+    assert "server first does not serve a model named other (it serves twin)" in err

@@ -550,12 +550,23 @@ def find(name: str | None = None) -> ServerHandle:
     return ServerHandle(live[0].record)
 
 
-def find_serving(model: str) -> ServerHandle:
-    """The live server that serves ``model`` (a server name is accepted too)."""
+def find_serving(model: str, server: str | None = None) -> ServerHandle:
+    """The live server that serves ``model`` (a server name is accepted too); ``server`` names
+    it when several do. Never picks one of several silently."""
+    if server is not None:
+        handle = find(server)
+        if model not in handle.models and model != handle.name:
+            raise ValueError(f"server {handle.name} does not serve a model named {model} "
+                             f"(it serves {', '.join(handle.models) or 'nothing'})")
+        return handle
     live = [i for i in list_servers() if i.alive]
     matches = [i for i in live if model in i.models] or [i for i in live if i.record.name == model]
     if not matches:
         raise ValueError(f"no running server serves a model named {model} (see %tfserve list)")
+    if len(matches) > 1:
+        names = ", ".join(f"{i.record.name} ({i.record.url})" for i in matches)
+        raise ValueError(f"{len(matches)} running servers serve a model named {model}: {names}. "
+                         "Say which one with --server NAME (server=NAME in Python).")
     return ServerHandle(matches[0].record)
 
 

@@ -89,6 +89,7 @@ def _build_parser() -> _Parser:
     signatures = command("signatures", help="a served model's inputs and outputs")
     signatures.add_argument("model")
     _route_arguments(signatures)
+    _server_argument(signatures)
 
     url = command("url", help="where a browser or script reaches a server")
     url.add_argument("name", nargs="?")
@@ -99,6 +100,7 @@ def _build_parser() -> _Parser:
     push.add_argument("--name", required=True, help="the served model to add a version to")
     push.add_argument("--version", type=int, help="version number (default: next)")
     push.add_argument("--timeout", type=float, default=120.0)
+    _server_argument(push)
 
     dashboard = command("dashboard", help="a live view of served models")
     dashboard.add_argument("name", nargs="?")
@@ -116,6 +118,10 @@ def _route_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--label", help="a version label such as stable")
 
 
+def _server_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--server", help="server name, when several serve the model")
+
+
 def _predict_parser() -> _Parser:
     parser = _Parser(prog="%%predict", description="Send the cell (a Python expression: an "
                      "array, a list or a dict of arrays; or literal JSON) to MODEL's predict API.")
@@ -124,7 +130,7 @@ def _predict_parser() -> _Parser:
     parser.add_argument("--signature", help="signature name (default serving_default)")
     parser.add_argument("--columnar", action="store_true",
                         help="send {'inputs': ...} instead of {'instances': ...}")
-    parser.add_argument("--server", help="server name, when several serve MODEL")
+    _server_argument(parser)
     parser.add_argument("-o", "--output", metavar="VAR", help="store the result in VAR")
     return parser
 
@@ -211,7 +217,7 @@ class TFServeMagics(Magics):
         print(render.render_status(handle.client.reload()))
 
     def _cmd_signatures(self, args: argparse.Namespace, extra: Sequence[str]) -> None:
-        handle = launcher.find_serving(args.model)
+        handle = launcher.find_serving(args.model, args.server)
         print(render.render_signatures(handle.client.signatures(
             args.model, version=args.version, label=args.label)))
 
@@ -226,7 +232,7 @@ class TFServeMagics(Magics):
                   file=sys.stderr)
             return
         outcome = push(self._namespace[args.variable], args.name, version=args.version,
-                       timeout=args.timeout)
+                       timeout=args.timeout, server=args.server)
         stream = sys.stdout if outcome.ok else sys.stderr
         print(outcome.message, file=stream)
 
@@ -264,8 +270,7 @@ class TFServeMagics(Magics):
             print(f"%%predict: {error}", file=sys.stderr)
             return
         try:
-            handle = launcher.find(args.server) if args.server else \
-                launcher.find_serving(args.model)
+            handle = launcher.find_serving(args.model, args.server)
             version, label = args.version, args.label
             if version is None and label is None:
                 route = routing.get_default(handle.name, args.model)

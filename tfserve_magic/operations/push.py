@@ -36,7 +36,7 @@ class PushOutcome:
 
 def push(model_object: Any, model: str, *, version: int | None = None, timeout: float = 120.0,
          server: str | None = None) -> PushOutcome:
-    handle = launcher.find(server) if server else launcher.find_serving(model)
+    handle = launcher.find_serving(model, server)
     info = handle.client.server_info() or {}
     entry = next((m for m in info.get("models", []) if m["name"] == model), None)
     if entry is None:
