@@ -196,6 +196,7 @@ def test_per_model_parameters_and_batch_metrics(per_model_server) -> None:
     log = per_model_server.log()
     assert "Wrapping servable merge version 1 to perform batch processing (max_batch_size=10" in log
     assert "Wrapping servable unbatched" not in log
+    assert "Event loop: uvloop" in log
 
 
 @pytest.mark.parametrize("text, message", [

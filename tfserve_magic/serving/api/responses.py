@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import struct
 from collections.abc import Mapping
 from typing import Any
 
@@ -92,6 +93,33 @@ def _round_significant(values: np.ndarray, digits: int) -> tuple[np.ndarray, np.
     return result, ok
 
 
+_SMALL = 64  # below this many values, per-value formatting beats ~30 vectorised numpy calls
+
+
+def _tf_float32_value(value: float) -> float:
+    """One float32 (as a double) -> the double of TF Serving's text for it."""
+    text = f"{value:g}"
+    try:
+        if _F32.unpack(_F32.pack(float(text)))[0] == value:
+            return float(text)
+    except OverflowError:  # %g rounded past float32's largest value
+        pass
+    return float(f"{value:.9g}")
+
+
+_F32 = struct.Struct("f")
+
+
+def _small_float32_json(array: np.ndarray) -> Any:
+    """Small float32 tensors as nested lists, same numbers as the vectorised path."""
+    def convert(item: Any) -> Any:
+        if isinstance(item, list):
+            return [convert(v) for v in item]
+        return _tf_float32_value(item) if math.isfinite(item) else item
+
+    return convert(array.tolist())
+
+
 def _tf_float32_values(array: np.ndarray) -> np.ndarray:
     """float32 -> the double values of TF Serving's text (``%g`` if it round-trips, else
     ``%.9g``), so that clients parse exactly the numbers tensorflow_model_server sends."""
@@ -100,7 +128,7 @@ def _tf_float32_values(array: np.ndarray) -> np.ndarray:
     exact6 = ok6 & (six.astype(np.float32) == array)
     nine, ok9 = _round_significant(wide, 9)
     result = np.where(exact6, six, nine)
-    slow = ~(exact6 | ok9)
+    slow = ~ok6 | ~(exact6 | ok9)  # not decided by exact arithmetic: format those values
     if slow.any():
         flat_result = result.reshape(-1)
         for index in np.flatnonzero(slow.reshape(-1)):
@@ -130,6 +158,8 @@ def _json_array(name: str, array: np.ndarray) -> Any:
 
         return _map_nested(array.tolist(), leaf)
     if array.dtype == np.float32 or array.dtype == np.float16:
+        if array.size <= _SMALL and array.ndim:
+            return _small_float32_json(array.astype(np.float32))
         # In slices: the rounding below makes ~10 temporaries per value, which for a whole
         # large output would cost tens of times the response's size at once.
         flat = array.astype(np.float32).reshape(-1)

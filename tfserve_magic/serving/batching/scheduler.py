@@ -127,6 +127,7 @@ class BatchScheduler:
         self._ready = threading.Condition(self.lock)
         self._queues: list[BatchQueue] = []
         self._next = 0
+        self._idle = 0  # threads waiting for work: only they need a wake-up
         self._stopped = False
         self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True)
                          for i in range(threads)]
@@ -146,8 +147,11 @@ class BatchScheduler:
         self._queues.append(queue)
 
     def wake(self) -> None:
-        """Called with the lock held when a batch may have become ready."""
-        self._ready.notify()
+        """Called with the lock held when a batch may have become ready. A busy thread looks
+        at the queues anyway when its batch is done; waking nobody saves a thread switch
+        per request under load (py-spy: a fifth of the loop thread's time)."""
+        if self._idle:
+            self._ready.notify()
 
     def stop(self) -> None:
         """Stop the threads after the batches they are running (server shutdown)."""
@@ -170,7 +174,7 @@ class BatchScheduler:
                     self._next = (self._next + step + 1) % count
                     queue.in_flight += 1
                     if queue.batches:  # more work left: let another thread look too
-                        self._ready.notify()
+                        self.wake()
                     return queue, batch
                 deadline = queue.deadline()
                 if deadline is not None:
@@ -178,7 +182,11 @@ class BatchScheduler:
             for queue in [q for q in self._queues if q.closed and q.idle]:
                 queue.registered = False
                 self._queues.remove(queue)
-            self._ready.wait(timeout=None if wait is None else max(wait, 0.0))
+            self._idle += 1
+            try:
+                self._ready.wait(timeout=None if wait is None else max(wait, 0.0))
+            finally:
+                self._idle -= 1
         return None
 
     def _work(self) -> None:

@@ -80,6 +80,8 @@ _HELP = {
     "max_connections": "Most connections held at once; at the limit, those that have not "
                        "finished sending a request are closed first. 0: what the "
                        "file-descriptor limit allows (ours).",
+    "event_loop": "Event loop (ours): uvloop (default; asyncio's own when uvloop is missing) "
+                  "or asyncio.",
     "exit_with_parent_pid": "Stop when this process is gone (ours; used by the notebook launcher).",
 }
 
@@ -153,6 +155,8 @@ def _validate(options: ServerOptions) -> None:
                           f"{options.per_process_gpu_memory_fraction}")
     if options.max_num_load_retries < 0:
         raise ConfigError("--max_num_load_retries must not be negative")
+    if options.event_loop not in ("uvloop", "asyncio"):
+        raise ConfigError(f"--event_loop must be uvloop or asyncio, got {options.event_loop!r}")
     if options.max_request_bytes <= 0:
         raise ConfigError("--max_request_bytes must be positive")
     for flag in ("http_header_timeout_seconds", "http_body_timeout_seconds"):

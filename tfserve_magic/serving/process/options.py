@@ -48,6 +48,7 @@ class ServerOptions:
     http_body_timeout_seconds: float = 120.0
     max_connections: int = 0  # 0: what the file-descriptor limit allows
     exit_with_parent_pid: int = 0
+    event_loop: str = "uvloop"  # "uvloop" (when installed) or "asyncio"
     ignored_flags: tuple[str, ...] = ()
 
     @property

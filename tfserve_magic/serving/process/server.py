@@ -34,6 +34,7 @@ from tfserve_magic.serving.models.config import (
     single_model_config,
 )
 from tfserve_magic.serving.models.labels import unavailable_label_message
+from tfserve_magic.serving.process import loop as event_loop
 from tfserve_magic.serving.process.connections import GuardedHTTPServer
 from tfserve_magic.serving.process.options import ServerOptions
 
@@ -214,8 +215,9 @@ def run(options: ServerOptions) -> int:
         print(f"tfserve-server: error: {exc}", file=sys.stderr)
         return 1
     _announce(prepared)
+    log.info("Event loop: %s", event_loop.loop_name(options.event_loop))
     try:
-        asyncio.run(_serve(prepared))
+        event_loop.run(_serve(prepared), options.event_loop)
     except ConfigError as exc:  # e.g. --gpu_devices naming a GPU that is not there
         print(f"tfserve-server: error: {exc}", file=sys.stderr)
         return 1
