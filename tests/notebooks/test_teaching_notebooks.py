@@ -62,3 +62,13 @@ def test_notebooks_are_committed_without_outputs() -> None:
         notebook = nbformat.read(path, as_version=4)
         nbformat.validate(notebook)
         assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code"), path
+
+
+@pytest.mark.notebook
+def test_batching(isolated_runtime, tmp_path) -> None:
+    notebook = execute("04_batching.ipynb", tmp_path)
+    text = outputs_text(notebook)
+    assert "max_batch_size { value: 32 }" in text
+    assert "requests sent: 800, rows batched: 800, model calls:" in text
+    assert "batched / plain throughput:" in text
+    assert "Stopped plain." in text and "Stopped batched." in text
