@@ -46,6 +46,19 @@ def build_ints(base: str, version: int = 1) -> str:
     return export_version(module, base, version, {"serving_default": module.serve}).path
 
 
+def build_pixels(base: str, version: int = 1) -> str:
+    """serving_default: scores (float32 [None, 2]) = pixels (float32 [None, 4]) @ a 4x2 matrix."""
+    import tensorflow as tf
+
+    class Pixels(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name="pixels")])
+        def serve(self, pixels: Any) -> dict[str, Any]:
+            return {"scores": tf.matmul(pixels, tf.constant([[1.0, 0.0], [0.0, 1.0],
+                                                             [0.5, 0.5], [0.1, 0.2]]))}
+
+    return export_version(Pixels(), base, version).path
+
+
 def build_two_signatures(base: str, version: int = 1) -> str:
     """serving_default: y = 2 x; "triple": y = 3 x (a second predict signature)."""
     import tensorflow as tf

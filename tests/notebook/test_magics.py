@@ -302,3 +302,30 @@ def test_colab_link_through_the_seam(ip, capsys, half_plus_two, monkeypatch) -> 
     assert urls["Colab"] == f"https://{port}-colab.example/"
     monkeypatch.setattr(colab, "bridge", colab.GoogleColabBridge())
     assert colab.in_colab() is False and colab.colab_url(port) is None
+
+
+def test_start_on_a_folder_without_version_folders_says_there_is_nothing_to_serve(
+        ip, capsys, tmp_path) -> None:
+    base = tmp_path / "notamodel"
+    (base / "digits").mkdir(parents=True)  # the parent of a base path, say
+    out, err = run(ip, capsys, f"start {base}")
+    assert "Started server notamodel" in out, err
+    assert (f"Nothing to serve yet for notamodel: {base} holds no version folder (it holds "
+            "digits/)") in out
+    assert "numeric folders such as" in out and "saved_model.pb" in out
+
+
+def test_wrong_shape_names_the_expected_input_and_outputs_keep_their_dtype(
+        ip, capsys, tmp_path) -> None:
+    from models import build_pixels
+
+    base = tmp_path / "pixels"
+    build_pixels(str(base))
+    run(ip, capsys, f"start {base}")
+    _, err = predict(ip, capsys, "pixels", "[[1.0, 2.0]]")
+    assert ("(signature serving_default expects pixels: float32 [None, 4]; the request sent "
+            "pixels: [1, 2])") in err, err
+    assert "(HTTP 400)" in err
+    predict(ip, capsys, "pixels -o y", "[[1.0, 2.0, 0.0, 0.0]]")
+    assert ip.user_ns["y"].dtype == np.float32  # the signature's dtype, not JSON's float64
+    assert ip.user_ns["y"].tolist() == [[1.0, 2.0]]

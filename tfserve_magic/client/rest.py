@@ -86,6 +86,25 @@ def _to_numpy(value: Any) -> np.ndarray:
     return array
 
 
+# TF Serving's output dtypes -> numpy: JSON numbers alone would all come back as float64/int64.
+_NUMPY_DTYPES = {"DT_FLOAT": np.float32, "DT_DOUBLE": np.float64, "DT_HALF": np.float16,
+                 "DT_BFLOAT16": np.float32, "DT_INT8": np.int8, "DT_INT16": np.int16,
+                 "DT_INT32": np.int32, "DT_INT64": np.int64, "DT_UINT8": np.uint8,
+                 "DT_UINT16": np.uint16, "DT_UINT32": np.uint32, "DT_UINT64": np.uint64,
+                 "DT_BOOL": np.bool_}
+
+
+def _typed(array: np.ndarray, dtype: Any) -> np.ndarray:
+    return array.astype(dtype) if dtype is not None and array.dtype.kind in "biuf" else array
+
+
+def _with_dtypes(prediction: Prediction, dtypes: Mapping[str, Any]) -> Prediction:
+    if isinstance(prediction, dict):
+        return {k: _typed(v, dtypes.get(k)) for k, v in prediction.items()}
+    only = next(iter(dtypes.values())) if len(dtypes) == 1 else None
+    return _typed(prediction, only)
+
+
 def _decode_outputs(body: dict[str, Any]) -> Prediction:
     if "predictions" in body:
         rows = body["predictions"]
@@ -128,6 +147,7 @@ class Client:
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.headers = dict(headers or {})
+        self._dtypes: dict[tuple[str, int | None, str | None, str], dict[str, Any]] = {}
 
     def __repr__(self) -> str:
         return f"Client({self.url!r})"
@@ -183,8 +203,23 @@ class Client:
                 label: str | None = None, signature: str | None = None,
                 columnar: bool = False) -> Prediction:
         body = predict_body(data, signature=signature, columnar=columnar)
-        return _decode_outputs(self.request("POST", _model_path(model, version, label) + ":predict",
-                                            body))
+        prediction = _decode_outputs(self.request(
+            "POST", _model_path(model, version, label) + ":predict", body))
+        return _with_dtypes(prediction, self._output_dtypes(model, version, label,
+                                                            signature or "serving_default"))
+
+    def _output_dtypes(self, model: str, version: int | None, label: str | None,
+                       signature: str) -> dict[str, Any]:
+        """The signature's output dtypes (asked once per route and signature)."""
+        key = (model, version, label, signature)
+        if key not in self._dtypes:
+            try:
+                outputs = self.signatures(model, version=version, label=label)[signature]["outputs"]
+            except (ServingError, KeyError, TypeError):
+                return {}  # no metadata: JSON's own types
+            self._dtypes[key] = {name: _NUMPY_DTYPES.get(info.get("dtype", ""))
+                                 for name, info in outputs.items()}
+        return self._dtypes[key]
 
     def classify(self, model: str, examples: Sequence[Mapping[str, Any]], *,
                  context: Mapping[str, Any] | None = None, version: int | None = None,

@@ -136,6 +136,7 @@ class ServerHandle:
 class Launched:
     handle: ServerHandle
     seconds: float
+    notes: tuple[str, ...] = ()  # what a person should know, e.g. a model with nothing to serve
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,26 @@ def _check_base_paths(models: Sequence[ModelConfig]) -> None:
             scan_versions(model.base_path)
         except RepositoryError as exc:
             raise ConfigError(f"Model {model.name}: {exc}") from None
+
+
+def _nothing_to_serve(models: Sequence[ModelConfig]) -> tuple[str, ...]:
+    """A note per model whose base path holds no version folder yet (it serves nothing)."""
+    notes = []
+    for model in models:
+        try:
+            if scan_versions(model.base_path):
+                continue
+            found = sorted(os.listdir(model.base_path))
+        except (RepositoryError, OSError):
+            continue
+        shown = ", ".join(f"{n}/" if os.path.isdir(os.path.join(model.base_path, n)) else n
+                          for n in found[:5]) + (", ..." if len(found) > 5 else "")
+        notes.append(
+            f"Nothing to serve yet for {model.name}: {model.base_path} holds no version folder "
+            f"({'it holds ' + shown if found else 'it is empty'}). Expected numeric folders such "
+            f"as {os.path.join(model.base_path, '1')}/ each holding a saved_model.pb; "
+            f"%tfserve push adds one.")
+    return tuple(notes)
 
 
 def _poll_seconds(poll: float | None) -> int:
@@ -447,7 +468,8 @@ def _await_ready(spec: ServerSpec, proc: subprocess.Popen[bytes], models: Sequen
             stop(name)
             return Failed(name, error, _tail(log_path))
         if ready:
-            return Launched(ServerHandle(record), time.monotonic() - started)
+            return Launched(ServerHandle(record), time.monotonic() - started,
+                            _nothing_to_serve(models))
         if time.monotonic() > deadline:
             stop(name)
             return TimedOut(name, timeout, _tail(log_path))

@@ -43,8 +43,9 @@ def _duration(seconds: float) -> str:
 def render_start(result: StartResult) -> str:
     if isinstance(result, Launched):
         h = result.handle
-        return (f"Started server {h.name} (pid {h.record.pid}) at {h.url} in "
-                f"{result.seconds:.1f} s, serving {', '.join(h.models)}.")
+        started = (f"Started server {h.name} (pid {h.record.pid}) at {h.url} in "
+                   f"{result.seconds:.1f} s, serving {', '.join(h.models)}.")
+        return "\n".join((started, *result.notes))
     if isinstance(result, Reused):
         h = result.handle
         text = (f"Reusing server {h.name} (pid {h.record.pid}) at {h.url}, "

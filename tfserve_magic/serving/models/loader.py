@@ -79,6 +79,26 @@ def configure_tensorflow(options: ServerOptions) -> DevicePlan:
 _DATATYPE_NAMES = {v: k for k, v in types_pb2.DataType.items()}
 
 
+def _spec_text(spec: TensorSpec) -> str:
+    """``float32 [None, 64]``: the dtype as numpy names it and the shape, None for any size."""
+    try:
+        dtype = tf.dtypes.as_dtype(types_pb2.DataType.Value(spec.dtype)).name
+    except (ValueError, TypeError):
+        dtype = spec.dtype.removeprefix("DT_").lower()
+    if spec.shape is None:
+        return f"{dtype} (any shape)"
+    return f"{dtype} [" + ", ".join("None" if d < 0 else str(d) for d in spec.shape) + "]"
+
+
+def _expected(signature: str, specs: Mapping[str, TensorSpec],
+              inputs: Mapping[str, np.ndarray]) -> str:
+    """What the signature expects beside what was sent, for TensorFlow's own error text (which
+    names neither)."""
+    wanted = ", ".join(f"{name}: {_spec_text(spec)}" for name, spec in sorted(specs.items()))
+    sent = ", ".join(f"{name}: {list(np.shape(value))}" for name, value in sorted(inputs.items()))
+    return f"\n(signature {signature} expects {wanted}; the request sent {sent})"
+
+
 def _spec(info: Any) -> TensorSpec:
     shape = None if info.tensor_shape.unknown_rank else tuple(
         d.size for d in info.tensor_shape.dim)
@@ -156,10 +176,13 @@ class SavedModelServable:
                 for name, value in inputs.items()}
             results = function(**feeds)
         except tf.errors.OpError as exc:
-            raise StatusError(exc.message, Code(exc.error_code)) from None
+            message = exc.message
+            if exc.error_code == Code.INVALID_ARGUMENT.value:
+                message += _expected(signature, specs, inputs)
+            raise StatusError(message, Code(exc.error_code)) from None
         except (TypeError, ValueError) as exc:
-            raise InvalidArgument(str(exc).strip().splitlines()[0] if str(exc) else
-                                  type(exc).__name__) from None
+            raise InvalidArgument((str(exc).strip().splitlines()[0] if str(exc) else
+                                   type(exc).__name__) + _expected(signature, specs, inputs)) from None
         return {name: value.numpy() for name, value in results.items()}
 
     def serialize_examples(self, context: Example | None, examples: Sequence[Example]) -> np.ndarray:
