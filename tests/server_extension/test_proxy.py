@@ -186,3 +186,119 @@ async def test_the_servers_page_through_the_proxy(jp_fetch, model_server) -> Non
     assert anonymous.code == 302 and "/user/alice/login" in anonymous.headers["Location"]
     missing = await fetch(jp_fetch, "tfserve", "hp3/")
     assert missing.code == 404
+
+
+class _Upstream:
+    """A plain HTTP server standing where a model server would, reporting the request headers it
+    received (what the proxy forwards cannot be seen from a model server's answers). Paths
+    ending in ``hold`` are answered only once ``release`` is set."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.received: list[dict[str, str]] = []
+        self.release = threading.Event()
+        upstream = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                upstream.received.append({k.lower(): v for k, v in self.headers.items()})
+                if self.path.endswith("hold"):
+                    upstream.release.wait(60)
+                body = b'{"ok": true}'
+                self.send_response(200)
+                for name, value in (("Content-Type", "application/json"),
+                                    ("Content-Length", str(len(body))), ("X-Model", "yes"),
+                                    ("Proxy-Authenticate", "Basic"),
+                                    ("Keep-Alive", "timeout=5")):
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def upstream(tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.setenv("TFSERVE_MAGIC_RUNTIME_DIR", str(tmp_path / "runtime"))
+    server = _Upstream()
+    registry.write_record(registry.ServerRecord(
+        name="echo", pid=os.getpid(), host="127.0.0.1", rest_api_port=server.port,
+        url=f"http://127.0.0.1:{server.port}", models=("m",)))
+    yield server
+    server.close()
+
+
+async def test_hop_by_hop_headers_and_jupyter_credentials_are_not_forwarded(
+        jp_fetch, upstream) -> None:
+    response = await fetch(jp_fetch, "tfserve", "echo", "v1", "models", "m", headers={
+        "Cookie": "_xsrf=abc; jupyter-session=secret", "X-XSRFToken": "abc",
+        "Origin": "http://elsewhere.example", "Referer": "http://elsewhere.example/page",
+        "Proxy-Authorization": "Basic c2VjcmV0", "Keep-Alive": "timeout=5", "TE": "trailers",
+        "X-Request-Id": "r-1", "Accept": "application/json"})
+    assert response.code == 200 and json.loads(response.body) == {"ok": True}
+    [received] = upstream.received
+    for name in ("authorization", "cookie", "x-xsrftoken", "origin", "referer",
+                 "proxy-authorization", "keep-alive", "te"):
+        assert name not in received, (name, received)
+    assert received["x-request-id"] == "r-1" and received["accept"] == "application/json"
+    # The same on the way back: the upstream's hop-by-hop headers stay behind.
+    assert response.headers["X-Model"] == "yes"
+    assert "Proxy-Authenticate" not in response.headers and "Keep-Alive" not in response.headers
+
+
+async def test_an_upstream_that_does_not_answer_in_time_is_a_504(jp_fetch, jp_serverapp,
+                                                                 upstream) -> None:
+    jp_serverapp.web_app.settings["tfserve_proxy_config"].request_timeout = 0.5
+    response = await fetch(jp_fetch, "tfserve", "echo", "v1", "models", "hold")
+    assert response.code == 504
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert json.loads(response.body) == {"error": (
+        f"Model server echo at http://127.0.0.1:{upstream.port} did not answer: "
+        "Timeout during request")}
+
+
+async def test_a_login_cookie_without_xsrf_is_refused_for_posts(jp_fetch, jp_serverapp,
+                                                                model_server) -> None:
+    token = jp_serverapp.identity_provider.token
+    # A browser's login: the token in a page URL sets Jupyter's login cookie.
+    login = await fetch(jp_fetch, "tree", params={"token": token}, headers={"Authorization": ""},
+                        follow_redirects=False)
+    cookies = [c.split(";", 1)[0] for c in login.headers.get_list("Set-Cookie")]
+    assert any(c.startswith("username-") for c in cookies), login.headers
+    cookie = "; ".join(cookies)
+    path = ("tfserve", "hp2", "v1", "models", "half_plus_two:predict")
+    refused = await fetch(jp_fetch, *path, method="POST", body=b'{"instances": [1.0]}',
+                          headers={"Authorization": "", "Cookie": cookie})
+    assert refused.code == 403
+    assert json.loads(refused.body) == {"error": "'_xsrf' argument missing from POST"}
+    xsrf = next(c.split("=", 1)[1] for c in cookies if c.startswith("_xsrf="))
+    allowed = await fetch(jp_fetch, *path, method="POST", body=b'{"instances": [1.0]}',
+                          headers={"Authorization": "", "Cookie": cookie, "X-XSRFToken": xsrf})
+    assert (allowed.code, json.loads(allowed.body)) == (200, {"predictions": [2.5]})
+
+
+async def test_the_log_api_returns_the_last_n_lines(jp_fetch, model_server) -> None:
+    async def log(n: str):
+        return await fetch(jp_fetch, "tfserve", "api", "servers", "hp2", "log", params={"n": n})
+
+    three = json.loads((await log("3")).body)
+    lines = model_server.log_path.read_text().splitlines()  # the server logs nothing meanwhile
+    assert three == {"name": "hp2", "lines": lines[-3:]}
+    assert json.loads((await log("0")).body)["lines"] == lines[-1:]  # at least one line
+    bad = await log("many")
+    assert (bad.code, json.loads(bad.body)) == (400, {"error": "n must be a whole number"})

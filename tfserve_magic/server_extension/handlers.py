@@ -21,6 +21,7 @@ import tornado.web
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.utils import url_path_join
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.simple_httpclient import HTTPTimeoutError
 
 from tfserve_magic.files import tail_lines
 from tfserve_magic.lifecycle import registry
@@ -204,14 +205,16 @@ class ProxyHandler(_Base):
             connect_timeout=self.proxy_config.connect_timeout,
             request_timeout=self.proxy_config.request_timeout)
         try:
+            # raise_error=False keeps the upstream's own error answers; Tornado still raises
+            # for a timeout or a failed connection (its 599s).
             response = await self._client().fetch(request, raise_error=False)
+        except HTTPTimeoutError as error:
+            status = 502 if "connecting" in error.message else 504
+            return _json_error(self, status, f"Model server {record.name} at {record.url} did "
+                                             f"not answer: {error.message}")
         except (OSError, HTTPClientError) as error:
             return _json_error(self, 502, f"Model server {record.name} at {record.url} is not "
                                           f"reachable: {error}")
-        if response.code == 599:  # Tornado's own: timeout or connection failure
-            status = 504 if "Timeout" in str(response.error) else 502
-            return _json_error(self, status, f"Model server {record.name} at {record.url} did "
-                                             f"not answer: {response.error}")
         reason = http.HTTPStatus(response.code).phrase if response.code in \
             http.HTTPStatus._value2member_map_ else "Unknown"
         self.set_status(response.code, reason)
