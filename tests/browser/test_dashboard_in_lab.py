@@ -1,5 +1,7 @@
-"""The dashboard in a real JupyterLab, driven by headless Chromium: the version rows show up,
-choosing another version in the widget changes what %%predict answers."""
+"""The dashboard in a real JupyterLab, driven by headless Chromium: the version rows show up
+under headers aligned with their values, the traffic chart is drawn, dtypes read as TensorFlow
+names them, choosing another version in the widget changes what %%predict answers, and after
+`%tfserve stop` no version reads as AVAILABLE."""
 
 from __future__ import annotations
 
@@ -9,6 +11,35 @@ import pytest
 from lab_server import KERNEL_READY, chromium_page, jupyter_lab, write_notebook
 
 pytestmark = pytest.mark.browser
+
+# Headers whose text does not start (left-aligned) or end (right-aligned) where their column's
+# values do, in every table of the dashboard.
+MISALIGNED = """() => {
+  const textBox = (cell) => {
+    const range = document.createRange();
+    range.selectNodeContents(cell);
+    return range.getBoundingClientRect();
+  };
+  const faults = [];
+  for (const table of document.querySelectorAll('.tfserve-dashboard table')) {
+    const [head, ...rows] = table.rows;
+    for (const row of rows) {
+      [...row.cells].forEach((cell, i) => {
+        const th = head.cells[i];
+        if (!th || !th.textContent.trim() || !cell.textContent.trim() || cell.colSpan > 1) return;
+        const align = getComputedStyle(th).textAlign;
+        const [a, b] = [textBox(th), textBox(cell)];
+        const off = align === 'right' ? a.right - b.right : a.left - b.left;
+        if (Math.abs(off) > 1 || getComputedStyle(cell).textAlign !== align)
+          faults.push(`${th.textContent} / ${cell.textContent}: ${off.toFixed(1)}px`);
+      });
+    }
+  }
+  return faults;
+}"""
+
+CHART_DRAWN = """() => [...document.querySelectorAll('.tfserve-dashboard img.tfserve-chart')]
+  .some(img => img.complete && img.naturalWidth >= 600 && img.offsetParent !== null)"""
 
 
 def test_dashboard_switches_the_version_predictions_use(tmp_path, plus_version_builds) -> None:
@@ -59,4 +90,26 @@ def test_dashboard_switches_the_version_predictions_use(tmp_path, plus_version_b
             page.wait_for_function(
                 "() => [...document.querySelectorAll('.jp-OutputArea-output')]"
                 ".some(e => e.innerText.includes('answer 1.0'))", timeout=120_000)
-            page.screenshot(path=str(tmp_path / "dashboard.png"))
+            # Headers line up with their values; the chart is a drawn image; dtypes as in
+            # %tfserve signatures.
+            assert page.evaluate(MISALIGNED) == []
+            page.wait_for_function(CHART_DRAWN, timeout=60_000)
+            signatures = page.locator(".tfserve-dashboard .tfserve-signatures").first
+            assert "float32" in signatures.inner_text() and "DT_" not in signatures.inner_text()
+            page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+
+            # %tfserve stop: the dashboard says so, and no version is left reading AVAILABLE.
+            page.evaluate("""async () => {
+                const panel = window.jupyterapp.shell.currentWidget;
+                const cells = panel.content.model.sharedModel;
+                cells.insertCell(cells.cells.length, {cell_type: 'code', source: '%tfserve stop ui'});
+                panel.content.activeCellIndex = cells.cells.length - 1;
+                await window.jupyterapp.commands.execute('notebook:run-cell');
+            }""")
+            page.locator(".jp-OutputArea-output", has_text="Stopped ui").wait_for(timeout=60_000)
+            page.locator(".tfserve-dashboard .tfserve-versions", has_text="STOPPED").first \
+                .wait_for(timeout=30_000)
+            assert "AVAILABLE" not in page.locator(".tfserve-dashboard .tfserve-versions") \
+                .first.inner_text()
+            assert "stopped answering" in page.locator(".tfserve-dashboard").inner_text()
+            page.locator(".tfserve-dashboard").screenshot(path=str(tmp_path / "stopped.png"))

@@ -3,7 +3,9 @@ the route switches, and refreshing stops with the widget or the server."""
 
 from __future__ import annotations
 
+import io
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,15 @@ from server_process import wait_for
 
 from tfserve_magic.lifecycle import launcher
 from tfserve_magic.notebook import defaults as routing
-from tfserve_magic.notebook.dashboard_state import model_views, parse_traffic, rates, route_choices
+from tfserve_magic.notebook.dashboard_chart import TrafficHistory, png, traffic_figure
+from tfserve_magic.notebook.dashboard_state import (
+    ModelView,
+    VersionRow,
+    model_views,
+    parse_traffic,
+    rates,
+    route_choices,
+)
 from tfserve_magic.notebook.widgets import Dashboard
 from tfserve_magic.operations.labels import LabelError, move_label
 from tfserve_magic.status import VersionState
@@ -50,7 +60,9 @@ def test_dashboard_follows_versions_labels_and_failures(served, plus_version_bui
     panel = dash._panels["plus"]
     assert "data-version='1'" in panel.versions.value and "AVAILABLE" in panel.versions.value
     assert "stable" in panel.versions.value
-    assert "<td>x</td><td>DT_FLOAT</td>" in panel.signatures.value
+    # dtypes read as in %tfserve signatures (TensorFlow's names), not as TF Serving's enum.
+    assert ">x</td>" in panel.signatures.value and ">float32</td>" in panel.signatures.value
+    assert "DT_" not in panel.signatures.value
     assert [label for label, _ in panel.route.options] == ["latest", "version 1",
                                                            "label stable (v1)"]
 
@@ -131,13 +143,18 @@ def test_refreshes_by_itself_and_stops_when_closed_or_server_stops(served, plus_
     place(plus_version_builds, base, 2)
     wait_for(lambda: "data-version='2'" in dash._panels["plus"].versions.value, 60,
              what="the dashboard to show v2 by itself")
-    handle.client.predict("plus", [1.0])
-    wait_for(lambda: "req/s" in dash._panels["plus"].versions.value, 30,
-             what="traffic in the table")
-    handle.client.predict("plus", [1.0])
-    wait_for(lambda: "<polyline" in dash._panels["plus"].chart.value, 30,
-             what="a rate and latency chart")
-    assert "mean latency, ms" in dash._panels["plus"].chart.value
+    panel = dash._panels["plus"]
+
+    def charted() -> bool:
+        handle.client.predict("plus", [1.0])
+        return bool(panel.chart.value) and panel.chart.layout.display != "none"
+
+    wait_for(charted, 30, what="a traffic chart")
+    assert bytes(panel.chart.value).startswith(b"\x89PNG")
+    assert panel.chart_note.value == ""
+    series = panel.history.series(time.monotonic())
+    assert [(s.title, s.unit) for s in series][:2] == [("Requests", "req/s"), ("Mean latency", "ms")]
+    assert any(value > 0 for points in series[0].lines.values() for _, value in points)
     dash.close()
     wait_for(lambda: not dash.refreshing, 10, what="refreshing to stop after close")
 
@@ -146,6 +163,41 @@ def test_refreshes_by_itself_and_stops_when_closed_or_server_stops(served, plus_
     wait_for(lambda: not other.refreshing, 30, what="refreshing to stop with the server")
     assert "stopped answering" in other.stopped_reason
     assert "refreshing stopped" in str(other.output.outputs)
+    # Beside that error, nothing says a version is still serving.
+    stopped = other._panels["plus"]
+    assert "AVAILABLE" not in stopped.versions.value and "STOPPED" in stopped.versions.value
+    assert "stopped" in other.header.value
+    assert stopped.route.disabled and stopped.move.disabled
+
+
+def test_chart_has_axes_units_and_a_time_window() -> None:
+    history = TrafficHistory(window=60.0)
+    for second in range(0, 100, 2):
+        history.add(float(second), ModelView("m", "", "", {}, (
+            VersionRow(1, "AVAILABLE", requests_per_second=second / 10, mean_latency_ms=2.0),
+            VersionRow(2, "AVAILABLE", requests_per_second=1.0, mean_latency_ms=None,
+                       mean_batch_size=4.0, mean_queue_delay_ms=0.5))))
+    series = history.series(98.0)
+    assert [(s.title, s.unit) for s in series] == [
+        ("Requests", "req/s"), ("Mean latency", "ms"), ("Mean batch size", "rows"),
+        ("Queueing delay", "ms")]
+    requests = series[0].lines
+    assert sorted(requests) == [1, 2]
+    assert requests[1][0] == (-60.0, 3.8) and requests[1][-1] == (0.0, 9.8)  # older points gone
+    assert sorted(series[1].lines) == [1]  # no latency without requests
+    figure = traffic_figure(series, 60.0)
+    axes = [ax for ax in figure.axes if ax.get_visible()]
+    assert [ax.get_title(loc="left") for ax in axes] == [s.title for s in series]
+    assert [ax.get_ylabel() for ax in axes] == ["req/s", "ms", "rows", "ms"]
+    assert all(ax.get_xlim() == (-60.0, 0.0) and ax.get_xlabel() == "seconds ago" for ax in axes)
+    assert [t.get_text() for t in axes[0].get_legend().get_texts()] == ["v1", "v2"]
+    figure.canvas.draw()
+    assert [t.get_text() for t in axes[0].get_xticklabels()][-1] == "0"  # not "-0"
+    image = png(figure)
+    from PIL import Image
+
+    with Image.open(io.BytesIO(image)) as decoded:
+        assert decoded.size == (760, 380)
 
 
 def test_label_rules_without_widgets(served) -> None:

@@ -21,6 +21,7 @@ from tfserve_magic.lifecycle.launcher import (
 )
 
 __all__ = [
+    "dtype_name",
     "render_prediction",
     "render_servers",
     "render_signatures",
@@ -110,6 +111,16 @@ def _shape(info: Mapping[str, Any]) -> str:
     return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
 
 
+# TF Serving's enum names whose lower-case form is not the dtype's own name (tf.float32 etc.).
+_DTYPE_NAMES = {"float": "float32", "double": "float64", "half": "float16", "complex": "complex64"}
+
+
+def dtype_name(dtype: str) -> str:
+    """``DT_FLOAT`` -> ``float32``: TensorFlow's (and numpy's) name for a metadata dtype."""
+    name = dtype.removeprefix("DT_").lower()
+    return _DTYPE_NAMES.get(name, name)
+
+
 def render_signatures(signatures: Mapping[str, Any]) -> str:
     blocks = []
     for name in sorted(signatures):
@@ -120,7 +131,7 @@ def render_signatures(signatures: Mapping[str, Any]) -> str:
         for kind in ("inputs", "outputs"):
             for key, info in sorted(signature.get(kind, {}).items()):
                 arrow = "in " if kind == "inputs" else "out"
-                dtype = info.get("dtype", "").removeprefix("DT_").lower()
+                dtype = dtype_name(info.get("dtype", ""))
                 lines.append(f"  {arrow} {key}: {dtype} {_shape(info)}")
         blocks.append("\n".join(lines))
     return "\n".join(blocks) or "No signatures."

@@ -1,11 +1,13 @@
 """The live model dashboard, built with core ipywidgets only (JupyterLab, Notebook 7, Colab,
 VS Code).
 
-For each model of a server: its versions with state, labels, load errors and traffic; the
-signatures of a chosen version; which version or label ``%%predict`` uses by default; and moving
-a label (a models.config edit the server reloads, see ``labels``). The view refreshes itself on a
-background thread until it is closed or the server stops; every error lands in the widget's
-Output area. The data logic lives in ``dashboard_state``. No TensorFlow import.
+For each model of a server: its versions with state, labels, load errors and traffic; a chart
+of the last two minutes of traffic per version (matplotlib, shown as a PNG, see
+``dashboard_chart``); the signatures of a chosen version; which version or label ``%%predict``
+uses by default; and moving a label (a models.config edit the server reloads, see ``labels``).
+The view refreshes itself on a background thread until it is closed or the server stops; every
+error lands in the widget's Output area; once the server stops, no version reads as serving.
+The data logic lives in ``dashboard_state``. No TensorFlow import.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import html
 import threading
 import time
-from collections import deque
 from typing import Any
 
 import ipywidgets as w
@@ -21,6 +22,7 @@ import ipywidgets as w
 from tfserve_magic.client.rest import ServingError
 from tfserve_magic.lifecycle import launcher
 from tfserve_magic.notebook import defaults as routing
+from tfserve_magic.notebook.dashboard_chart import TrafficHistory, png, traffic_figure
 from tfserve_magic.notebook.dashboard_state import (
     BatchStats,
     ModelView,
@@ -31,38 +33,64 @@ from tfserve_magic.notebook.dashboard_state import (
     rates,
     route_choices,
 )
+from tfserve_magic.notebook.display import dtype_name
 from tfserve_magic.operations.labels import LabelError, move_label
 
 __all__ = ["Dashboard", "dashboard"]
 
 _STATE_COLOURS = {"AVAILABLE": "#1a7f37", "LOADING": "#9a6700", "START": "#9a6700",
-                  "UNLOADING": "#9a6700", "END": "#6e7781"}
-_HISTORY = 40
+                  "UNLOADING": "#9a6700", "END": "#6e7781", "FAILED": "#cf222e",
+                  "STOPPED": "#6e7781"}
+_CHART_WINDOW = 120.0  # seconds of traffic the chart shows
 
 
-def _versions_table(view: ModelView) -> str:
+def _cell(tag: str, text: str, align: str = "left", style: str = "") -> str:
+    # Inline styles: the same alignment for a header and its values in every front end.
+    return (f"<{tag} style='text-align:{align};padding:2px 14px 2px 0;white-space:nowrap;"
+            f"vertical-align:top;{style}'>{text}</{tag}>")
+
+
+def _number(value: float | None, digits: int) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def _versions_table(view: ModelView, stopped: bool = False) -> str:
+    """One row per version; numbers right-aligned under right-aligned headers. Once the
+    server is stopped, no version is shown as serving."""
+    batching = any(r.mean_batch_size is not None or r.mean_queue_delay_ms is not None
+                   for r in view.rows)
+    columns = [("version", "right"), ("state", "left"), ("labels", "left"),
+               ("req/s", "right"), ("latency, ms", "right")]
+    if batching:
+        columns += [("batch size", "right"), ("queue, ms", "right")]
+    columns.append(("load error", "left"))
+    head = "".join(_cell("th", name, align, "border-bottom:1px solid #d0d7de")
+                   for name, align in columns)
     rows = []
     for row in view.rows:
-        colour = _STATE_COLOURS.get(row.state, "#000")
-        state = f'<b style="color:{colour}">{row.state}</b>'
-        if row.state == "END" and row.error:
-            state = '<b style="color:#cf222e">FAILED</b>'
-        traffic = "" if row.requests_per_second is None else (
-            f"{row.requests_per_second:.1f} req/s"
-            + (f", {row.mean_latency_ms:.1f} ms" if row.mean_latency_ms is not None else "")
-            + (f", batches of {row.mean_batch_size:.1f}" if row.mean_batch_size is not None else "")
-            + (f", queued {row.mean_queue_delay_ms:.2f} ms" if row.mean_queue_delay_ms is not None
-               else ""))
-        rows.append(f"<tr class='tfserve-version' data-version='{row.version}'>"
-                    f"<td>{row.version}</td><td>{state}</td>"
-                    f"<td>{html.escape(', '.join(row.labels))}</td><td>{traffic}</td>"
-                    f"<td style='color:#cf222e'>{html.escape(row.error)}</td></tr>")
-    body = "".join(rows) or "<tr><td colspan=5><i>no versions yet</i></td></tr>"
-    return ("<table class='tfserve-versions'><tr><th>version</th><th>state</th><th>labels</th>"
-            f"<th>traffic</th><th>load error</th></tr>{body}</table>")
+        state = "STOPPED" if stopped else row.shown_state
+        values = [str(row.version),
+                  f"<b style='color:{_STATE_COLOURS.get(state, '#000')}'>{state}</b>",
+                  html.escape(", ".join(row.labels)),
+                  "" if stopped else _number(row.requests_per_second, 1),
+                  "" if stopped else _number(row.mean_latency_ms, 1)]
+        if batching:
+            values += ["" if stopped else _number(row.mean_batch_size, 1),
+                       "" if stopped else _number(row.mean_queue_delay_ms, 2)]
+        values.append(html.escape(row.error))
+        cells = "".join(
+            _cell("td", value, align, "white-space:normal;color:#cf222e" if name == "load error"
+                  else "")
+            for value, (name, align) in zip(values, columns, strict=True))
+        rows.append(f"<tr class='tfserve-version' data-version='{row.version}'>{cells}</tr>")
+    body = "".join(rows) or f"<tr><td colspan={len(columns)}><i>no versions yet</i></td></tr>"
+    return (f"<table class='tfserve-versions' style='border-collapse:collapse;width:auto'><tr>{head}</tr>"
+            f"{body}</table>")
 
 
 def _signatures_table(signatures: dict[str, Any]) -> str:
+    columns = [("signature", "left"), ("", "left"), ("name", "left"), ("dtype", "left"),
+               ("shape", "left")]
     rows = []
     for name in sorted(s for s in signatures if not s.startswith("__")):
         for kind in ("inputs", "outputs"):
@@ -71,32 +99,13 @@ def _signatures_table(signatures: dict[str, Any]) -> str:
                 dims = "?" if shape.get("unknown_rank") else "[" + ", ".join(
                     "None" if int(d.get("size", -1)) < 0 else str(d["size"])
                     for d in shape.get("dim", [])) + "]"
-                rows.append(f"<tr><td>{html.escape(name)}</td><td>{kind[:-1]}</td>"
-                            f"<td>{html.escape(key)}</td><td>{info.get('dtype', '')}</td>"
-                            f"<td>{dims}</td></tr>")
-    return ("<table class='tfserve-signatures'><tr><th>signature</th><th></th><th>name</th>"
-            "<th>dtype</th><th>shape</th></tr>" + "".join(rows) + "</table>")
-
-
-def _sparkline(history: dict[int, deque[float]], unit: str) -> str:
-    if not history:
-        return ""
-    width, height = 240, 40
-    peak = max((max(h) for h in history.values() if h), default=0.0) or 1.0
-    colours = ["#0969da", "#1a7f37", "#bf3989", "#9a6700", "#6e7781"]
-    lines = []
-    for index, (version, values) in enumerate(sorted(history.items())):
-        if len(values) < 2:
-            continue
-        step = width / (_HISTORY - 1)
-        points = " ".join(f"{i * step:.1f},{height - v / peak * (height - 2):.1f}"
-                          for i, v in enumerate(values))
-        colour = colours[index % len(colours)]
-        lines.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" '
-                     f'points="{points}"><title>v{version}</title></polyline>')
-    legend = " ".join(f"v{v}" for v in sorted(history))
-    return (f'<svg width="{width}" height="{height}" style="border:1px solid #d0d7de">'
-            + "".join(lines) + f"</svg> <small>{unit} (peak {peak:.1f}) {legend}</small>")
+                values = [html.escape(name), kind[:-1], html.escape(key),
+                          dtype_name(info.get("dtype", "")), dims]
+                rows.append("<tr>" + "".join(_cell("td", v, a) for v, (_, a) in
+                                             zip(values, columns, strict=True)) + "</tr>")
+    head = "".join(_cell("th", n, a, "border-bottom:1px solid #d0d7de") for n, a in columns)
+    return (f"<table class='tfserve-signatures' style='border-collapse:collapse;width:auto'><tr>{head}</tr>"
+            + "".join(rows) + "</table>")
 
 
 class _ModelPanel(w.VBox):
@@ -105,8 +114,8 @@ class _ModelPanel(w.VBox):
     def __init__(self, owner: Dashboard, name: str) -> None:
         self.owner = owner
         self.name = name
-        self.rate_history: dict[int, deque[float]] = {}
-        self.latency_history: dict[int, deque[float]] = {}
+        self.history = TrafficHistory(_CHART_WINDOW)
+        self._view: ModelView | None = None
         self.versions = w.HTML()
         self.route = w.Dropdown(description="Predict with", style={"description_width": "90px"})
         self.route.observe(self._route_changed, names="value")
@@ -120,23 +129,20 @@ class _ModelPanel(w.VBox):
                                             style={"description_width": "90px"})
         self.signature_version.observe(self._signatures_changed, names="value")
         self.signatures = w.HTML()
-        self.chart = w.HTML()
+        self.chart = w.Image(format="png", layout=w.Layout(max_width="100%"))
+        self.chart.add_class("tfserve-chart")
+        self.chart.layout.display = "none"
+        self.chart_note = w.HTML()
         self._shown_signatures: int | None = None
         super().__init__([
             w.HTML(f"<h4 style='margin:4px 0'>{html.escape(name)}</h4>"), self.versions,
-            self.chart, self.route, w.HBox([self.label_name, self.label_version, self.move]),
+            self.chart, self.chart_note, self.route, w.HBox([self.label_name, self.label_version, self.move]),
             self.signature_version, self.signatures])
 
     def update(self, view: ModelView) -> None:
+        self._view = view
         self.versions.value = _versions_table(view)
-        for row in view.rows:
-            if row.requests_per_second is not None:
-                self.rate_history.setdefault(row.version, deque(maxlen=_HISTORY)).append(
-                    row.requests_per_second)
-                self.latency_history.setdefault(row.version, deque(maxlen=_HISTORY)).append(
-                    row.mean_latency_ms or 0.0)
-        self.chart.value = (_sparkline(self.rate_history, "req/s") + "<br>"
-                            + _sparkline(self.latency_history, "mean latency, ms"))
+        self._draw_chart(view)
         choices = route_choices(view)
         if [c[1] for c in choices] != [c[1] for c in self.route.options]:
             current = self.route.value
@@ -162,6 +168,28 @@ class _ModelPanel(w.VBox):
                 self.signature_version.value = view.available[0]
         if self.signature_version.value != self._shown_signatures:
             self._signatures_changed({"new": self.signature_version.value})
+
+    def _draw_chart(self, view: ModelView) -> None:
+        now = time.monotonic()
+        self.history.add(now, view)
+        series = self.history.series(now)
+        if not any(len(points) > 1 for s in series for points in s.lines.values()):
+            self.chart_note.value = ("<i>Traffic appears here from the second refresh on "
+                                     "(the server's metrics are read at each refresh).</i>"
+                                     if self.owner.metrics else
+                                     "<i>No traffic chart: this server's metrics are off.</i>")
+            return
+        self.chart.value = png(traffic_figure(series, _CHART_WINDOW))
+        self.chart.layout.display = None
+        self.chart_note.value = ""
+
+    def show_stopped(self) -> None:
+        """The server is gone: no version reads as serving, and nothing can be changed."""
+        if self._view is not None:
+            self.versions.value = _versions_table(self._view, stopped=True)
+        for control in (self.route, self.label_name, self.label_version, self.move,
+                        self.signature_version):
+            control.disabled = True
 
     def _route_changed(self, change: dict[str, Any]) -> None:
         kind, value = change["new"] or ("latest", None)
@@ -210,6 +238,7 @@ class Dashboard(w.VBox):
         self._traffic: Traffic | None = None
         self._traffic_at = 0.0
         self._batching: dict[tuple[str, int], BatchStats] = {}
+        self.metrics = True  # until a scrape finds them off
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self.stopped_reason = ""
@@ -266,7 +295,8 @@ class Dashboard(w.VBox):
             with urlopen(f"{self.handle.url}/monitoring/prometheus/metrics", timeout=5) as r:
                 text = r.read().decode()
         except OSError:
-            return {}  # metrics are off for this server: no traffic column
+            self.metrics = False
+            return {}  # metrics are off for this server: no traffic columns
         now = time.monotonic()
         current = parse_traffic(text)
         result = rates(self._traffic, current, now - self._traffic_at)
@@ -277,6 +307,11 @@ class Dashboard(w.VBox):
     def _halt(self, reason: str) -> None:
         self.stopped_reason = reason
         self._stop.set()
+        for panel in self._panels.values():
+            panel.show_stopped()
+        self.header.value = (f"<b>{html.escape(self.handle.name)}</b> at "
+                             f"<code>{html.escape(self.handle.url)}</code> "
+                             "<b style='color:#cf222e'>stopped</b>")
         self.report(reason)
 
     def _run(self) -> None:
