@@ -329,6 +329,24 @@ def test_percent_encoded_model_names(shared_server) -> None:
     assert shared_server.get("/v1/models/half%5Fplus%5Ftwo").status == 200
 
 
+@pytest.mark.parametrize("name", ["{base}", "{base}%2F1", "..%2F..%2Fhalf_plus_two", "..",
+                                  "%2Fetc%2Fpasswd"])
+def test_model_names_from_urls_name_configured_models_only(shared_server, half_plus_two,
+                                                          name: str) -> None:
+    # A name is looked up among the configured models, never opened as a path: the base path
+    # of a served model, its version folder or a path out of it is just an unknown name.
+    from urllib.parse import quote
+
+    name = name.format(base=quote(str(half_plus_two), safe=""))
+    for path, api in ((f"/v1/models/{name}", "GET"), (f"/v1/models/{name}/metadata", "GET"),
+                      (f"/v1/models/{name}:predict", "POST")):
+        response = shared_server.get(path) if api == "GET" else \
+            shared_server.post(path, {"instances": [1.0]})
+        assert response.status == 404, (path, response.body)
+        assert "Servable not found for request: Latest(" in response.json()["error"] or \
+            "Could not find any versions of model" in response.json()["error"]
+
+
 def test_no_cors_headers_unless_enabled(shared_server) -> None:
     assert "Access-Control-Allow-Origin" not in shared_server.get("/v1/models/half_plus_two").headers
 
@@ -354,3 +372,5 @@ def test_prometheus_metrics(shared_server) -> None:
     assert ":tensorflow:serving:request_latency_bucket{" in text
     assert ('tfserve_magic_request_count_total{API="Predict",model_name="half_plus_two",'
             'status="OK",version="1"}') in text
+    assert ('tfserve_magic_request_latency_seconds_count{API="Predict",model_name="half_plus_two",'
+            'version="1"}') in text
