@@ -302,3 +302,24 @@ async def test_the_log_api_returns_the_last_n_lines(jp_fetch, model_server) -> N
     assert json.loads((await log("0")).body)["lines"] == lines[-1:]  # at least one line
     bad = await log("many")
     assert (bad.code, json.loads(bad.body)) == (400, {"error": "n must be a whole number"})
+
+
+async def test_a_connected_remote_is_proxied_only_when_connected_from_a_kernel(
+        jp_fetch, model_server) -> None:
+    from tfserve_magic.lifecycle.remote import connect
+
+    connect(model_server.url, "far", from_kernel=True)  # what %tfserve connect records
+    connect(model_server.url, "stranger")  # written without the user's kernel saying so
+    direct = model_server.get("/v1/models/half_plus_two")
+    proxied = await fetch(jp_fetch, "tfserve", "far", "v1", "models", "half_plus_two")
+    assert (proxied.code, proxied.body) == (direct.status, direct.body)
+    refused = await fetch(jp_fetch, "tfserve", "stranger", "v1", "models", "half_plus_two")
+    assert refused.code == 403
+    assert json.loads(refused.body) == {"error": "Model server stranger is remote and was not "
+                                                 "connected from your kernel (%tfserve connect); "
+                                                 "the proxy does not forward to it"}
+    stop = await fetch(jp_fetch, "tfserve", "api", "servers", "far", "stop", method="POST",
+                       body=b"")
+    assert stop.code == 409
+    assert "far is a remote server" in json.loads(stop.body)["error"]
+    assert model_server.proc.poll() is None and registry.find_record("far") is not None

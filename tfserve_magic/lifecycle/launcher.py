@@ -382,6 +382,9 @@ def _launch(spec: ServerSpec, models: list[ModelConfig], config_path: str,
             timeout: float) -> StartResult:
     name = spec.server_name
     existing = registry.find_record(name)
+    if existing is not None and existing.remote:
+        return Failed(name, f"{name} names the remote server {existing.url} (%tfserve connect); "
+                            "choose another --name")
     if existing is not None:
         if registry.probe(existing) is not None:
             same = existing.extra.get("spec") == _spec_key(spec, config_path)
@@ -538,6 +541,13 @@ def stop(name: str | None = None, *, all: bool = False) -> list[str]:
             if record is None:
                 raise ValueError(f"no server named {name}")
             targets = [record]
+    if all:
+        targets = [r for r in targets if not r.remote]  # not ours: they keep serving
+    for record in targets:
+        if record.remote:
+            raise ValueError(f"{record.name} is a remote server ({record.url}, connected with "
+                             "%tfserve connect): it is not ours to stop. %tfserve disconnect "
+                             f"{record.name} forgets it.")
     for record in targets:
         processes.terminate(record.pid)
         registry.remove_record(record.name)
@@ -596,5 +606,7 @@ def logs(name: str, lines: int = 50) -> str:
     record = registry.find_record(name)
     if record is None:
         raise ValueError(f"no server named {name}")
+    if record.remote:
+        raise ValueError(f"{name} is a remote server ({record.url}): its log is where it runs")
     return _tail(record.log_file, lines)
 

@@ -55,6 +55,10 @@ class ServerRecord:
     detached: bool = False
     version: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # A remote server (``%tfserve connect``): not ours to stop; pid is 0.
+    remote: bool = False
+    grpc_target: str | None = None  # host:port of its gRPC API, when known
+    proxy_allowed: bool = False  # connected from the user's own kernel: Jupyter may proxy it
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -128,7 +132,11 @@ def find_record(name_or_port: str | int) -> ServerRecord | None:
 
 def probe(record: ServerRecord, timeout: float = 2.0) -> dict[str, Any] | None:
     """The server's own description (``GET /tfserve_magic/v1/server``) if ``record`` is alive
-    and answering with the same pid; None otherwise."""
+    and answering with the same pid; None otherwise. A remote server is alive when it answers."""
+    if record.remote:
+        from tfserve_magic.lifecycle.remote import describe_remote
+
+        return describe_remote(record, timeout)
     if not pid_alive(record.pid):
         return None
     try:

@@ -19,6 +19,7 @@ from tfserve_magic.lifecycle.launcher import (
     StartResult,
     TimedOut,
 )
+from tfserve_magic.lifecycle.registry import ServerRecord
 
 __all__ = [
     "dtype_name",
@@ -73,12 +74,18 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+def _kind(record: ServerRecord) -> str:
+    if record.remote:
+        return f"remote {record.url}"
+    return "detached" if record.detached else ""
+
+
 def render_servers(infos: Sequence[ServerInfo]) -> str:
     if not infos:
         return "No servers. Start one with %tfserve start MODEL_DIR."
-    rows = [(i.record.name, str(i.record.pid), str(i.record.rest_api_port),
-             ", ".join(i.models), _duration(i.uptime), "alive" if i.alive else "dead",
-             "detached" if i.record.detached else "") for i in infos]
+    rows = [(i.record.name, "-" if i.record.remote else str(i.record.pid),
+             str(i.record.rest_api_port), ", ".join(i.models), _duration(i.uptime),
+             "alive" if i.alive else "dead", _kind(i.record)) for i in infos]
     return _table(("NAME", "PID", "PORT", "MODELS", "UPTIME", "STATE", ""), rows)
 
 

@@ -105,6 +105,17 @@ def _build_parser() -> _Parser:
     dashboard = command("dashboard", help="a live view of served models")
     dashboard.add_argument("name", nargs="?")
 
+    connect = command("connect", help="use a model server running elsewhere (TF Serving or "
+                                      "tfserve) as if it were started here")
+    connect.add_argument("url", help="its REST address, such as http://host:8501")
+    connect.add_argument("--name", required=True, help="the name to use it by")
+    connect.add_argument("--grpc", metavar="HOST:PORT", help="its gRPC address (label moves)")
+    connect.add_argument("--models", help="comma list of its models (TF Serving does not list "
+                                          "them itself)")
+
+    disconnect = command("disconnect", help="forget a connected remote server")
+    disconnect.add_argument("name")
+
     from tfserve_magic.operations.deploy.cli import add_arguments
 
     add_arguments(command("deploy", help="write a TensorFlow Serving deployment (Docker, "
@@ -240,6 +251,22 @@ class TFServeMagics(Magics):
         from tfserve_magic.notebook.widgets import dashboard
 
         _show(dashboard(args.name))
+
+    def _cmd_connect(self, args: argparse.Namespace, extra: Sequence[str]) -> None:
+        from tfserve_magic.lifecycle.remote import connect
+
+        models = [m.strip() for m in (args.models or "").split(",") if m.strip()]
+        record = connect(args.url, args.name, grpc=args.grpc, models=models, from_kernel=True)
+        print(f"Connected {record.name}: {record.url}"
+              + (f" (gRPC {record.grpc_target})" if record.grpc_target else "")
+              + f", serving {', '.join(record.models)}. It is not ours to stop; "
+              f"%tfserve disconnect {record.name} forgets it.")
+
+    def _cmd_disconnect(self, args: argparse.Namespace, extra: Sequence[str]) -> None:
+        from tfserve_magic.lifecycle.remote import disconnect
+
+        url = disconnect(args.name)
+        print(f"Disconnected {args.name} ({url}); it keeps serving there.")
 
     def _cmd_deploy(self, args: argparse.Namespace, extra: Sequence[str]) -> None:
         from tfserve_magic.operations.deploy.cli import deploy_from_arguments

@@ -129,7 +129,10 @@ class StopHandler(_Base):
             return
         from tfserve_magic.lifecycle.launcher import stop
 
-        stopped = await self.in_thread(lambda: stop(record.name))
+        try:
+            stopped = await self.in_thread(lambda: stop(record.name))
+        except ValueError as refused:  # a remote server: not ours to stop
+            return _json_error(self, 409, str(refused))
         self.finish({"stopped": stopped})
 
 
@@ -180,7 +183,12 @@ class ProxyHandler(_Base):
 
     async def _forward(self, server: str, path: str) -> None:
         record = registry.find_record(server)
-        if record is None or not pid_alive(record.pid):
+        if record is not None and record.remote and not record.proxy_allowed:
+            # Only a user's own %tfserve connect makes this proxy reach another machine.
+            return _json_error(self, 403, f"Model server {record.name} is remote and was not "
+                                          "connected from your kernel (%tfserve connect); the "
+                                          "proxy does not forward to it")
+        if record is None or not (record.remote or pid_alive(record.pid)):
             return _json_error(self, 404, f"No running model server named or on port {server} "
                                           "(see %tfserve list)")
         body = self.request.body

@@ -1,0 +1,122 @@
+"""Remote model servers: real TensorFlow Serving, or ours on another machine, registered with
+``%tfserve connect`` beside the servers started here.
+
+A remote record has no process of ours (pid 0): it is alive when it answers, ``stop`` refuses
+it and ``disconnect`` forgets it. Our own server describes itself
+(``/tfserve_magic/v1/server``); real TF Serving has no API listing its models, so the user names
+them and their status comes from ``GET /v1/models/<name>``. No TensorFlow, no IPython.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import urllib.parse
+from collections.abc import Sequence
+from typing import Any
+
+from tfserve_magic.client.rest import Client, ServingError
+from tfserve_magic.lifecycle import registry
+from tfserve_magic.lifecycle.registry import ServerRecord
+
+__all__ = ["connect", "describe_remote", "disconnect", "parse_grpc_target"]
+
+
+def _split_url(url: str) -> tuple[str, int, str]:
+    """(host, port, normalised url) of ``http[s]://host[:port]``; ValueError otherwise."""
+    parts = urllib.parse.urlsplit(url.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == -1 or \
+            parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"{url!r} is not a server address such as http://host:8501")
+    port = port or (443 if parts.scheme == "https" else 80)
+    host = parts.hostname
+    shown = f"[{host}]" if ":" in host else host
+    return host, port, f"{parts.scheme}://{shown}:{port}"
+
+
+def parse_grpc_target(target: str) -> str:
+    """``host:port`` of a gRPC API, checked; ValueError otherwise."""
+    host, _, port = target.strip().rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"--grpc {target!r} must be HOST:PORT, such as prod.example:8500")
+    return f"{host}:{int(port)}"
+
+
+def _status_of(client: Client, model: str) -> dict[str, Any]:
+    try:
+        versions = [{"version": s.version, "state": s.state, "error": s.error_message}
+                    for s in client.status(model)]
+    except ServingError as error:
+        if error.status == 0:
+            raise
+        versions = []  # the server answers, but not for this model (yet)
+    return {"name": model, "base_path": "", "policy": "", "labels": {}, "versions": versions}
+
+
+def _describe(record: ServerRecord, timeout: float) -> dict[str, Any]:
+    """The remote's description, as our server gives it; raises ServingError."""
+    client = Client(record.url, timeout=timeout)
+    info = client.server_info()
+    if info is not None:
+        return info
+    return {"pid": None, "version": "tensorflow_model_server", "model_config_file": None,
+            "models": [_status_of(client, m) for m in record.models]}
+
+
+def describe_remote(record: ServerRecord, timeout: float = 2.0) -> dict[str, Any] | None:
+    """What :func:`registry.probe` returns for a remote: its description, or None when it does
+    not answer."""
+    try:
+        return _describe(record, timeout)
+    except ServingError:
+        return None
+
+
+def connect(url: str, name: str, *, grpc: str | None = None, models: Sequence[str] = (),
+            from_kernel: bool = False, timeout: float = 10.0) -> ServerRecord:
+    """Record the server at ``url`` as ``name``. ``models`` names the models of a real TF
+    Serving (ours lists them itself). ``from_kernel``: connected by the user in their own
+    kernel, so the Jupyter proxy may forward to it. Raises ValueError with the reason."""
+    registry.check_name(name)
+    host, port, normalised = _split_url(url)
+    existing = registry.find_record(name)
+    if existing is not None and not existing.remote:
+        raise ValueError(f"{name} names a server started here ({existing.url}); choose another "
+                         "--name")
+    record = ServerRecord(
+        name=name, pid=0, host=host, rest_api_port=port, url=normalised,
+        models=tuple(dict.fromkeys(models)), started_at=time.time(), owner_pid=os.getpid(),
+        remote=True, grpc_target=parse_grpc_target(grpc) if grpc else None,
+        proxy_allowed=from_kernel)
+    try:
+        description = _describe(record, timeout)
+    except ServingError as error:
+        raise ValueError(f"cannot connect to {normalised}: {error.message}") from None
+    served = tuple(m["name"] for m in description["models"])
+    if description.get("pid") is None:
+        missing = [m["name"] for m in description["models"] if not m["versions"]]
+        if not served:
+            raise ValueError(f"{normalised} does not list its models (TensorFlow Serving has no "
+                             "API for that): name them with --models NAME[,NAME...]")
+        if missing:
+            raise ValueError(f"{normalised} serves no model named {', '.join(missing)}")
+    record = ServerRecord(**{**record.to_json(), "models": served, "argv": (),
+                             "version": str(description.get("version", ""))})
+    registry.write_record(record)
+    return record
+
+
+def disconnect(name: str) -> str:
+    """Forget the remote server ``name``; returns its URL."""
+    record = registry.find_record(name)
+    if record is None:
+        raise ValueError(f"no server named {name} (see %tfserve list)")
+    if not record.remote:
+        raise ValueError(f"{name} was started here, not connected: stop it with "
+                         f"%tfserve stop {name}")
+    registry.remove_record(record.name)
+    return record.url
