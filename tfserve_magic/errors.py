@@ -10,6 +10,7 @@ from the Jupyter side), and all of them descend from this one root::
     │                                                  .message: TF Serving's own text)
     ├── tfserve_magic.lifecycle.launcher.LaunchError   start() could not bring a server up
     ├── tfserve_magic.operations.labels.LabelError     a label move the server would refuse
+    ├── tfserve_magic.operations.deploy.DeployError    a deployment folder that cannot be written
     ├── tfserve_magic.serving.errors.StatusError       (inside the server) a failure with a TF
     │   ├── InvalidArgument, NotFound, ...             Serving status code, turned into
     │   └── PayloadTooLarge                            {"error": ...} and an HTTP status in one place

@@ -48,7 +48,7 @@ def parse_grpc_target(target: str) -> str:
 
 def _status_of(client: Client, model: str) -> dict[str, Any]:
     try:
-        versions = [{"version": s.version, "state": s.state, "error": s.error_message}
+        versions = [{"version": s.version, "state": s.state.name, "error": s.error_message}
                     for s in client.status(model)]
     except ServingError as error:
         if error.status == 0:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from models import corrupt_copy
+from server_process import wait_for
 
 BATCHING = "max_batch_size { value: 8 }\nbatch_timeout_micros { value: 2000 }\n"
 
@@ -52,7 +53,12 @@ def notebook_server(tmp_path_factory: pytest.TempPathFactory, plus_version_build
 
         handle = launcher.start(config=str(config), name="shop", extra_flags=[
             "--enable_batching", f"--batching_parameters_file={batching}"])
+        def settled() -> bool:  # the launcher returns once one version of each is AVAILABLE
+            states = {s.version: s.state.name for s in handle.client.status("plus")}
+            return states == {1: "AVAILABLE", 2: "AVAILABLE", 3: "END"}
+
         try:
+            wait_for(settled, 120, what="plus versions 1, 2 AVAILABLE and 3 failed")
             yield NotebookServer(handle.name, runtime, handle.url, config, BATCHING)
         finally:
             launcher.stop(all=True)

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tfserve_magic.errors import TFServeError
 from tfserve_magic.lifecycle import registry
 from tfserve_magic.lifecycle.registry import ServerRecord
 from tfserve_magic.serving.errors import ConfigError
@@ -57,7 +58,7 @@ _STORAGE_SCHEMES = ("gs://", "s3://")
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
 
 
-class DeployError(ValueError):
+class DeployError(TFServeError, ValueError):
     """The deployment cannot be written; the message says why. Nothing was written."""
 
 
