@@ -62,7 +62,7 @@ def test_connected_server_works_like_a_local_one_until_disconnected(
     assert out.startswith(f"prod at {remote.url}\nplus  (all {{}};")
     assert "2        AVAILABLE" in out and "1        AVAILABLE" in out
     out, _ = run(ip, capsys, "signatures plus")
-    assert "in  x: float (None,)" in out
+    assert "in  x: float32 (None,)" in out
 
     ip.run_cell_magic("predict", "plus --version 1 -o p1", "[1.0, 2.0]")
     ip.run_cell_magic("predict", "plus --server prod -o p2", "[1.0, 2.0]")
@@ -75,7 +75,7 @@ def test_connected_server_works_like_a_local_one_until_disconnected(
     try:
         versions = dash._panels["plus"].versions.value
         assert "data-version='2'" in versions and "AVAILABLE" in versions
-        assert dash._panels["plus"].signatures.value.count("<td>x</td>") >= 1
+        assert ">x</td>" in dash._panels["plus"].signatures.value
     finally:
         dash.close()
 
