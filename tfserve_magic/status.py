@@ -1,7 +1,8 @@
 """TF Serving's status vocabulary, shared by the server that reports it and the clients that read it.
 
 Status codes (``tensorflow.error.Code``) with their HTTP statuses, version states
-(``ModelVersionStatus.State`` of ``apis/get_model_status.proto``) and one row of the status API.
+(``ModelVersionStatus.State`` of ``apis/get_model_status.proto``), one row of the status API and
+where metrics are served unless configured otherwise.
 Pure: imports nothing from the package, so the serving core and the client may both use it.
 """
 
@@ -10,7 +11,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-__all__ = ["Code", "VersionState", "VersionStatus"]
+__all__ = ["DEFAULT_PROMETHEUS_PATH", "Code", "VersionState", "VersionStatus"]
+
+# ``monitoring_config.proto``'s default path for the Prometheus exposition.
+DEFAULT_PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
 
 
 class Code(enum.IntEnum):

@@ -122,3 +122,22 @@ def test_a_slow_answer_is_a_timeout_not_unreachable(tmp_path, slow_model) -> Non
                                         "(POST /v1/models/slow:predict)")
     finally:
         server.stop()
+
+
+def test_metrics_come_from_the_path_the_server_reports(client: Client) -> None:
+    client.predict("half_plus_two", [1.0])
+    assert client.server_info()["prometheus_path"] == "/monitoring/prometheus/metrics"
+    text = client.metrics()
+    assert ':tensorflow:serving:request_count{model_name="half_plus_two",status="OK"}' in text
+
+
+def test_metrics_are_none_when_monitoring_is_off(tmp_path, half_plus_two) -> None:
+    server = start_server("--model_name=half_plus_two", f"--model_base_path={half_plus_two}",
+                          log_dir=tmp_path)
+    try:
+        server.wait_state("half_plus_two")
+        client = Client(server.url, timeout=30)
+        assert client.server_info()["prometheus_path"] is None
+        assert client.metrics() is None
+    finally:
+        server.stop()

@@ -21,7 +21,7 @@ import numpy as np
 import orjson
 
 from tfserve_magic.errors import TFServeError
-from tfserve_magic.status import Code, VersionState, VersionStatus
+from tfserve_magic.status import DEFAULT_PROMETHEUS_PATH, Code, VersionState, VersionStatus
 
 __all__ = ["Client", "Prediction", "ServingError", "VersionStatus"]
 
@@ -154,6 +154,13 @@ class Client:
 
     def request(self, method: str, path: str, body: Any = None) -> Any:
         """Send one request; returns the decoded JSON, raises ServingError on failure."""
+        payload = self._send(method, path, body)
+        try:
+            return orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return json.loads(payload)  # NaN / Infinity tokens
+
+    def _send(self, method: str, path: str, body: Any = None) -> bytes:
         data = None
         if body is not None:
             data = body if isinstance(body, bytes) else orjson.dumps(
@@ -163,7 +170,7 @@ class Client:
                                                   **self.headers})
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                payload = response.read()
+                return response.read()  # type: ignore[no-any-return]
         except urllib.error.HTTPError as error:
             payload = error.read()
             try:
@@ -177,10 +184,6 @@ class Client:
                 raise ServingError(0, f"no answer from {self.url} within {self.timeout:g} s "
                                       f"({method} {path})") from None
             raise ServingError(0, f"cannot reach {self.url}: {reason}") from None
-        try:
-            return orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            return json.loads(payload)  # NaN / Infinity tokens
 
     def status(self, model: str, version: int | None = None) -> list[VersionStatus]:
         body = self.request("GET", _model_path(model, version, None))
@@ -246,6 +249,20 @@ class Client:
         """tfserve_magic's own description of the server; None against real TF Serving."""
         try:
             return self.request("GET", "/tfserve_magic/v1/server")  # type: ignore[no-any-return]
+        except ServingError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def metrics(self) -> str | None:
+        """The Prometheus exposition text, from the path the server reports (TF Serving's
+        default path against a real TF Serving); None when monitoring is off."""
+        info = self.server_info()
+        path = info.get("prometheus_path") if info is not None else DEFAULT_PROMETHEUS_PATH
+        if not path:
+            return None
+        try:
+            return self._send("GET", path).decode("utf-8", errors="replace")
         except ServingError as error:
             if error.status == 404:
                 return None

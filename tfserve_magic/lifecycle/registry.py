@@ -13,12 +13,11 @@ import contextlib
 import dataclasses
 import json
 import os
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tfserve_magic.client.rest import Client, ServingError
 from tfserve_magic.files import write_atomically
 from tfserve_magic.pids import pid_alive
 
@@ -140,8 +139,7 @@ def probe(record: ServerRecord, timeout: float = 2.0) -> dict[str, Any] | None:
     if not pid_alive(record.pid):
         return None
     try:
-        with urllib.request.urlopen(f"{record.url}/tfserve_magic/v1/server", timeout=timeout) as r:
-            data = json.loads(r.read())
-    except (urllib.error.URLError, OSError, ValueError):
+        data = Client(record.url, timeout=timeout).server_info()
+    except (ServingError, ValueError):
         return None
-    return data if data.get("pid") == record.pid else None
+    return data if data is not None and data.get("pid") == record.pid else None

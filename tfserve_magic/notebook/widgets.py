@@ -290,13 +290,12 @@ class Dashboard(w.VBox):
 
     def _scrape(self) -> dict[tuple[str, int], tuple[float, float | None]]:
         try:
-            from urllib.request import urlopen
-
-            with urlopen(f"{self.handle.url}/monitoring/prometheus/metrics", timeout=5) as r:
-                text = r.read().decode()
-        except OSError:
+            text = self.handle.client.metrics()
+        except ServingError:
+            text = None
+        if text is None:
             self.metrics = False
-            return {}  # metrics are off for this server: no traffic columns
+            return {}  # metrics are off for this server (or it is not answering): no traffic
         now = time.monotonic()
         current = parse_traffic(text)
         result = rates(self._traffic, current, now - self._traffic_at)

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import http
-import json
+import re
 import urllib.parse
-import urllib.request
 from typing import Any
 
 import tornado.web
@@ -23,12 +22,14 @@ from jupyter_server.utils import url_path_join
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.simple_httpclient import HTTPTimeoutError
 
+from tfserve_magic.client.rest import Client, ServingError
 from tfserve_magic.files import tail_lines
 from tfserve_magic.lifecycle import registry
 from tfserve_magic.pids import pid_alive
 from tfserve_magic.server_extension.config import TFServeProxy
 from tfserve_magic.server_extension.examples import curl_predict
 from tfserve_magic.server_extension.panel import server_view
+from tfserve_magic.status import DEFAULT_PROMETHEUS_PATH
 
 __all__ = ["setup_handlers"]
 
@@ -112,10 +113,8 @@ class ServersHandler(_Base):
 
 def _metadata(record: registry.ServerRecord, model: str) -> dict[str, Any] | None:
     try:
-        with urllib.request.urlopen(f"{record.url}/v1/models/{urllib.parse.quote(model)}"
-                                    "/metadata", timeout=5) as response:
-            return json.loads(response.read())  # type: ignore[no-any-return]
-    except (OSError, ValueError):
+        return Client(record.url, timeout=5).metadata(model)
+    except (ServingError, ValueError):
         return None  # no version loaded yet: no example
 
 
@@ -272,7 +271,7 @@ def setup_handlers(web_app: Any, config: TFServeProxy) -> None:
         (route("api", "servers"), ServersHandler),
         (route("api", "servers", _SERVER, "stop"), StopHandler),
         (route("api", "servers", _SERVER, "log"), LogHandler),
-        (route(_SERVER, r"(?P<path>(?:v1/.*|monitoring/prometheus/metrics))"), ProxyHandler),
+        (route(_SERVER, rf"(?P<path>(?:v1/.*|{re.escape(DEFAULT_PROMETHEUS_PATH[1:])}))"), ProxyHandler),
         (route(_SERVER) + "/", PageHandler),
         (route(_SERVER), SlashHandler),
     ])

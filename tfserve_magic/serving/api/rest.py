@@ -70,6 +70,7 @@ class ServerContext:
     started_at: float
     pid: int
     version: str
+    prometheus_path: str | None = None  # where the metrics are served; None when monitoring is off
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -77,6 +78,7 @@ class ServerContext:
             "version": self.version,
             "started_at": self.started_at,
             "model_config_file": self.options.model_config_file or None,
+            "prometheus_path": self.prometheus_path,
             "models": self.manager.describe(),
         }
 
@@ -408,7 +410,7 @@ class MetricsHandler(_Handler):
         self.finish(self.ctx.metrics.exposition())
 
 
-def make_app(ctx: ServerContext, prometheus_path: str | None) -> tornado.web.Application:
+def make_app(ctx: ServerContext) -> tornado.web.Application:
     """The Tornado application: the whole route table is here."""
     routes: list[Any] = [
         (r"/", PageHandler),
@@ -416,7 +418,7 @@ def make_app(ctx: ServerContext, prometheus_path: str | None) -> tornado.web.App
         (r"/tfserve_magic/v1/server", ServerInfoHandler),
         (r"/tfserve_magic/v1/reload", ReloadHandler),
     ]
-    if prometheus_path:
-        routes.append((re.escape(prometheus_path), MetricsHandler))
+    if ctx.prometheus_path:
+        routes.append((re.escape(ctx.prometheus_path), MetricsHandler))
     return tornado.web.Application(routes, compress_response=False, tfserve_ctx=ctx)
 

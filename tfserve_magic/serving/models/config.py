@@ -22,6 +22,7 @@ from tensorflow_serving.config import model_server_config_pb2
 from tfserve_magic.files import write_atomically
 from tfserve_magic.serving.errors import ConfigError
 from tfserve_magic.serving.models.policy import PolicyKind, VersionPolicy
+from tfserve_magic.status import DEFAULT_PROMETHEUS_PATH
 
 __all__ = [
     "ModelConfig",
@@ -177,9 +178,6 @@ def _monitoring_message_class() -> type:
     message_class: type = message_factory.GetMessageClass(
         pool.FindMessageTypeByName("tensorflow.serving.MonitoringConfig"))
     return message_class
-
-
-DEFAULT_PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
 
 
 @dataclass(frozen=True)

@@ -151,9 +151,10 @@ async def _serve(prepared: PreparedServer) -> None:
 
     ctx = ServerContext(options=options, manager=manager, executor=workers, metrics=metrics,
                         reload=reload, started_at=time.time(), pid=os.getpid(),
-                        version=__version__)
-    app = make_app(ctx, prepared.monitoring.prometheus_path
-                   if prepared.monitoring.prometheus_enabled else None)
+                        version=__version__,
+                        prometheus_path=prepared.monitoring.prometheus_path
+                        if prepared.monitoring.prometheus_enabled else None)
+    app = make_app(ctx)
     http_server = GuardedHTTPServer(
         app, decompress_request=True, max_body_size=options.max_request_bytes + (1 << 20),
         max_buffer_size=options.max_request_bytes + (1 << 20),
