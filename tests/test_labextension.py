@@ -50,3 +50,14 @@ def test_typescript_unit_tests() -> None:
                             timeout=300, check=False)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "# pass 4" in result.stdout and "# fail 0" in result.stdout
+
+
+def test_the_lab_extension_carries_the_package_version() -> None:
+    # npm needs a version in labextension/package.json; it is the one copy of __version__ that
+    # cannot be read from Python, so this keeps it equal (pyproject.toml reads __init__.py).
+    import json
+
+    import tfserve_magic
+
+    package = json.loads((LABEXTENSION / "package.json").read_text(encoding="utf-8"))
+    assert package["version"] == tfserve_magic.__version__

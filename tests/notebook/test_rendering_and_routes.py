@@ -11,6 +11,7 @@ from tfserve_magic.lifecycle import launcher, registry
 from tfserve_magic.lifecycle.registry import ServerRecord
 from tfserve_magic.notebook import defaults as routing
 from tfserve_magic.notebook import display as render
+from tfserve_magic.notebook.widgets import _signatures_table
 
 
 def test_routes_are_per_server_and_model() -> None:
@@ -127,3 +128,17 @@ def test_real_colab_bridge_outside_colab(monkeypatch) -> None:
     assert real.available() is False  # this machine is not a Colab runtime
     monkeypatch.setitem(__import__("sys").modules, "google", None)  # no google package at all
     assert real.available() is False
+
+
+@pytest.mark.parametrize(("shape", "text"), [
+    ({"dim": [{"size": "-1"}, {"size": "64"}]}, "[None, 64]"),
+    ({"dim": [{"size": "-1"}]}, "[None]"),
+    ({}, "[]"),
+    ({"unknown_rank": True}, "unknown rank"),
+])
+def test_shapes_read_one_way_in_text_and_in_the_dashboard(shape: dict, text: str) -> None:
+    info = {"dtype": "DT_FLOAT", "tensor_shape": shape}
+    assert render.shape_text(info) == text
+    signatures = {"serving_default": {"inputs": {"x": info}, "outputs": {}}}
+    assert f"in  x: float32 {text}" in render.render_signatures(signatures)
+    assert f">{text}<" in _signatures_table(signatures)

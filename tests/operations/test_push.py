@@ -38,7 +38,7 @@ def test_keras_model_pushed_into_an_empty_base_path(ip, capsys, tmp_path: Path) 
     assert np.allclose(ip.user_ns["p"], model.predict(x, verbose=0), atol=1e-5)
 
     out, _ = run(ip, capsys, "signatures scorer")
-    assert "in  features: float32 (None, 4)" in out
+    assert "in  features: float32 [None, 4]" in out
 
 
 def test_push_refusals_say_why(ip, capsys, tmp_path: Path, versioned_base: Path) -> None:

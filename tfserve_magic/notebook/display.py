@@ -29,6 +29,7 @@ __all__ = [
     "render_start",
     "render_status",
     "render_urls",
+    "shape_text",
     "urls_html",
 ]
 
@@ -110,12 +111,14 @@ def render_status(description: Mapping[str, Any], model: str | None = None) -> s
     return "\n\n".join(blocks)
 
 
-def _shape(info: Mapping[str, Any]) -> str:
+def shape_text(info: Mapping[str, Any]) -> str:
+    """A signature tensor's shape as everywhere in the notebook: ``[None, 64]``, ``[]`` for a
+    scalar, ``unknown rank`` when TF does not know it."""
     shape = info.get("tensor_shape", {})
     if shape.get("unknown_rank"):
-        return "(unknown rank)"
-    dims = ["None" if int(d.get("size", -1)) == -1 else str(d["size"]) for d in shape.get("dim", [])]
-    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+        return "unknown rank"
+    dims = ["None" if int(d.get("size", -1)) < 0 else str(d["size"]) for d in shape.get("dim", [])]
+    return "[" + ", ".join(dims) + "]"
 
 
 # TF Serving's enum names whose lower-case form is not the dtype's own name (tf.float32 etc.).
@@ -139,7 +142,7 @@ def render_signatures(signatures: Mapping[str, Any]) -> str:
             for key, info in sorted(signature.get(kind, {}).items()):
                 arrow = "in " if kind == "inputs" else "out"
                 dtype = dtype_name(info.get("dtype", ""))
-                lines.append(f"  {arrow} {key}: {dtype} {_shape(info)}")
+                lines.append(f"  {arrow} {key}: {dtype} {shape_text(info)}")
         blocks.append("\n".join(lines))
     return "\n".join(blocks) or "No signatures."
 

@@ -33,7 +33,7 @@ from tfserve_magic.notebook.dashboard_state import (
     rates,
     route_choices,
 )
-from tfserve_magic.notebook.display import dtype_name
+from tfserve_magic.notebook.display import dtype_name, shape_text
 from tfserve_magic.operations.labels import LabelError, move_label
 
 __all__ = ["Dashboard", "dashboard"]
@@ -95,12 +95,8 @@ def _signatures_table(signatures: dict[str, Any]) -> str:
     for name in sorted(s for s in signatures if not s.startswith("__")):
         for kind in ("inputs", "outputs"):
             for key, info in sorted(signatures[name].get(kind, {}).items()):
-                shape = info.get("tensor_shape", {})
-                dims = "?" if shape.get("unknown_rank") else "[" + ", ".join(
-                    "None" if int(d.get("size", -1)) < 0 else str(d["size"])
-                    for d in shape.get("dim", [])) + "]"
                 values = [html.escape(name), kind[:-1], html.escape(key),
-                          dtype_name(info.get("dtype", "")), dims]
+                          dtype_name(info.get("dtype", "")), shape_text(info)]
                 rows.append("<tr>" + "".join(_cell("td", v, a) for v, (_, a) in
                                              zip(values, columns, strict=True)) + "</tr>")
     head = "".join(_cell("th", n, a, "border-bottom:1px solid #d0d7de") for n, a in columns)
