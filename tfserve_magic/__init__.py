@@ -1,8 +1,12 @@
 """tfserve_magic: serve TensorFlow models from a notebook, speaking TensorFlow Serving's REST API.
 
 This module holds entry points only: the IPython extension hook, the Jupyter server extension
-points and the JupyterLab extension paths, plus lazy access to the public Python API. It does no
-work at import time and never imports TensorFlow (``%load_ext tfserve_magic`` must stay fast).
+points and the JupyterLab extension paths, plus lazy access to the public Python API (the names in
+``__all__``, documented in the README; a test holds the two equal). It does no work at import
+time and never imports TensorFlow (``%load_ext tfserve_magic`` must stay fast).
+
+To add a public name: one line in ``_LAZY`` (name -> module, attribute), the name in ``__all__``,
+the import under ``TYPE_CHECKING`` (for type checkers and editors) and the README's list.
 """
 
 from __future__ import annotations
@@ -13,24 +17,34 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Client",
+    "LaunchError",
     "ServerHandle",
+    "ServingError",
+    "TFServeError",
     "__version__",
     "dashboard",
     "deploy",
     "load_ipython_extension",
     "start",
+    "stop",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from tfserve_magic.client.rest import Client
-    from tfserve_magic.lifecycle.launcher import ServerHandle, start
+    from tfserve_magic.client.rest import Client, ServingError
+    from tfserve_magic.errors import TFServeError
+    from tfserve_magic.lifecycle.launcher import LaunchError, ServerHandle, start, stop
     from tfserve_magic.notebook.widgets import dashboard
     from tfserve_magic.operations.deploy import deploy
 
+# Public name -> (module under tfserve_magic, attribute), imported on first use.
 _LAZY = {
     "Client": ("client.rest", "Client"),
+    "ServingError": ("client.rest", "ServingError"),
+    "TFServeError": ("errors", "TFServeError"),
+    "LaunchError": ("lifecycle.launcher", "LaunchError"),
     "ServerHandle": ("lifecycle.launcher", "ServerHandle"),
     "start": ("lifecycle.launcher", "start"),
+    "stop": ("lifecycle.launcher", "stop"),
     "dashboard": ("notebook.widgets", "dashboard"),
     "deploy": ("operations.deploy", "deploy"),
 }
@@ -44,6 +58,11 @@ def __getattr__(name: str) -> Any:
         module, attr = _LAZY[name]
         return getattr(importlib.import_module(f".{module}", __name__), attr)
     raise AttributeError(f"module 'tfserve_magic' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # What completion offers: the public API, not the module's plumbing.
+    return sorted(__all__)
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -16,7 +16,7 @@ from the Jupyter side), and all of them descend from this one root::
     │   └── PayloadTooLarge                            {"error": ...} and an HTTP status in one place
     ├── tfserve_magic.serving.errors.ConfigError       a bad flag or config file
     ├── tfserve_magic.serving.models.repository.RepositoryError   an unreadable model base path
-    └── tfserve_magic.serving.models.loader.LoadError  a version folder that cannot be served
+    └── tfserve_magic.serving.errors.LoadError         a version folder that cannot be served
 
 Pure: imports nothing, so every layer, the core included, may import it.
 """

@@ -18,6 +18,7 @@ __all__ = [
     "FailedPrecondition",
     "Internal",
     "InvalidArgument",
+    "LoadError",
     "NotFound",
     "PayloadTooLarge",
     "StatusError",
@@ -82,3 +83,8 @@ class PayloadTooLarge(StatusError):
 
 class ConfigError(TFServeError):
     """A bad flag or config file: the server prints the message and exits non-zero."""
+
+
+class LoadError(TFServeError):
+    """A version folder that cannot be served; the message goes into the status API (raised by
+    the loader, defined here so that catching it needs no TensorFlow import)."""

@@ -17,13 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from tfserve_magic.errors import TFServeError
 from tfserve_magic.serving.api.codec import Example, TensorSpec
-from tfserve_magic.serving.errors import Code, InvalidArgument, StatusError
+from tfserve_magic.serving.errors import Code, InvalidArgument, LoadError, StatusError
 from tfserve_magic.serving.process.devices import DevicePlan, gpu_total_memory_mb, plan_devices
 from tfserve_magic.serving.process.options import ServerOptions
 
-__all__ = ["LoadError", "SavedModelLoader", "SavedModelServable", "configure_tensorflow"]
+__all__ = ["SavedModelLoader", "SavedModelServable", "configure_tensorflow"]
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +34,6 @@ from tensorflow_serving.apis import get_model_metadata_pb2, prediction_log_pb2  
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 _MAX_WARMUP_RECORDS = 1000  # TF Serving's kMaxNumRecords
-
-
-class LoadError(TFServeError):
-    """A version folder that cannot be served; the message goes into the status API."""
 
 
 _configured = threading.Lock()
