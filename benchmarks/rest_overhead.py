@@ -1,10 +1,12 @@
-"""What the REST path costs, next to the in-process model call measured in the same run.
+"""What the REST and gRPC paths cost, next to the in-process model call measured in the same run.
 
 Builds two models (tiny y = 0.5x + 2, and an MLP 784-256-10), serves them with the real server
 subprocess, and measures latency p50/p99/mean and throughput at concurrency 1 and 16 with
-keep-alive HTTP clients on loopback: Python threads always, and `wrk` too when it is installed
-(Debian's package; then the server is pinned to core 0 and wrk to core 1, so the client's own
-cost is not charged to the server). Every row prints its ratio to the in-process call of the
+keep-alive HTTP clients on loopback and TF Serving's official gRPC stubs (one channel, numeric
+inputs as tensor_content, as tf.make_tensor_proto sends them): Python threads always, and `wrk`
+too when it is installed (Debian's package; then the server is pinned to core 0 and wrk to core
+1, so the client's own cost is not charged to the server). Every row prints its ratio to the
+in-process call of the
 same model and batch, measured here and now (absolute times vary by up to ~40% between runs on a
 shared 2-core machine; ratios are what to compare). Not a test: run `make bench`.
 
@@ -126,6 +128,42 @@ def over_rest(port: int, model: str, body: bytes, concurrency: int, seconds: flo
     return Result(latencies, time.perf_counter() - start)
 
 
+def over_grpc(target: str, model: str, inputs: dict[str, np.ndarray], concurrency: int,
+              seconds: float) -> Result:
+    import grpc
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model
+    for key, value in inputs.items():
+        request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+    channel = grpc.insecure_channel(target)
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    stub.Predict(request, timeout=60)
+    latencies: list[float] = []
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def worker() -> None:
+        mine = []
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            stub.Predict(request, timeout=60)
+            mine.append(time.perf_counter() - t0)
+        with lock:
+            latencies.extend(mine)
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    channel.close()
+    return Result(latencies, time.perf_counter() - start)
+
+
 def over_wrk(port: int, model: str, body: bytes, concurrency: int, seconds: float,
              root: str) -> tuple[float, float, float, float] | None:
     """(p50, p99, mean, req/s) from wrk, or None when wrk is not installed."""
@@ -156,9 +194,9 @@ def over_wrk(port: int, model: str, body: bytes, concurrency: int, seconds: floa
     return None
 
 
-def start_server(config: str) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(config: str) -> tuple[subprocess.Popen[bytes], int, int]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tfserve_magic.serving", "--rest_api_port=0",
+        [sys.executable, "-m", "tfserve_magic.serving", "--rest_api_port=0", "--port=0",
          f"--model_config_file={config}"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert proc.stdout is not None
@@ -168,7 +206,8 @@ def start_server(config: str) -> tuple[subprocess.Popen[bytes], int]:
     line = proc.stdout.readline()
     if not line:
         raise RuntimeError("server exited before its handshake")
-    return proc, json.loads(line)["rest_api_port"]
+    handshake = json.loads(line)
+    return proc, handshake["rest_api_port"], handshake["grpc_port"]
 
 
 def wait_available(port: int, model: str, timeout: float = 120) -> None:
@@ -202,7 +241,7 @@ def main() -> None:
             handle.write("model_config_list {\n" + "".join(
                 f'  config {{ name: "{n}" base_path: "{p}" model_platform: "tensorflow" }}\n'
                 for n, p in paths.items()) + "}\n")
-        proc, port = start_server(config)
+        proc, port, grpc_port = start_server(config)
         try:
             for name in paths:
                 wait_available(port, name)
@@ -223,6 +262,8 @@ def main() -> None:
                     measured = over_wrk(port, name, body, concurrency, args.seconds, root)
                     if measured is not None:
                         rows.append((f"wrk c={concurrency}", measured))
+                    rows.append((f"grpc c={concurrency}", over_grpc(
+                        f"127.0.0.1:{grpc_port}", name, inputs, concurrency, args.seconds).row()))
                     for label, (p50, p99, mean, rps) in rows:
                         print(f"{name:<6} {batch:>5} {label:<14} {p50*1e3:8.3f} {p99*1e3:8.3f} "
                               f"{mean*1e3:8.3f} {rps:8.0f} {p50/b50:10.1f} {mean/bmean:11.1f}")

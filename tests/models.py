@@ -231,3 +231,17 @@ def build_gated(base: str, version: int = 1) -> str:
 
     module = Gated()
     return export_version(module, base, version, {"serving_default": module.serve}).path
+
+
+def build_double_bool(base: str, version: int = 1) -> str:
+    """float64 and bool in and out: d -> twice (double), flag -> negated (bool)."""
+    import tensorflow as tf
+
+    class DoubleBool(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float64, name="d"),
+                                      tf.TensorSpec([None], tf.bool, name="flag")])
+        def serve(self, d: Any, flag: Any) -> dict[str, Any]:
+            return {"twice": d * 2.0, "negated": tf.logical_not(flag)}
+
+    module = DoubleBool()
+    return export_version(module, base, version, {"serving_default": module.serve}).path

@@ -86,6 +86,14 @@ class RunningServer:
         return int(self.handshake["rest_api_port"])
 
     @property
+    def grpc_port(self) -> int:
+        return int(self.handshake["grpc_port"])
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
@@ -134,8 +142,9 @@ def start_server(*flags: str, log_dir: Path, timeout: float = 120.0,
                  max_open_files: int | None = None,
                  program: Sequence[str] = (sys.executable, "-m", "tfserve_magic.serving"),
                  ) -> RunningServer:
-    """Start ``python -m tfserve_magic.serving --rest_api_port=0 FLAGS`` (or ``program``) and
-    read its handshake.
+    """Start ``python -m tfserve_magic.serving --rest_api_port=0 --port=0 FLAGS`` (or
+    ``program``) and read its handshake (a ``--port`` among FLAGS wins: never TF Serving's
+    fixed 8500 in tests).
 
     ``max_open_files`` sets the server's file-descriptor limit (soft and hard)."""
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -143,7 +152,7 @@ def start_server(*flags: str, log_dir: Path, timeout: float = 120.0,
 
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen(
-            [*program, "--rest_api_port=0", *flags],
+            [*program, "--rest_api_port=0", *_free_grpc_port(flags), *flags],
             stdout=subprocess.PIPE, stderr=log_file, env={**os.environ, **(env or {})})
     if max_open_files is not None:  # before it has opened more than a few: it reads it later
         resource.prlimit(proc.pid, resource.RLIMIT_NOFILE, (max_open_files, max_open_files))
@@ -162,6 +171,11 @@ def start_server(*flags: str, log_dir: Path, timeout: float = 120.0,
     return RunningServer(proc, json.loads(line), log_path)
 
 
+def _free_grpc_port(flags: tuple[str, ...]) -> list[str]:
+    return [] if any(f == "--port" or f.startswith("--port=") for f in flags) else ["--port=0"]
+
+
 def run_server_expecting_failure(*flags: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tfserve_magic.serving", *flags],
+    return subprocess.run([sys.executable, "-m", "tfserve_magic.serving",
+                           *_free_grpc_port(flags), *flags],
                           capture_output=True, text=True, timeout=timeout, check=False)

@@ -113,7 +113,8 @@ class ServedModelsPanel extends Widget {
         this.button('Log', 'tfserve-log-button', () => this.showDetail({ kind: 'log', server: server.name })),
         this.button('Stop', 'tfserve-stop', () => this.act(`servers/${server.name}/stop`, 'POST'))
       );
-      const facts = el('div', 'tfserve-facts', `pid ${server.pid} · port ${server.rest_api_port}`);
+      const facts = el('div', 'tfserve-facts', `pid ${server.pid} · port ${server.rest_api_port}` +
+        (server.grpc_port ? ` · gRPC ${server.grpc_port}` : ''));
       box.append(name, head, facts, this.urlLink(absoluteUrl(window.location.origin, server.proxy_url)));
       for (const model of server.model_views) {
         box.append(...this.modelView(server, model));

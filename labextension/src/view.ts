@@ -26,6 +26,7 @@ export interface ServerInfo {
   name: string;
   pid: number;
   rest_api_port: number;
+  grpc_port: number | null;
   alive: boolean;
   proxy_url: string;
   model_views: ModelView[];

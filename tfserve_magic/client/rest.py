@@ -31,14 +31,22 @@ Prediction = np.ndarray | dict[str, np.ndarray]
 class ServingError(TFServeError):
     """A request the server refused or could not answer.
 
-    ``status`` is the HTTP status (0 when the server could not be reached) and ``message`` TF
-    Serving's ``{"error": ...}`` text.
+    ``status`` is the HTTP status (0 when the server could not be reached; over gRPC, the one
+    TF Serving's REST API gives the same error), ``message`` TF Serving's error text and
+    ``code`` the gRPC status name when the request went over gRPC ("" over REST).
     """
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"{message} (HTTP {status})" if status else message)
+    def __init__(self, status: int, message: str, code: str = "") -> None:
+        suffix = f" ({code})" if code else (f" (HTTP {status})" if status else "")
+        super().__init__(message + suffix)
         self.status = status
         self.message = message
+        self.code = code
+
+    @property
+    def reason(self) -> str:
+        """How the failure is named on its transport: ``HTTP 404`` or ``NOT_FOUND``."""
+        return self.code or f"HTTP {self.status}"
 
 
 def _model_path(model: str, version: int | None, label: str | None) -> str:
@@ -140,17 +148,27 @@ def predict_body(data: Any, *, signature: str | None = None, columnar: bool = Fa
 
 
 class Client:
-    """TF Serving REST client bound to one server URL (``http://host:port``)."""
+    """TF Serving client bound to one server URL (``http://host:port``).
+
+    With ``grpc="host:port"`` predict, classify, regress, status, metadata and signatures go
+    over TF Serving's gRPC API instead (:class:`tfserve_magic.client.grpc.GrpcTransport`), with
+    the same return types; ``server_info`` and ``reload`` are ours and stay on REST."""
 
     def __init__(self, url: str, *, timeout: float = 60.0,
-                 headers: Mapping[str, str] | None = None) -> None:
+                 headers: Mapping[str, str] | None = None, grpc: str | None = None) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.headers = dict(headers or {})
         self._dtypes: dict[tuple[str, int | None, str | None, str], dict[str, Any]] = {}
+        self.grpc: Any = None
+        if grpc:
+            from tfserve_magic.client.grpc import GrpcTransport
+
+            self.grpc = GrpcTransport(grpc, timeout=timeout)
 
     def __repr__(self) -> str:
-        return f"Client({self.url!r})"
+        grpc = f", grpc={self.grpc.target!r}" if self.grpc else ""
+        return f"Client({self.url!r}{grpc})"
 
     def request(self, method: str, path: str, body: Any = None) -> Any:
         """Send one request; returns the decoded JSON, raises ServingError on failure."""
@@ -186,6 +204,8 @@ class Client:
             raise ServingError(0, f"cannot reach {self.url}: {reason}") from None
 
     def status(self, model: str, version: int | None = None) -> list[VersionStatus]:
+        if self.grpc:
+            return self.grpc.status(model, version)  # type: ignore[no-any-return]
         body = self.request("GET", _model_path(model, version, None))
         return [VersionStatus(int(v["version"]), VersionState.from_name(v["state"]),
                               Code.from_name(v["status"]["error_code"]),
@@ -194,6 +214,8 @@ class Client:
 
     def metadata(self, model: str, *, version: int | None = None,
                  label: str | None = None) -> dict[str, Any]:
+        if self.grpc:
+            return self.grpc.metadata(model, version=version, label=label)  # type: ignore[no-any-return]
         return self.request("GET", _model_path(model, version, label) + "/metadata")  # type: ignore[no-any-return]
 
     def signatures(self, model: str, *, version: int | None = None,
@@ -205,6 +227,9 @@ class Client:
     def predict(self, model: str, data: Any, *, version: int | None = None,
                 label: str | None = None, signature: str | None = None,
                 columnar: bool = False) -> Prediction:
+        if self.grpc:
+            return self.grpc.predict(model, data, version=version,  # type: ignore[no-any-return]
+                                     label=label, signature=signature, columnar=columnar)
         body = predict_body(data, signature=signature, columnar=columnar)
         prediction = _decode_outputs(self.request(
             "POST", _model_path(model, version, label) + ":predict", body))
@@ -237,6 +262,10 @@ class Client:
     def _examples(self, verb: str, model: str, examples: Sequence[Mapping[str, Any]],
                   context: Mapping[str, Any] | None, version: int | None, label: str | None,
                   signature: str | None) -> list[Any]:
+        if self.grpc:
+            return getattr(self.grpc, verb)(  # type: ignore[no-any-return]
+                model, examples, context=context, version=version, label=label,
+                signature=signature)
         body: dict[str, Any] = {"examples": _jsonable(list(examples))}
         if context is not None:
             body["context"] = _jsonable(context)

@@ -79,6 +79,7 @@ class ServerSpec:
     detach: bool = False
     extra_flags: tuple[str, ...] = ()
     batching: bool = False  # TF Serving's batching, parameters file written beside models.config
+    grpc_port: int = 0  # TF Serving's --port; 0 picks a free one
 
     @property
     def server_name(self) -> str:
@@ -95,6 +96,15 @@ class ServerHandle:
     def __init__(self, record: ServerRecord) -> None:
         self.record = record
         self.client = Client(record.url)
+        self._grpc_client: Client | None = None
+
+    def grpc_client(self) -> Client:
+        """A client whose model calls go over gRPC (imports TF Serving's protos on first use)."""
+        if self._grpc_client is None:
+            if self.grpc_target is None:
+                raise ServingError(0, f"server {self.name} announced no gRPC port")
+            self._grpc_client = Client(self.record.url, grpc=self.grpc_target)
+        return self._grpc_client
 
     @property
     def name(self) -> str:
@@ -107,6 +117,17 @@ class ServerHandle:
     @property
     def models(self) -> tuple[str, ...]:
         return self.record.models
+
+    @property
+    def grpc_port(self) -> int | None:
+        return self.record.grpc_port
+
+    @property
+    def grpc_target(self) -> str | None:
+        """``host:port`` for ``grpc.insecure_channel`` (TF Serving's PredictionService)."""
+        if self.record.grpc_port is None:
+            return None
+        return f"{_reachable_host(self.record.host)}:{self.record.grpc_port}"
 
     def predict(self, model: str | None, data: Any, **kwargs: Any) -> Prediction:
         return self.client.predict(model or self._only_model(), data, **kwargs)
@@ -129,7 +150,13 @@ class ServerHandle:
         self.stop()
 
     def __repr__(self) -> str:
-        return f"<ServerHandle {self.name} at {self.url} serving {', '.join(self.models)}>"
+        grpc = f", gRPC {self.grpc_target}" if self.grpc_target else ""
+        return f"<ServerHandle {self.name} at {self.url}{grpc} serving {', '.join(self.models)}>"
+
+
+def _reachable_host(host: str) -> str:
+    """Where a local client reaches a server bound to ``host`` (all addresses: loopback)."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
 
 @dataclass(frozen=True)
@@ -252,6 +279,7 @@ def _poll_seconds(poll: float | None) -> int:
 def _argv(spec: ServerSpec, config_path: str) -> list[str]:
     argv = [sys.executable, "-m", "tfserve_magic.serving",
             f"--rest_api_port={spec.port}", f"--rest_api_host={spec.host}",
+            f"--port={spec.grpc_port}",
             f"--model_config_file={config_path}",
             f"--model_config_file_poll_wait_seconds={_poll_seconds(spec.poll)}",
             f"--file_system_poll_wait_seconds={_poll_seconds(spec.poll)}",
@@ -444,10 +472,10 @@ def _await_ready(spec: ServerSpec, proc: subprocess.Popen[bytes], models: Sequen
         processes.terminate(proc.pid)
         return Failed(name, "The model server did not announce itself (no handshake line on "
                             "its stdout).", _tail(log_path))
-    host = spec.host if spec.host not in ("0.0.0.0", "::") else "127.0.0.1"
+    host = _reachable_host(spec.host)
     record = ServerRecord(
         name=name, pid=handshake["pid"], host=spec.host,
-        rest_api_port=handshake["rest_api_port"],
+        rest_api_port=handshake["rest_api_port"], grpc_port=handshake.get("grpc_port"),
         url=f"http://{host}:{handshake['rest_api_port']}",
         models=tuple(m.name for m in models), model_config_file=config_path,
         log_file=log_path, argv=tuple(_argv(spec, config_path)), started_at=time.time(),
@@ -482,14 +510,14 @@ def _await_ready(spec: ServerSpec, proc: subprocess.Popen[bytes], models: Sequen
 def _spec_key(spec: ServerSpec, config_path: str) -> str:
     return json.dumps([spec.model_dir and os.path.abspath(os.path.expanduser(spec.model_dir)), config_path,
                        spec.port, spec.host, spec.gpu, spec.gpu_memory_fraction,
-                       list(spec.extra_flags), spec.batching])
+                       list(spec.extra_flags), spec.batching, spec.grpc_port])
 
 
 def start(model_dir: str | None = None, *, name: str | None = None, config: str | None = None,
           port: int = 0, host: str = "127.0.0.1", gpu: str | None = None,
           gpu_memory_fraction: float | None = None, poll: float | None = None,
           timeout: float = 120.0, detach: bool = False, extra_flags: Sequence[str] = (),
-          batching: bool = False) -> ServerHandle:
+          batching: bool = False, grpc_port: int = 0) -> ServerHandle:
     """Serve ``model_dir`` (a base path of version folders) or a models.config; returns a handle.
 
     ``batching=True`` turns on TF Serving's batching with notebook defaults (see
@@ -498,7 +526,7 @@ def start(model_dir: str | None = None, *, name: str | None = None, config: str 
     if (model_dir is None) == (config is None):
         raise ValueError("give either model_dir or config")
     result = launch(ServerSpec(model_dir, config, name, port, host, gpu, gpu_memory_fraction,
-                               poll, detach, tuple(extra_flags), batching), timeout)
+                               poll, detach, tuple(extra_flags), batching, grpc_port), timeout)
     if isinstance(result, (Failed, TimedOut)):
         raise LaunchError(result)
     return result.handle

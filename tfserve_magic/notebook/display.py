@@ -46,7 +46,8 @@ def _duration(seconds: float) -> str:
 def render_start(result: StartResult) -> str:
     if isinstance(result, Launched):
         h = result.handle
-        started = (f"Started server {h.name} (pid {h.record.pid}) at {h.url} in "
+        grpc = f" (gRPC {h.grpc_target})" if h.grpc_target else ""
+        started = (f"Started server {h.name} (pid {h.record.pid}) at {h.url}{grpc} in "
                    f"{result.seconds:.1f} s, serving {', '.join(h.models)}.")
         return "\n".join((started, *result.notes))
     if isinstance(result, Reused):
@@ -85,9 +86,9 @@ def render_servers(infos: Sequence[ServerInfo]) -> str:
     if not infos:
         return "No servers. Start one with %tfserve start MODEL_DIR."
     rows = [(i.record.name, "-" if i.record.remote else str(i.record.pid),
-             str(i.record.rest_api_port), ", ".join(i.models), _duration(i.uptime),
-             "alive" if i.alive else "dead", _kind(i.record)) for i in infos]
-    return _table(("NAME", "PID", "PORT", "MODELS", "UPTIME", "STATE", ""), rows)
+             str(i.record.rest_api_port), str(i.record.grpc_port or "-"), ", ".join(i.models),
+             _duration(i.uptime), "alive" if i.alive else "dead", _kind(i.record)) for i in infos]
+    return _table(("NAME", "PID", "PORT", "GRPC", "MODELS", "UPTIME", "STATE", ""), rows)
 
 
 def render_status(description: Mapping[str, Any], model: str | None = None) -> str:
@@ -165,6 +166,8 @@ def render_urls(urls: Sequence[tuple[str, str]]) -> str:
 
 
 def urls_html(urls: Sequence[tuple[str, str]]) -> str:
-    items = "".join(f'<li>{html.escape(kind)}: <a href="{html.escape(url)}" target="_blank">'
-                    f"{html.escape(url)}</a></li>" for kind, url in urls)
+    items = "".join(
+        f'<li>{html.escape(kind)}: <a href="{html.escape(url)}" target="_blank">'
+        f"{html.escape(url)}</a></li>" if url.startswith(("http://", "https://")) else
+        f"<li>{html.escape(kind)}: <code>{html.escape(url)}</code></li>" for kind, url in urls)
     return f"<ul>{items}</ul>"

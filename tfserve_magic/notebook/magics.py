@@ -41,7 +41,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _build_parser() -> _Parser:
     parser = _Parser(prog="%tfserve", description="Serve TensorFlow models from this notebook "
-                     "with a TensorFlow-Serving-compatible REST server.")
+                     "with a TensorFlow-Serving-compatible REST and gRPC server.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     add = commands.add_parser
 
@@ -57,6 +57,8 @@ def _build_parser() -> _Parser:
     start.add_argument("--config", help="a models.config (TF Serving text format)")
     start.add_argument("--name", help="model and server name (default: the folder's name)")
     start.add_argument("--port", type=int, default=0, help="REST port (default: a free one)")
+    start.add_argument("--grpc-port", type=int, default=0,
+                       help="gRPC port, TF Serving's --port (default: a free one)")
     start.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     start.add_argument("--gpu", help="GPUs to use: 'none', or indices such as 0 or 0,1")
     start.add_argument("--gpu-memory-fraction", type=float, help="hard GPU memory share, 0..1")
@@ -142,6 +144,8 @@ def _predict_parser() -> _Parser:
     parser.add_argument("--columnar", action="store_true",
                         help="send {'inputs': ...} instead of {'instances': ...}")
     _server_argument(parser)
+    parser.add_argument("--grpc", action="store_true",
+                        help="send over TF Serving's gRPC API (numbers as tensor_content)")
     parser.add_argument("-o", "--output", metavar="VAR", help="store the result in VAR")
     return parser
 
@@ -199,7 +203,8 @@ class TFServeMagics(Magics):
         spec = launcher.ServerSpec(
             model_dir=args.model_dir, config=args.config, name=args.name, port=args.port,
             host=args.host, gpu=args.gpu, gpu_memory_fraction=args.gpu_memory_fraction,
-            poll=args.poll, detach=args.detach, extra_flags=tuple(extra), batching=args.batching)
+            poll=args.poll, detach=args.detach, extra_flags=tuple(extra), batching=args.batching,
+            grpc_port=args.grpc_port)
         result = launcher.launch(spec, timeout=args.timeout)
         stream = sys.stderr if isinstance(result, (launcher.Failed, launcher.TimedOut)) else \
             sys.stdout
@@ -217,7 +222,8 @@ class TFServeMagics(Magics):
     def _cmd_status(self, args: argparse.Namespace, extra: Sequence[str]) -> None:
         handle = launcher.find(args.name)
         info = handle.client.server_info() or {}
-        print(f"{handle.name} at {handle.url}\n" + render.render_status(info))
+        grpc = f" (gRPC {handle.grpc_target})" if handle.grpc_target else ""
+        print(f"{handle.name} at {handle.url}{grpc}\n" + render.render_status(info))
 
     def _cmd_logs(self, args: argparse.Namespace, extra: Sequence[str]) -> None:
         name = args.name or launcher.find().name
@@ -302,12 +308,12 @@ class TFServeMagics(Magics):
             if version is None and label is None:
                 route = routing.get_default(handle.name, args.model)
                 version, label = route.version, route.label
+            client = handle.grpc_client() if args.grpc else handle.client
             started = time.monotonic()
-            result = handle.client.predict(args.model, data, version=version, label=label,
-                                           signature=args.signature, columnar=args.columnar)
+            result = client.predict(args.model, data, version=version, label=label,
+                                    signature=args.signature, columnar=args.columnar)
         except ServingError as error:
-            print(f"%%predict {args.model}: {error.message} (HTTP {error.status})",
-                  file=sys.stderr)
+            print(f"%%predict {args.model}: {error.message} ({error.reason})", file=sys.stderr)
             return
         except ValueError as error:
             print(f"%%predict: {error}", file=sys.stderr)
@@ -318,7 +324,7 @@ class TFServeMagics(Magics):
         where = f"version {version}" if version is not None else (
             f"label {label!r}" if label else "latest")
         print(render.render_prediction(result))
-        print(f"({args.model}, {where}, {took:.1f} ms"
+        print(f"({args.model}, {where}, {'gRPC, ' if args.grpc else ''}{took:.1f} ms"
               + (f"; stored in {args.output})" if args.output else ")"))
 
     def _cell_data(self, cell: str) -> Any:

@@ -1,9 +1,11 @@
 """Errors of the serving core, under the package's root :class:`~tfserve_magic.errors.TFServeError`.
 
-Every failure a client can see is a :class:`StatusError` carrying a TF Serving status code; the
-REST layer turns it into ``{"error": message}`` with the matching HTTP status in one place
-(``api/rest.py``). The codes and the code -> HTTP table (``tfserve_magic.status.Code``) follow
-``model_servers/http_server.cc``.
+Every failure a client can see is a :class:`StatusError` carrying a TF Serving status code. This
+module is the one place that says how an error looks on each surface: the REST layer turns it
+into ``{"error": message}`` with :attr:`StatusError.http_status` (``tfserve_magic.status.Code``,
+``model_servers/http_server.cc``), the gRPC layer into the status of the code's name (absl and
+gRPC share names and numbers) with :meth:`StatusError.grpc_details` as its details
+(``model_servers/grpc_status_util.cc``: messages over 1024 characters are cut).
 """
 
 from __future__ import annotations
@@ -41,6 +43,15 @@ class StatusError(TFServeError):
     @property
     def http_status(self) -> int:
         return self.code.http_status
+
+    def grpc_details(self) -> str:
+        """The message as a gRPC status carries it (ToGRPCStatus truncates past 1024 chars)."""
+        if len(self.message) > _GRPC_MESSAGE_LIMIT:
+            return self.message[:_GRPC_MESSAGE_LIMIT] + "...TRUNCATED"
+        return self.message
+
+
+_GRPC_MESSAGE_LIMIT = 1024
 
 
 class InvalidArgument(StatusError):

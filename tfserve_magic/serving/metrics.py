@@ -74,7 +74,7 @@ def _escape(value: str) -> str:
 
 
 class ServerMetrics:
-    """What the REST layer and the manager record."""
+    """What the REST and gRPC surfaces and the manager record."""
 
     def __init__(self) -> None:
         # TF Serving exports no *_created series. (prometheus_client leaves this unannotated.)
@@ -87,8 +87,9 @@ class ServerMetrics:
             ["model_name", "API", "entrypoint"], buckets=_TF_LATENCY_BUCKETS_US,
             registry=self.registry)
         self._requests = Counter(
-            "tfserve_magic_request_count", "Requests per model, version, API and status.",
-            ["model_name", "version", "API", "status"], registry=self.registry)
+            "tfserve_magic_request_count",
+            "Requests per model, version, API, status and entrypoint (REST or GRPC).",
+            ["model_name", "version", "API", "status", "entrypoint"], registry=self.registry)
         self._latency = Histogram(
             "tfserve_magic_request_latency_seconds", "Request latency per model version and API.",
             ["model_name", "version", "API"], buckets=_LATENCY_BUCKETS_S, registry=self.registry)
@@ -104,11 +105,11 @@ class ServerMetrics:
             ["model_name", "version"], buckets=_QUEUE_DELAY_BUCKETS_S, registry=self.registry)
 
     def observe_request(self, model: str, version: int | None, api: str, status: str,
-                        seconds: float) -> None:
+                        seconds: float, entrypoint: str = "REST") -> None:
         self._tf.inc(":tensorflow:serving:request_count", model_name=model, status=status)
-        self._tf_latency.labels(model, api, "REST").observe(seconds * 1e6)
+        self._tf_latency.labels(model, api, entrypoint).observe(seconds * 1e6)
         version_label = "" if version is None else str(version)
-        self._requests.labels(model, version_label, api, status).inc()
+        self._requests.labels(model, version_label, api, status, entrypoint).inc()
         self._latency.labels(model, version_label, api).observe(seconds)
 
     def observe_batch(self, model: str, version: int, rows: int, padded_rows: int,

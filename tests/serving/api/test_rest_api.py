@@ -370,7 +370,7 @@ def test_prometheus_metrics(shared_server) -> None:
     assert ':tensorflow:serving:request_count{model_name="half_plus_two",status="OK"}' in text
     assert ':tensorflow:serving:request_count{model_name="half_plus_two",status="INVALID_ARGUMENT"}' in text
     assert ":tensorflow:serving:request_latency_bucket{" in text
-    assert ('tfserve_magic_request_count_total{API="Predict",model_name="half_plus_two",'
-            'status="OK",version="1"}') in text
+    assert ('tfserve_magic_request_count_total{API="Predict",entrypoint="REST",'
+            'model_name="half_plus_two",status="OK",version="1"}') in text
     assert ('tfserve_magic_request_latency_seconds_count{API="Predict",model_name="half_plus_two",'
             'version="1"}') in text

@@ -102,7 +102,7 @@ def test_gpu_branch_sets_visible_devices_growth_and_memory_limit(gpu_count: int)
 def test_server_refuses_a_gpu_it_does_not_have(tmp_path, gpu_count: int) -> None:
     (tmp_path / "m").mkdir()
     out = subprocess.run(
-        [sys.executable, "-m", "tfserve_magic.serving", "--rest_api_port=0",
+        [sys.executable, "-m", "tfserve_magic.serving", "--rest_api_port=0", "--port=0",
          f"--model_base_path={tmp_path / 'm'}", f"--gpu_devices={gpu_count}"],
         capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 1

@@ -522,7 +522,7 @@ def _feature_value(name: str, value: Any) -> tuple[str, Any]:
                                   "loss of precision.")
         return "float", value
     if value > 2**63 - 1:
-        raise InvalidArgument(f"Feature: {name} has uint64 element. Only int64 is supported.")
+        raise InvalidArgument(f"Feature: {name} has uint64_t element. Only int64_t is supported.")
     if value < -(2**63):
         raise InvalidArgument(f"JSON Value: {_show(value)} Type: Number is not of expected "
                               "type: int64")

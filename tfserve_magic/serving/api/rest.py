@@ -21,11 +21,10 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import orjson
 import tornado.web
 
-from tfserve_magic.serving.api import codec
+from tfserve_magic.serving.api import codec, inference
 from tfserve_magic.serving.api import responses as render
 from tfserve_magic.serving.api.pages import PageHandler
 from tfserve_magic.serving.batching.servable import BatchingServable
@@ -343,46 +342,15 @@ def _predict(servable: Servable, signature: str, owned: list[dict[str, Any]]) ->
 def _classify_or_regress(servable: Servable, signature: str, verb: str,
                          examples: tuple[codec.Example | None, list[codec.Example]],
                          check_method: bool) -> bytes:
-    kind = "classification" if verb == "classify" else "regression"
-    if signature not in servable.inputs:
-        raise InvalidArgument(f"No signature was found with the name: {signature}")
-    expected_method = f"tensorflow/serving/{verb}"
-    method = servable.method_names.get(signature, "")
-    if check_method and method != expected_method:
-        raise InvalidArgument(f"Expected {kind} signature method_name to be "
-                              f"{expected_method}. Was: {method}")
-    inputs = servable.inputs[signature]
-    if len(inputs) != 1:
-        raise InvalidArgument("Expected one input Tensor.")
-    if "inputs" not in inputs:
-        raise InvalidArgument(f"No {kind} inputs found in SignatureDef: {signature}")
     context, rows = examples
+    if signature not in servable.inputs:  # before any tf.Example is built
+        raise InvalidArgument(f"No signature was found with the name: {signature}")
     serialized = servable.serialize_examples(context, rows)
-    outputs = servable.run(signature, {"inputs": serialized})
-    batch = len(rows)
     if verb == "regress":
-        values = outputs.get("outputs")
-        if values is None:
-            raise InvalidArgument(f"No regression outputs found in SignatureDef: {signature}")
-        if not (values.ndim == 1 or (values.ndim == 2 and values.shape[1] == 1)) or \
-                values.shape[0] != batch:
-            raise InvalidArgument("Expected output Tensor shape to be either [batch_size] or "
-                                  f"[batch_size, 1] but got {list(values.shape)}")
-        return render.encode_regress_response(values)
-    classes, scores = outputs.get("classes"), outputs.get("scores")
-    if classes is None and scores is None:
-        raise InvalidArgument("Expected classification signature outputs to contain classes "
-                              f"or scores: {signature}")
-    for name, tensor in (("classes", classes), ("scores", scores)):
-        if tensor is not None and (tensor.ndim != 2 or tensor.shape[0] != batch):
-            raise InvalidArgument(f"Expected Tensor shape: [{batch} K] but got "
-                                  f"{list(tensor.shape)} for {name}")
-    if classes is not None and scores is not None and classes.shape != scores.shape:
-        raise InvalidArgument(f"Tensors class and score should match in shape, but had shapes: "
-                              f"{list(classes.shape)} and {list(scores.shape)}")
-    if scores is not None and scores.dtype != np.float32:
-        raise InvalidArgument("Expected scores Tensor of DT_FLOAT.")
-    return render.encode_classify_response(classes, scores)
+        return render.encode_regress_response(
+            inference.regress(servable, signature, serialized, check_method))
+    return render.encode_classify_response(
+        *inference.classify(servable, signature, serialized, check_method))
 
 
 class ServerInfoHandler(_JsonHandler):

@@ -29,6 +29,7 @@ __all__ = [
     "MonitoringSettings",
     "config_to_text",
     "load_model_config_file",
+    "models_from_proto",
     "parse_model_config_text",
     "parse_version_policy",
     "read_model_config_file",
@@ -86,6 +87,11 @@ def parse_model_config_text(text: str) -> list[ModelConfig]:
             f"Error parsing text-format tensorflow.serving.ModelServerConfig: {exc}") from None
     if proto.WhichOneof("config") == "custom_model_config":
         raise ConfigError("custom_model_config is not supported; use model_config_list")
+    return models_from_proto(proto)
+
+
+def models_from_proto(proto: model_server_config_pb2.ModelServerConfig) -> list[ModelConfig]:
+    """The validated model list of a ``ModelServerConfig`` (ValidateModelConfigList)."""
     models: list[ModelConfig] = []
     seen: set[str] = set()
     for entry in proto.model_config_list.config:

@@ -284,6 +284,11 @@ class ServableManager:
                 return
             await asyncio.gather(*tasks, return_exceptions=True)
 
+    async def wait_models(self, names: Iterable[str]) -> None:
+        """Wait until these models' pending loads finished (WaitUntilModelsAvailable)."""
+        tasks = [m.task for n in names if (m := self._models.get(n)) and m.task and not m.task.done()]
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     def unload_all(self) -> None:
         for name, model in self._models.items():
             for harness in model.harnesses.values():

@@ -16,12 +16,11 @@ from typing import NoReturn
 from tfserve_magic.serving.errors import ConfigError
 from tfserve_magic.serving.process.options import ServerOptions
 
-__all__ = ["build_parser", "parse_flags"]
+__all__ = ["build_parser", "parse_channel_arguments", "parse_flags"]
 
-# tensorflow_model_server flags that are accepted and ignored here (gRPC-only, TFLite, TPU, ...).
+# tensorflow_model_server flags that are accepted and ignored here (TLS, TFLite, TPU, ...).
 _IGNORED_TF_FLAGS = (
-    "grpc_socket_path", "rest_api_num_threads", "grpc_channel_arguments", "grpc_max_threads",
-    "enable_serialization_as_tensor_content", "enable_grpc_healthcheck_service", "ssl_config_file",
+    "rest_api_num_threads", "ssl_config_file",
     "use_alts_credentials", "platform_config_file", "tensorflow_session_parallelism",
     "tensorflow_session_config_file", "flush_filesystem_caches", "prefer_tflite_model",
     "num_tflite_pools", "num_tflite_interpreters_per_pool", "enable_profiler", "mixed_precision",
@@ -59,7 +58,16 @@ def _float(text: str) -> float:
 
 
 _HELP = {
-    "port": "gRPC port (parsed; gRPC is not served yet, see the README).",
+    "port": "gRPC port (TF Serving's PredictionService and ModelService); 0 picks a free port, "
+            "announced on stdout.",
+    "grpc_host": "Address to bind gRPC to (ours). Default: the REST host (127.0.0.1).",
+    "grpc_max_threads": "Threads that run gRPC requests; 0 means 4 x CPUs, as TF Serving.",
+    "grpc_channel_arguments": "Comma-separated key=value gRPC server arguments, e.g. "
+                              "grpc.max_receive_message_length=67108864.",
+    "grpc_socket_path": "Also serve gRPC on this Unix socket.",
+    "enable_grpc_healthcheck_service": "Serve the standard grpc.health.v1 Health service.",
+    "enable_serialization_as_tensor_content": "Predict outputs in tensor_content instead of "
+                                              "the typed *_val fields.",
     "rest_api_port": "REST port; 0 picks a free port, announced on stdout.",
     "rest_api_host": "Address to bind REST to (ours). Default 127.0.0.1; 0.0.0.0 for all.",
     "model_name": "Model name in single-model mode.",
@@ -89,7 +97,7 @@ _HELP = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tfserve-server",
-        description="A TensorFlow-Serving-compatible REST model server (tfserve_magic).",
+        description="A TensorFlow-Serving-compatible model server, REST and gRPC (tfserve_magic).",
         allow_abbrev=False,
     )
     for field in dataclasses.fields(ServerOptions):
@@ -137,6 +145,20 @@ def parse_flags(argv: Sequence[str]) -> tuple[ServerOptions, bool]:
     return options, False
 
 
+def parse_channel_arguments(text: str) -> list[tuple[str, int | str]]:
+    """``--grpc_channel_arguments=key=value,...``; integer values are passed as ints."""
+    arguments: list[tuple[str, int | str]] = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--grpc_channel_arguments: expected key=value, got {item!r}")
+        try:
+            arguments.append((key, int(value)))
+        except ValueError:
+            arguments.append((key, value))
+    return arguments
+
+
 def _validate(options: ServerOptions) -> None:
     if not options.model_base_path and not options.model_config_file:
         raise ConfigError("Both server_options.model_base_path and "
@@ -145,6 +167,11 @@ def _validate(options: ServerOptions) -> None:
         raise ConfigError(f"--rest_api_port must be between 0 and 65535, got {options.rest_api_port}")
     if not 0 <= options.port <= 65535:
         raise ConfigError(f"--port must be between 0 and 65535, got {options.port}")
+    if options.port and options.port == options.rest_api_port:
+        raise ConfigError(f"--port and --rest_api_port must differ, both are {options.port}")
+    if options.grpc_max_threads < 0:
+        raise ConfigError("--grpc_max_threads must not be negative")
+    parse_channel_arguments(options.grpc_channel_arguments)  # a bad one is an error at start
     if options.batching_parameters_file and not options.enable_batching:
         raise ConfigError("batching_parameters_file is set without setting enable_batching")
     if options.enable_per_model_batching_parameters and not options.enable_batching:

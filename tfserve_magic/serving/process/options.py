@@ -38,8 +38,14 @@ class ServerOptions:
     per_process_gpu_memory_fraction: float = 0.0
     tensorflow_intra_op_parallelism: int = 0
     tensorflow_inter_op_parallelism: int = 0
+    grpc_max_threads: int = 0  # 0: TF Serving's 4 x CPUs
+    grpc_channel_arguments: str = ""
+    grpc_socket_path: str = ""
+    enable_grpc_healthcheck_service: bool = False
+    enable_serialization_as_tensor_content: bool = False
     # --- ours ---
     rest_api_host: str = "127.0.0.1"
+    grpc_host: str = ""  # "" = rest_api_host
     gpu_devices: str = ""  # "" = every visible GPU, "none" = CPU only, "0,1" = those GPUs
     gpu_memory_growth: bool = True
     # A request peaks at ~10x its body (JSON -> Python objects -> arrays): 64 MiB -> ~0.7 GB.

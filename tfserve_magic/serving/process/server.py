@@ -1,8 +1,8 @@
 """Assembling and running one server process: config -> sockets -> handshake -> models -> serve.
 
-The order is the launcher contract: bind the REST socket first (port 0 picks a free one), print
-one JSON handshake line on stdout, then import TensorFlow, configure devices and load models
-while already answering the status API. SIGTERM/SIGINT stop the server cleanly; with
+The order is the launcher contract: bind the REST socket and the gRPC port first (port 0 picks a
+free one), print one JSON handshake line on stdout, then import TensorFlow, configure devices and
+load models while already answering the status API on both. SIGTERM/SIGINT stop the server cleanly; with
 ``--exit_with_parent_pid`` it also stops when that process is gone.
 """
 
@@ -19,6 +19,7 @@ import socket
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import tornado.netutil
 
@@ -38,6 +39,9 @@ from tfserve_magic.serving.process import loop as event_loop
 from tfserve_magic.serving.process.connections import GuardedHTTPServer
 from tfserve_magic.serving.process.options import ServerOptions
 
+if TYPE_CHECKING:
+    from tfserve_magic.serving.api.grpc_server import GrpcListener
+
 __all__ = ["PreparedServer", "prepare", "run"]
 
 log = logging.getLogger("tfserve_magic.serving")
@@ -55,6 +59,7 @@ class PreparedServer:
         self.config_text = config_text
         self.monitoring = monitoring
         self.sockets = sockets
+        self.grpc_port: int | None = None  # known once the gRPC listener is bound
 
     @property
     def port(self) -> int:
@@ -64,7 +69,8 @@ class PreparedServer:
     def handshake(self) -> dict[str, object]:
         return {"tfserve_magic": "handshake", "pid": os.getpid(),
                 "host": self.options.rest_api_host, "rest_api_port": self.port,
-                "grpc_port": None, "version": __version__,
+                "grpc_port": self.grpc_port,
+                "grpc_socket_path": self.options.grpc_socket_path or None, "version": __version__,
                 "models": [m.name for m in self.models]}
 
 
@@ -109,7 +115,24 @@ async def _watch_parent(pid: int, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), timeout=1.0)
 
 
-async def _serve(prepared: PreparedServer) -> None:
+async def _main(prepared: PreparedServer) -> None:
+    from tfserve_magic.serving.api.grpc_server import bind
+
+    try:
+        listener = bind(prepared.options, os.cpu_count() or 1)
+    except ConfigError:
+        for sock in prepared.sockets:
+            sock.close()
+        raise
+    prepared.grpc_port = listener.port
+    _announce(prepared)
+    try:
+        await _serve(prepared, listener)
+    finally:
+        await listener.stop()
+
+
+async def _serve(prepared: PreparedServer, listener: GrpcListener) -> None:
     options = prepared.options
     from tfserve_magic.serving.api.rest import ServerContext, make_app
     from tfserve_magic.serving.metrics import ServerMetrics
@@ -164,8 +187,7 @@ async def _serve(prepared: PreparedServer) -> None:
     http_server.add_sockets(prepared.sockets)
     log.info("Serving REST on http://%s:%d (at most %d connections)", options.rest_api_host,
              prepared.port, http_server.max_connections)
-    if options.port:
-        log.info("gRPC (--port=%d) is not served by this version; REST only", options.port)
+    await listener.start(ctx)
     for flag in options.ignored_flags:
         log.warning("Flag --%s is accepted for compatibility and ignored", flag)
 
@@ -215,11 +237,11 @@ def run(options: ServerOptions) -> int:
     except ConfigError as exc:
         print(f"tfserve-server: error: {exc}", file=sys.stderr)
         return 1
-    _announce(prepared)
     log.info("Event loop: %s", event_loop.loop_name(options.event_loop))
     try:
-        event_loop.run(_serve(prepared), options.event_loop)
-    except ConfigError as exc:  # e.g. --gpu_devices naming a GPU that is not there
+        event_loop.run(_main(prepared), options.event_loop)
+    except ConfigError as exc:  # a gRPC address that cannot be bound; --gpu_devices naming a
+        # GPU that is not there
         print(f"tfserve-server: error: {exc}", file=sys.stderr)
         return 1
     return 0
