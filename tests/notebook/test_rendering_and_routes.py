@@ -58,9 +58,9 @@ def test_server_table_shows_dead_and_detached() -> None:
     infos = [launcher.ServerInfo(_record("a"), True, 75.0, ("a",)),
              launcher.ServerInfo(_record("b", detached=True), False, 4000.0, ("b", "c"))]
     table = render.render_servers(infos).splitlines()
-    assert table[0].split() == ["NAME", "PID", "PORT", "MODELS", "UPTIME", "STATE"]
-    assert table[1].split() == ["a", "4321", "8501", "a", "1m15s", "alive"]
-    assert table[2].split() == ["b", "4321", "8501", "b,", "c", "1h06m", "dead", "detached"]
+    assert table[0].split() == ["NAME", "PID", "PORT", "GRPC", "MODELS", "UPTIME", "STATE"]
+    assert table[1].split() == ["a", "4321", "8501", "-", "a", "1m15s", "alive"]
+    assert table[2].split() == ["b", "4321", "8501", "-", "b,", "c", "1h06m", "dead", "detached"]
     assert render.render_servers([]).startswith("No servers.")
 
 
@@ -118,7 +118,9 @@ def test_url_magic_shows_a_colab_link_through_the_seam(ip, half_plus_two, monkey
     monkeypatch.setattr(colab, "bridge", BrokenColab())
     with capture_output() as captured:
         ip.run_line_magic("tfserve", "url half_plus_two")
-    assert captured.stdout.strip() == f"direct: http://127.0.0.1:{port}/"
+    grpc_port = registry.find_record("half_plus_two").grpc_port
+    assert captured.stdout.strip() == (f"direct: http://127.0.0.1:{port}/\n"
+                                       f"gRPC: 127.0.0.1:{grpc_port}")
 
 
 def test_real_colab_bridge_outside_colab(monkeypatch) -> None:

@@ -166,8 +166,6 @@ def render_urls(urls: Sequence[tuple[str, str]]) -> str:
 
 
 def urls_html(urls: Sequence[tuple[str, str]]) -> str:
-    items = "".join(
-        f'<li>{html.escape(kind)}: <a href="{html.escape(url)}" target="_blank">'
-        f"{html.escape(url)}</a></li>" if url.startswith(("http://", "https://")) else
-        f"<li>{html.escape(kind)}: <code>{html.escape(url)}</code></li>" for kind, url in urls)
+    items = "".join(f'<li>{html.escape(kind)}: <a href="{html.escape(url)}" target="_blank">'
+                    f"{html.escape(url)}</a></li>" for kind, url in urls)
     return f"<ul>{items}</ul>"

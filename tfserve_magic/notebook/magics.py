@@ -285,6 +285,8 @@ class TFServeMagics(Magics):
             _show(HTML(render.urls_html(urls)))  # type: ignore[no-untyped-call]  # IPython
         else:
             print(render.render_urls(urls))
+        if handle.grpc_target:  # not a URL: TF Serving's gRPC clients take host:port
+            print(f"gRPC: {handle.grpc_target}")
 
     # ---------------------------------------------------------------- %%predict
 
