@@ -43,8 +43,7 @@ class GrpcTransport:
 
     def __init__(self, target: str, *, timeout: float = 60.0) -> None:
         import grpc
-        from tensorflow_serving.apis import (model_service_pb2_grpc,
-                                             prediction_service_pb2_grpc)
+        from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
         self.target = target
         self.timeout = timeout

@@ -11,12 +11,18 @@ import grpc
 import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_helpers import (Stubs, classify_request, metadata_request, outputs, predict_request,
-                          regress_request, rpc_error, status_request)
-from tensorflow_serving.apis import (get_model_metadata_pb2, inference_pb2, model_management_pb2,
-                                     predict_pb2)
-
+from grpc_helpers import (
+    Stubs,
+    classify_request,
+    metadata_request,
+    outputs,
+    predict_request,
+    regress_request,
+    rpc_error,
+    status_request,
+)
 from server_process import RunningServer, start_server
+from tensorflow_serving.apis import get_model_metadata_pb2, inference_pb2, model_management_pb2, predict_pb2
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +44,9 @@ def server(tmp_path_factory, half_plus_two, multi_io, strings_model, ints_model,
     entries = {"half_plus_two": (half_plus_two, ""), "multi_io": (multi_io, ""),
                "strings": (strings_model, ""), "ints": (ints_model, ""),
                "double_bool": (double_bool, ""),
-               "versioned": (root / "versioned", "model_version_policy { all {} } "
-                                                 'version_labels { key: "stable" value: 1 } '
-                                                 'version_labels { key: "canary" value: 3 }')}
+               "versioned": (root / "versioned", ("model_version_policy { all {} } "
+                                                  'version_labels { key: "stable" value: 1 } '
+                                                  'version_labels { key: "canary" value: 3 }'))}
     config = root / "models.config"
     config.write_text("model_config_list {\n" + "".join(
         f'  config {{ name: "{name}" base_path: "{path}" {extra} }}\n'
@@ -251,14 +257,14 @@ def _spec_only(model: str) -> predict_pb2.PredictRequest:
     (lambda: predict_request("versioned", {"x": np.array([1.0], np.float32)}, label="gold"),
      grpc.StatusCode.INVALID_ARGUMENT, "Unrecognized servable version label: gold"),
     (lambda: _spec_only(""), grpc.StatusCode.INVALID_ARGUMENT, "ModelSpec has no name specified."),
-    (lambda: predict_pb2.PredictRequest(), grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec"),
+    (predict_pb2.PredictRequest, grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec"),
     (lambda: predict_request("half_plus_two", {"x": np.array([1.0], np.float32)},
                              signature="nah"),
      grpc.StatusCode.FAILED_PRECONDITION, 'Serving signature key "nah" not found.'),
     (lambda: predict_request("multi_io", {"a": np.array([1.0], np.float32)}),
      grpc.StatusCode.INVALID_ARGUMENT,
-     "input size does not match signature: 1!=2 len({a}) != len({a,b}). Sent extra: {}. "
-     "Missing but required: {b}."),
+     ("input size does not match signature: 1!=2 len({a}) != len({a,b}). Sent extra: {}. "
+      "Missing but required: {b}.")),
     (lambda: predict_request("half_plus_two", {"z": np.array([1.0], np.float32)}),
      grpc.StatusCode.INVALID_ARGUMENT,
      "input tensor alias not found in signature: z. Inputs expected to be in the set {x}."),
@@ -268,8 +274,8 @@ def _spec_only(model: str) -> predict_pb2.PredictRequest:
                                           "b": np.array([1.0], np.float32)},
                              output_filter=("sum", "nope")),
      grpc.StatusCode.INVALID_ARGUMENT,
-     "output tensor alias not found in signature: nope Outputs expected to be in the set "
-     "{product,sum}."),
+     ("output tensor alias not found in signature: nope Outputs expected to be in the set "
+      "{product,sum}.")),
     (lambda: predict_request("multi_io", {"a": np.array([1.0], np.float32),
                                           "b": np.array([1.0], np.float32)},
                              output_filter=("sum", "sum")),
@@ -344,8 +350,8 @@ def test_reload_refuses_what_tf_serving_refuses(stubs, half_plus_two) -> None:
     request = model_management_pb2.ReloadConfigRequest()
     assert rpc_error(stubs.model.HandleReloadConfigRequest, request) == (
         grpc.StatusCode.INVALID_ARGUMENT,
-        "ServerModelConfig type not supported by HandleReloadConfigRequest. Only "
-        "ModelConfigList is currently supported")
+        ("ServerModelConfig type not supported by HandleReloadConfigRequest. Only "
+         "ModelConfigList is currently supported"))
     for _ in range(2):
         entry = request.config.model_config_list.config.add(name="twice",
                                                             base_path=str(half_plus_two))
@@ -395,5 +401,5 @@ def test_metrics_count_grpc_requests_by_entrypoint(server, stubs) -> None:
             'model_name="nope",status="NOT_FOUND",version=""}') in text
     assert ('tfserve_magic_request_count_total{API="Predict",entrypoint="REST",'
             'model_name="half_plus_two",status="OK",version="1"}') in text
-    assert ':tensorflow:serving:request_latency_count{API="Predict",entrypoint="GRPC",' \
-           'model_name="half_plus_two"}' in text
+    assert (':tensorflow:serving:request_latency_count{API="Predict",entrypoint="GRPC",'
+            'model_name="half_plus_two"}') in text

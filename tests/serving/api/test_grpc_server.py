@@ -14,9 +14,9 @@ import grpc
 import numpy as np
 import pytest
 from grpc_helpers import Stubs, outputs, predict_request, rpc_error
+from server_process import run_server_expecting_failure, start_server, wait_for
 from tensorflow_serving.apis import model_management_pb2
 
-from server_process import run_server_expecting_failure, start_server, wait_for
 from tfserve_magic.serving.errors import ConfigError
 from tfserve_magic.serving.process.flags import build_parser, parse_flags
 
@@ -151,8 +151,8 @@ def test_reload_adds_a_model_and_moves_a_label_for_both_apis(tmp_path, plus_vers
         refused = _reload_request({"plus": (base, {"stable": 9})})
         assert rpc_error(stubs.model.HandleReloadConfigRequest, refused) == (
             grpc.StatusCode.FAILED_PRECONDITION,
-            "Request to assign label to version 9 of model plus, which is not currently "
-            "available for inference")
+            ("Request to assign label to version 9 of model plus, which is not currently "
+             "available for inference"))
 
         response = stubs.model.HandleReloadConfigRequest(_reload_request({
             "plus": (base, {"stable": 2}), "hp2": (half_plus_two, {})}), timeout=120)

@@ -21,15 +21,27 @@ from typing import Any
 import grpc
 import numpy as np
 from google.protobuf import json_format
-from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2,
-                                     model_management_pb2, model_pb2, model_service_pb2_grpc,
-                                     prediction_service_pb2_grpc)
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_management_pb2,
+    model_pb2,
+    model_service_pb2_grpc,
+    prediction_service_pb2_grpc,
+)
 
 from tfserve_magic.serving.api import inference
 from tfserve_magic.serving.api.grpc_tensors import DTYPE_NAMES, from_tensor_proto, to_tensor_proto
 from tfserve_magic.serving.api.rest import ServerContext
-from tfserve_magic.serving.errors import (Code, ConfigError, DeadlineExceeded, FailedPrecondition,
-                                          InvalidArgument, StatusError, Unimplemented)
+from tfserve_magic.serving.errors import (
+    Code,
+    ConfigError,
+    DeadlineExceeded,
+    FailedPrecondition,
+    InvalidArgument,
+    StatusError,
+    Unimplemented,
+)
 from tfserve_magic.serving.models.config import models_from_proto
 from tfserve_magic.serving.models.manager import Servable
 
@@ -267,26 +279,26 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
         return await surface.call(api, spec.name, context, work)
 
-    async def Predict(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+    async def Predict(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         return await self._run("Predict", request, context, request.model_spec, _predict,
                                self._as_content)
 
-    async def Classify(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+    async def Classify(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         return await self._run("Classify", request, context, request.model_spec, _classify,
                                self._check)
 
-    async def Regress(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+    async def Regress(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         return await self._run("Regress", request, context, request.model_spec, _regress,
                                self._check)
 
-    async def MultiInference(self, request: Any,  # noqa: N802
+    async def MultiInference(self, request: Any,
                              context: grpc.aio.ServicerContext) -> Any:
         # GetModelSpecFromRequest: the first task's spec, else an empty one (no name).
         spec = request.tasks[0].model_spec if request.tasks else model_pb2.ModelSpec()
         return await self._run("MultiInference", request, context, spec, _multi_inference,
                                self._check)
 
-    async def GetModelMetadata(self, request: Any,  # noqa: N802
+    async def GetModelMetadata(self, request: Any,
                                context: grpc.aio.ServicerContext) -> Any:
         surface = self._surface
 
@@ -317,7 +329,7 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     def __init__(self, surface: _Surface) -> None:
         self._surface = surface
 
-    async def GetModelStatus(self, request: Any,  # noqa: N802
+    async def GetModelStatus(self, request: Any,
                              context: grpc.aio.ServicerContext) -> Any:
         manager = self._surface.ctx.manager
 
@@ -337,7 +349,7 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
 
         return await self._surface.call("GetModelStatus", request.model_spec.name, context, work)
 
-    async def HandleReloadConfigRequest(self, request: Any,  # noqa: N802
+    async def HandleReloadConfigRequest(self, request: Any,
                                         context: grpc.aio.ServicerContext) -> Any:
         manager = self._surface.ctx.manager
 
