@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,23 +100,21 @@ def in_process(path: str, inputs: dict[str, np.ndarray], seconds: float) -> Resu
     return Result(latencies, time.perf_counter() - start)
 
 
-def over_rest(port: int, model: str, body: bytes, concurrency: int, seconds: float) -> Result:
+def _timed_clients(concurrency: int, seconds: float,
+                   client: Callable[[], Callable[[], None]]) -> Result:
+    """``concurrency`` threads, each calling the request function ``client()`` gave it until the
+    deadline; every call's latency is kept."""
     latencies: list[float] = []
     lock = threading.Lock()
     deadline = time.perf_counter() + seconds
 
     def worker() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        send = client()
         mine = []
         while time.perf_counter() < deadline:
             t0 = time.perf_counter()
-            conn.request("POST", f"/v1/models/{model}:predict", body)
-            response = conn.getresponse()
-            response.read()
-            if response.status != 200:
-                raise RuntimeError(f"HTTP {response.status}")
+            send()
             mine.append(time.perf_counter() - t0)
-        conn.close()
         with lock:
             latencies.extend(mine)
 
@@ -128,8 +127,25 @@ def over_rest(port: int, model: str, body: bytes, concurrency: int, seconds: flo
     return Result(latencies, time.perf_counter() - start)
 
 
+def over_rest(port: int, model: str, body: bytes, concurrency: int, seconds: float) -> Result:
+    def client() -> Callable[[], None]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)  # one per thread
+
+        def send() -> None:
+            conn.request("POST", f"/v1/models/{model}:predict", body)
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"HTTP {response.status}")
+
+        return send
+
+    return _timed_clients(concurrency, seconds, client)
+
+
 def over_grpc(target: str, model: str, inputs: dict[str, np.ndarray], concurrency: int,
               seconds: float) -> Result:
+    """TF Serving's official stub, one channel shared by the threads (as gRPC clients do)."""
     import grpc
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
@@ -138,30 +154,11 @@ def over_grpc(target: str, model: str, inputs: dict[str, np.ndarray], concurrenc
     request.model_spec.name = model
     for key, value in inputs.items():
         request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
-    channel = grpc.insecure_channel(target)
-    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-    stub.Predict(request, timeout=60)
-    latencies: list[float] = []
-    lock = threading.Lock()
-    deadline = time.perf_counter() + seconds
-
-    def worker() -> None:
-        mine = []
-        while time.perf_counter() < deadline:
-            t0 = time.perf_counter()
-            stub.Predict(request, timeout=60)
-            mine.append(time.perf_counter() - t0)
-        with lock:
-            latencies.extend(mine)
-
-    start = time.perf_counter()
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    channel.close()
-    return Result(latencies, time.perf_counter() - start)
+    with grpc.insecure_channel(target) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        stub.Predict(request, timeout=60)
+        return _timed_clients(concurrency, seconds,
+                              lambda: lambda: stub.Predict(request, timeout=60))
 
 
 def over_wrk(port: int, model: str, body: bytes, concurrency: int, seconds: float,

@@ -1,4 +1,5 @@
-"""tfserve_magic: serve TensorFlow models from a notebook, speaking TensorFlow Serving's REST API.
+"""tfserve_magic: serve TensorFlow models from a notebook, speaking TensorFlow Serving's REST and
+gRPC APIs.
 
 This module holds entry points only: the IPython extension hook, the Jupyter server extension
 points and the JupyterLab extension paths, plus lazy access to the public Python API (the names in

@@ -63,20 +63,23 @@ def examples_input(target: Any, rows: list[dict[str, float]]) -> None:
             example.features.feature[key].float_list.value.append(value)
 
 
-def classify_request(model: str, signature: str, rows: list[dict[str, float]]) -> Any:
-    request = classification_pb2.ClassificationRequest()
+def examples_request(kind: str, model: str, signature: str,
+                     rows: list[dict[str, float]]) -> Any:
+    """A ClassificationRequest (``kind="classify"``) or RegressionRequest of these examples."""
+    request = (classification_pb2.ClassificationRequest() if kind == "classify"
+               else regression_pb2.RegressionRequest())
     request.model_spec.name = model
     request.model_spec.signature_name = signature
     examples_input(request.input, rows)
     return request
+
+
+def classify_request(model: str, signature: str, rows: list[dict[str, float]]) -> Any:
+    return examples_request("classify", model, signature, rows)
 
 
 def regress_request(model: str, signature: str, rows: list[dict[str, float]]) -> Any:
-    request = regression_pb2.RegressionRequest()
-    request.model_spec.name = model
-    request.model_spec.signature_name = signature
-    examples_input(request.input, rows)
-    return request
+    return examples_request("regress", model, signature, rows)
 
 
 def metadata_request(model: str, fields: tuple[str, ...] = ("signature_def",)) -> Any:

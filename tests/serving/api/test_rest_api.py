@@ -261,6 +261,8 @@ def test_classify_and_regress(shared_server) -> None:
      "Feature: x has element with unexpected JSON type: Null"),
     ("regress", {"signature_name": "nope", "examples": [{"x": 1.0}]}, 400,
      "No signature was found with the name: nope"),
+    ("regress", {"signature_name": "regress_x_to_y", "examples": [{"x": 2**64 - 1}]}, 400,
+     "Feature: x has uint64_t element. Only int64_t is supported."),
     ("classify", {"examples": [{"x": 1.0}]}, 400,
      "No classification inputs found in SignatureDef: serving_default"),
     ("regress", {"signature_name": "regress_x_to_y", "examples": [{"x": 2}]}, 400,
