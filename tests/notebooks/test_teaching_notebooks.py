@@ -72,3 +72,17 @@ def test_batching(isolated_runtime, tmp_path) -> None:
     assert "requests sent: 800, rows batched: 800, model calls:" in text
     assert "batched / plain throughput:" in text
     assert "Stopped plain." in text and "Stopped batched." in text
+
+
+@pytest.mark.notebook
+def test_deploy(isolated_runtime, tmp_path) -> None:
+    notebook = execute("03_deploy.ipynb", tmp_path)
+    text = outputs_text(notebook)
+    assert f"Wrote {tmp_path / 'deploy' / 'shop'} for server shop" in text
+    assert "deployment.yaml: a valid Deployment" in text
+    assert "exists and was not written by tfserve deploy" in text
+    assert "Connected production:" in text
+    assert "production is a remote server" in text
+    assert "Stopped shop." in text
+    assert (tmp_path / "my_notes" / "todo.txt").read_text() == "keep me"
+    assert not (tmp_path / "runtime" / "servers" / "shop.json").exists()
