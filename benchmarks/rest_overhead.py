@@ -210,7 +210,7 @@ def start_server(config: str) -> tuple[subprocess.Popen[bytes], int, int]:
 def wait_available(port: int, model: str, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         conn.request("GET", f"/v1/models/{model}")
         if b"AVAILABLE" in conn.getresponse().read():
             return
