@@ -53,6 +53,7 @@ _NOT_CARRIED = frozenset({
     "port", "rest_api_port", "rest_api_host", "model_name", "model_base_path", "gpu_devices",
     "gpu_memory_growth", "max_request_bytes", "exit_with_parent_pid", "model_config_file",
     "monitoring_config_file", "batching_parameters_file", "version",
+    "grpc_host", "grpc_socket_path",  # ours / a path on this machine: the image binds 0.0.0.0:8500
 })
 _STORAGE_SCHEMES = ("gs://", "s3://")
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
