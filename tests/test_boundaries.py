@@ -32,15 +32,114 @@ def _imported_after(code: str) -> set[str]:
 
 
 def _imports_in_source(module_name: str) -> set[str]:
+    """Every module ``module_name``'s source imports, anywhere in the file (lazy imports inside
+    functions too), relative imports resolved, ``from package import submodule`` included."""
     spec = importlib.util.find_spec(module_name)
+    assert spec is not None and spec.origin is not None, module_name
     tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+    package = module_name if spec.submodule_search_locations else module_name.rpartition(".")[0]
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names.add(node.module)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            names.add(base)
+            if base.split(".")[0] == module_name.split(".")[0]:  # our own package's submodules
+                names.update(f"{base}.{alias.name}" for alias in node.names
+                             if _is_module(f"{base}.{alias.name}"))
     return names
+
+
+def _is_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ImportError:
+        return False
+
+
+# --- What each part of the package may import from the package -----------------------------
+# Pure helpers any layer may use (they import nothing from the package themselves).
+NEUTRAL = ("tfserve_magic.errors", "tfserve_magic.status", "tfserve_magic.pids",
+           "tfserve_magic.files")
+# The serving core's pure pieces that the kernel side may use to read and write what the server
+# reads (config files, policies, labels, batching parameters, flags) without running a server.
+SERVING_PURE = ("tfserve_magic.serving.errors", "tfserve_magic.serving.models.config",
+                "tfserve_magic.serving.models.repository", "tfserve_magic.serving.models.policy",
+                "tfserve_magic.serving.models.labels", "tfserve_magic.serving.batching.parameters",
+                "tfserve_magic.serving.process.flags", "tfserve_magic.serving.process.options")
+CLIENT = ("tfserve_magic.client",)
+LIFECYCLE = ("tfserve_magic.lifecycle",)
+OPERATIONS = ("tfserve_magic.operations",)
+
+ALLOWED: dict[str, tuple[str, ...]] = {
+    # The core knows nothing of kernels, notebooks, Jupyter, clients or operations. (The root
+    # package only for __version__: its public names are lazy, so importing it costs nothing.)
+    "tfserve_magic.serving": ("tfserve_magic.serving", *NEUTRAL),
+    # The client speaks REST to any TF Serving; it shares only the status vocabulary and errors.
+    "tfserve_magic.client": (*CLIENT, *NEUTRAL),
+    # Servers as seen from a kernel: launch, records, processes; writes the files servers read.
+    "tfserve_magic.lifecycle": (*LIFECYCLE, *CLIENT, *SERVING_PURE, *NEUTRAL),
+    # Operations on served models go through the client and the lifecycle, never a server's insides.
+    "tfserve_magic.operations": (*OPERATIONS, *LIFECYCLE, *CLIENT, *SERVING_PURE, *NEUTRAL),
+    # The notebook side is thin: it formats what lifecycle, client and operations return.
+    "tfserve_magic.notebook": ("tfserve_magic.notebook", *OPERATIONS, *LIFECYCLE, *CLIENT,
+                               *SERVING_PURE, *NEUTRAL),
+    # The Jupyter server extension proxies recorded servers; the lab panel's rows reuse the
+    # dashboard's pure traffic arithmetic.
+    "tfserve_magic.server_extension": ("tfserve_magic.server_extension", *LIFECYCLE, *CLIENT,
+                                       "tfserve_magic.notebook.dashboard_state", *NEUTRAL),
+    "tfserve_magic.demo": ("tfserve_magic.demo", *OPERATIONS, *LIFECYCLE, *CLIENT,
+                           *SERVING_PURE, *NEUTRAL),
+}
+ALLOWED.update(dict.fromkeys(NEUTRAL, ()))
+
+
+def _rule_for(module: str) -> tuple[str, tuple[str, ...]] | None:
+    owners = [prefix for prefix in ALLOWED if module == prefix or module.startswith(prefix + ".")]
+    return (max(owners, key=len), ALLOWED[max(owners, key=len)]) if owners else None
+
+
+def _within(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+ALL_MODULES = [m for m in _modules(tfserve_magic) if ".labextension" not in m]
+
+
+@pytest.mark.parametrize("module", ALL_MODULES)
+def test_each_part_imports_only_what_its_rule_allows(module: str) -> None:
+    rule = _rule_for(module)
+    if rule is None:
+        return  # the root package: its lazy map may name anything public
+    owner, allowed = rule
+    ours = {n for n in _imports_in_source(module)
+            if n == "tfserve_magic" or n.startswith("tfserve_magic.")}
+    # The root package itself (for __version__) is harmless: it imports nothing eagerly.
+    bad = sorted(n for n in ours if n != "tfserve_magic" and not _within(n, allowed))
+    assert bad == [], f"{module} ({owner}) imports {bad}; allowed: {allowed or 'nothing'}"
+
+
+def test_every_module_falls_under_a_rule() -> None:
+    assert [m for m in ALL_MODULES if _rule_for(m) is None] == []
+
+
+def test_the_rules_see_relative_and_lazy_imports(tmp_path, monkeypatch) -> None:
+    # A test that cannot fail is a defect: the parser must catch the imports the old one missed.
+    package = tmp_path / "pkg_probe"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "other.py").write_text("")
+    (package / "sub" / "__init__.py").write_text("")
+    (package / "sub" / "mod.py").write_text(
+        "from .. import other\nfrom ..other import x\n"
+        "def f():\n    from pkg_probe.sub import mod\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    found = _imports_in_source("pkg_probe.sub.mod")
+    assert {"pkg_probe", "pkg_probe.other", "pkg_probe.sub.mod"} <= found
 
 
 def test_serving_core_source_never_imports_jupyter() -> None:
