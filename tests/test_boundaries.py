@@ -79,8 +79,9 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     # The core knows nothing of kernels, notebooks, Jupyter, clients or operations. (The root
     # package only for __version__: its public names are lazy, so importing it costs nothing.)
     "tfserve_magic.serving": ("tfserve_magic.serving", *NEUTRAL),
-    # The client speaks REST to any TF Serving; it shares only the status vocabulary and errors.
-    "tfserve_magic.client": (*CLIENT, *NEUTRAL),
+    # The client speaks to any TF Serving; besides the status vocabulary and errors it shares
+    # only the core's pure TensorProto <-> numpy codec (no TensorFlow, no generated protos).
+    "tfserve_magic.client": (*CLIENT, "tfserve_magic.serving.api.grpc_tensors", *NEUTRAL),
     # Servers as seen from a kernel: launch, records, processes; writes the files servers read.
     "tfserve_magic.lifecycle": (*LIFECYCLE, *CLIENT, *SERVING_PURE, *NEUTRAL),
     # Operations on served models go through the client and the lifecycle, never a server's insides.
