@@ -178,7 +178,8 @@ def over_wrk(port: int, model: str, body: bytes, concurrency: int, seconds: floa
                      "  io.write(string.format('RESULT %f %f %f %f\\n', latency:percentile(50),"
                      " latency:percentile(99), latency.mean, summary.requests /"
                      " (summary.duration / 1e6)))\nend\n")
-    command = [wrk, "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "-s", script,
+    command = [wrk, "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--timeout", "30s",
+               "-s", script,
                f"http://127.0.0.1:{port}/v1/models/{model}:predict"]
     if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
         command = ["taskset", "-c", "1", *command]
