@@ -5,8 +5,10 @@ request in a batch, per-model parameters, a bad file at start, and a hot version
 from __future__ import annotations
 
 import shutil
+import sys
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -278,3 +280,32 @@ def test_dashboard_data_shows_batch_size_and_queueing_delay(per_model_server) ->
     view = next(v for v in model_views(info, {("merge", 1): (1.0, 2.0)}, stats) if v.name == "merge")
     assert view.rows[0].mean_batch_size == 10.0
     assert "batches of 10.0, queued" in _versions_table(view)
+
+
+def test_rest_and_grpc_requests_share_one_batch(per_model_server) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))  # TF Serving's stubs
+    from grpc_helpers import Stubs, outputs, predict_request
+
+    stubs = Stubs(per_model_server.grpc_target)
+    try:
+        def over_grpc() -> Any:
+            request = predict_request("merge", {"x": np.float32([5.0] * 6)})
+            return outputs(stubs.prediction.Predict(request, timeout=60))
+
+        results: list[Any] = [None, None]
+
+        def run(index: int, call: Callable[[], Any]) -> None:
+            results[index] = call()
+
+        threads = [threading.Thread(target=run, args=(0, over_grpc)),
+                   threading.Thread(target=run, args=(1, _predict(
+                       per_model_server, "merge", {"instances": [1.0] * 4})))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+    finally:
+        stubs.close()
+    grpc_outputs, rest = results
+    assert grpc_outputs["y"].tolist() == [10.0] * 6 and grpc_outputs["rows"].tolist() == [10] * 6
+    assert rest.status == 200 and rest.json()["predictions"] == [{"y": 2.0, "rows": 10}] * 4
