@@ -62,7 +62,7 @@ def test_connected_server_works_like_a_local_one_until_disconnected(
     assert out.startswith(f"prod at {remote.url}\nplus  (all {{}};")
     assert "2        AVAILABLE" in out and "1        AVAILABLE" in out
     out, _ = run(ip, capsys, "signatures plus")
-    assert "in  x: float32 (None,)" in out
+    assert "in  x: float32" in out and "out y: float32" in out
 
     ip.run_cell_magic("predict", "plus --version 1 -o p1", "[1.0, 2.0]")
     ip.run_cell_magic("predict", "plus --server prod -o p2", "[1.0, 2.0]")
@@ -138,3 +138,44 @@ def test_python_api_connection_is_not_proxied_and_reconnects(runtime_dir: Path,
     assert again.proxy_allowed and again.grpc_target is None
     assert [r.name for r in registry.read_records()] == ["api"]
     assert disconnect("api") == remote.url
+
+
+def test_over_grpc_predict_and_a_label_moved_by_the_reload_rpc(ip, capsys,
+                                                               remote: RunningServer) -> None:
+    from tfserve_magic.client.rest import Client
+    from tfserve_magic.notebook.widgets import Dashboard
+    from tfserve_magic.operations.labels import LabelError, move_label
+
+    out, err = run(ip, capsys, f"connect {remote.url} --grpc {remote.grpc_target} --name prod")
+    assert f"Connected prod: {remote.url} (gRPC {remote.grpc_target}), serving plus." in out, err
+    out, _ = run(ip, capsys, "list")
+    assert f"{remote.port}  {remote.grpc_target}  plus" in out
+
+    ip.run_cell_magic("predict", "plus --server prod --grpc --version 2 -o p", "[1.0, 2.0]")
+    out = capsys.readouterr().out
+    assert "gRPC" in out and np.allclose(ip.user_ns["p"], [3.0, 4.0])
+
+    handle = launcher.find("prod")
+    config_file = handle.client.server_info()["model_config_file"]
+    with open(config_file, encoding="utf-8") as on_disk:
+        before = on_disk.read()
+    dash = Dashboard(handle, autostart=False)
+    try:
+        panel = dash._panels["plus"]
+        panel.label_name.value, panel.label_version.value = "stable", 2
+        panel.move.click()  # the dashboard's "Move label" button
+        assert "plus: label 'stable' now points to version 2." in str(dash.output.outputs)
+    finally:
+        dash.close()
+    answer = Client(remote.url).predict("plus", np.array([1.0], np.float32), label="stable")
+    assert np.allclose(answer, [3.0])  # version 2: x + 2
+    with open(config_file, encoding="utf-8") as on_disk:
+        assert on_disk.read() == before  # moved by HandleReloadConfigRequest, not a file edit
+
+    assert move_label(handle.client, "plus", "canary", 1, grpc=handle.grpc_target) == {
+        "stable": 2, "canary": 1}
+    with pytest.raises(LabelError) as refused:
+        move_label(handle.client, "plus", "stable", 7, grpc=handle.grpc_target)
+    assert str(refused.value) == ("Request to assign label to version 7 of model plus, which is "
+                                  "not currently available for inference")
+    run(ip, capsys, "disconnect prod")

@@ -82,6 +82,18 @@ class GrpcTransport:
         if signature:
             target.signature_name = signature
 
+    def reload_config(self, config: Any) -> None:
+        """``ModelService.HandleReloadConfigRequest``: serve ``config`` (a ModelServerConfig)
+        from now on. Raises ServingError with the server's reason when it refuses."""
+        from tensorflow_serving.apis import model_management_pb2
+
+        request = model_management_pb2.ReloadConfigRequest()
+        request.config.CopyFrom(config)
+        status = self._call(self._model.HandleReloadConfigRequest, request).status
+        if status.error_code:
+            code = Code(status.error_code)
+            raise ServingError(code.http_status, status.error_message, code=code.name)
+
     # ---------------------------------------------------------------- status and metadata
 
     def status(self, model: str, version: int | None = None) -> list[VersionStatus]:

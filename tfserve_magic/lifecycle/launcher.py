@@ -125,6 +125,8 @@ class ServerHandle:
     @property
     def grpc_target(self) -> str | None:
         """``host:port`` for ``grpc.insecure_channel`` (TF Serving's PredictionService)."""
+        if self.record.remote:
+            return self.record.grpc_target
         if self.record.grpc_port is None:
             return None
         return f"{_reachable_host(self.record.host)}:{self.record.grpc_port}"

@@ -82,11 +82,15 @@ def _kind(record: ServerRecord) -> str:
     return "detached" if record.detached else ""
 
 
+def _grpc(record: ServerRecord) -> str:
+    return record.grpc_target or str(record.grpc_port or "-")  # a remote's is host:port
+
+
 def render_servers(infos: Sequence[ServerInfo]) -> str:
     if not infos:
         return "No servers. Start one with %tfserve start MODEL_DIR."
     rows = [(i.record.name, "-" if i.record.remote else str(i.record.pid),
-             str(i.record.rest_api_port), str(i.record.grpc_port or "-"), ", ".join(i.models),
+             str(i.record.rest_api_port), _grpc(i.record), ", ".join(i.models),
              _duration(i.uptime), "alive" if i.alive else "dead", _kind(i.record)) for i in infos]
     return _table(("NAME", "PID", "PORT", "GRPC", "MODELS", "UPTIME", "STATE", ""), rows)
 

@@ -199,7 +199,9 @@ class _ModelPanel(w.VBox):
             self.owner.report("Choose a label name and a version first.")
             return
         try:
-            labels = move_label(self.owner.handle.client, self.name, label, int(version))
+            record = self.owner.handle.record
+            labels = move_label(self.owner.handle.client, self.name, label, int(version),
+                                grpc=record.grpc_target if record.remote else None)
         except (LabelError, ServingError) as error:
             self.owner.report(f"{self.name}: {error}")
             return

@@ -84,8 +84,11 @@ kubernetes/`). TF Serving re-reads it by itself when it runs with
 %tfserve connect http://HOST:{REST_PORT} --grpc HOST:{GRPC_PORT} --name production
 ```
 
-then move the label from the dashboard or with `tfserve_magic.operations.labels.move_label`.
-A label may only point at a version that is AVAILABLE.
+then move the label with the dashboard's "Move label" (`%tfserve dashboard production`): a
+connected server with a gRPC address gets the new config through `HandleReloadConfigRequest`.
+Keep `config/models.config` in step, so the next rollout has the same labels. A label may only
+point at a version that is AVAILABLE; with `--model_config_file_poll_wait_seconds` above 0 the
+server re-reads its file and undoes a change made over gRPC, so use one way or the other.
 """
 
 
