@@ -310,6 +310,11 @@ async def test_a_connected_remote_is_proxied_only_when_connected_from_a_kernel(
 
     connect(model_server.url, "far", from_kernel=True)  # what %tfserve connect records
     connect(model_server.url, "stranger")  # written without the user's kernel saying so
+    listed = await fetch(jp_fetch, "tfserve", "api", "servers")  # what the lab panel shows
+    rows = {row["name"]: row for row in json.loads(listed.body)["servers"]}
+    assert rows["far"]["alive"] and rows["far"]["remote"] and rows["far"]["proxy_allowed"]
+    assert rows["far"]["status"]["models"][0]["name"] == "half_plus_two"
+    assert rows["far"]["proxy_url"] == "/user/alice/tfserve/far/"
     direct = model_server.get("/v1/models/half_plus_two")
     proxied = await fetch(jp_fetch, "tfserve", "far", "v1", "models", "half_plus_two")
     assert (proxied.code, proxied.body) == (direct.status, direct.body)

@@ -160,6 +160,19 @@ def test_no_available_version_is_refused(isolated_runtime, tmp_path: Path) -> No
     assert _untouched(tmp_path, before)
 
 
+def test_a_connected_remote_server_is_refused(isolated_runtime, tmp_path: Path) -> None:
+    from tfserve_magic.lifecycle import registry
+
+    registry.write_record(registry.ServerRecord(
+        name="prod", pid=0, host="tfserving.example", rest_api_port=8501,
+        url="http://tfserving.example:8501", models=("plus",), remote=True))
+    with pytest.raises(DeployError) as refused:
+        tfserve_magic.deploy("prod", str(tmp_path / "out"))
+    assert str(refused.value) == ("prod is a remote server (http://tfserving.example:8501): deploy "
+                                  "writes the folder of a server started here, to roll out there")
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_recorded_server_that_stopped_ships_what_its_policy_serves(
         isolated_runtime, tmp_path: Path, versioned_base: Path, plus_version_builds: Path) -> None:
     import shutil

@@ -269,6 +269,9 @@ def plan_deployment(server: str, *, targets: Sequence[Target] = TARGETS, replica
                           "(lowercase letters, digits and '-')")
     storage = _check_storage_uri(storage_uri)
     record = _record(server)
+    if record.remote:
+        raise DeployError(f"{record.name} is a remote server ({record.url}): deploy writes the "
+                          "folder of a server started here, to roll out there")
     description = registry.probe(record)
     values = _flag_values(record)
     models = _models(record, description, values)
