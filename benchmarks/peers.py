@@ -167,7 +167,7 @@ def main() -> None:
         batching = os.path.join(root, "batching.config")
         with open(batching, "w") as handle:
             handle.write(NOTEBOOK_DEFAULTS.to_text())
-        ours = [sys.executable, "-m", "tfserve_magic.serving", "--rest_api_port=0",
+        ours = [sys.executable, "-m", "tfserve_magic.serving", "--rest_api_port=0", "--port=0",
                 f"--model_config_file={config}"]
         commands = {
             "ours": ours,
