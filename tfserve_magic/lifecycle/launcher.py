@@ -347,12 +347,14 @@ def _read_handshake(proc: subprocess.Popen[bytes], deadline: float) -> dict[str,
 
 
 def _ready(client: Client, models: Sequence[ModelConfig]) -> tuple[bool, str | None]:
-    """(ready, error): every model has a version AVAILABLE, has nothing to load, or failed."""
+    """(ready, error): every model has a version AVAILABLE and none still on its first load, has
+    nothing to load, or failed. A version that is retrying after an error does not hold a start."""
     info = client.server_info() or {}
     described = {m["name"]: m for m in info.get("models", [])}
     for model in models:
         versions = described.get(model.name, {}).get("versions", [])
-        if any(v["state"] == "AVAILABLE" for v in versions):
+        first_load = [v for v in versions if v["state"] in ("START", "LOADING") and not v["error"]]
+        if any(v["state"] == "AVAILABLE" for v in versions) and not first_load:
             continue
         try:
             on_disk = scan_versions(model.base_path)
