@@ -1,5 +1,5 @@
 """One notebook server (started by the launcher, as ``%tfserve start`` does) shared by the deploy
-tests of a module: two models, one with three versions of which one fails to load, labels, and
+tests: two models, one with three versions of which one fails to load, labels, and
 the Prometheus monitoring config the launcher always passes, and dynamic batching."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class NotebookServer:
     batching: str  # the batching parameters it runs with
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")  # only read by the tests: start it once
 def notebook_server(tmp_path_factory: pytest.TempPathFactory, plus_version_builds: Path,
                     half_plus_two: Path) -> Iterator[NotebookServer]:
     root = tmp_path_factory.mktemp("notebook")
