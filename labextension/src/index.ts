@@ -113,8 +113,11 @@ class ServedModelsPanel extends Widget {
         this.button('Log', 'tfserve-log-button', () => this.showDetail({ kind: 'log', server: server.name })),
         this.button('Stop', 'tfserve-stop', () => this.act(`servers/${server.name}/stop`, 'POST'))
       );
-      const facts = el('div', 'tfserve-facts', `pid ${server.pid} · port ${server.rest_api_port}` +
-        (server.grpc_port ? ` · gRPC ${server.grpc_port}` : ''));
+      // Each fact stays on one line; the line may wrap between facts.
+      const facts = el('div', 'tfserve-facts');
+      const items = [`pid ${server.pid}`, `port ${server.rest_api_port}`];
+      if (server.grpc_port) items.push(`gRPC ${server.grpc_port}`);
+      items.forEach((item, i) => facts.append(...(i ? [' · '] : []), el('span', '', item)));
       box.append(name, head, facts, this.urlLink(absoluteUrl(window.location.origin, server.proxy_url)));
       for (const model of server.model_views) {
         box.append(...this.modelView(server, model));

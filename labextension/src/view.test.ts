@@ -6,6 +6,7 @@ const server = (name: string, models: string[] = []): ServerInfo => ({
   name,
   pid: 1,
   rest_api_port: 2,
+  grpc_port: null,
   alive: true,
   proxy_url: `/tfserve/${name}/`,
   model_views: models.map(m => ({
