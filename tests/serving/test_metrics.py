@@ -38,8 +38,8 @@ def test_our_two_request_metrics_carry_the_version() -> None:
         return samples[(name, tuple(sorted({"API": "Predict", "model_name": "m", **labels}.items())))]
 
     count = "tfserve_magic_request_count_total"
-    assert sample(count, status="OK", version="1") == 1
-    assert sample(count, status="NOT_FOUND", version="") == 1
+    assert sample(count, status="OK", version="1", entrypoint="REST") == 1
+    assert sample(count, status="NOT_FOUND", version="", entrypoint="REST") == 1
     latency = "tfserve_magic_request_latency_seconds"
     assert sample(f"{latency}_count", version="2") == 1
     assert sample(f"{latency}_sum", version="2") == 0.2

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -81,6 +82,7 @@ class ServerMetrics:
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=True)
         self._tf = _TFCounters()
+        self._request_children: dict[tuple[str, int | None, str, str, str], tuple[Any, Any, Any]] = {}
         self._tf_latency = Histogram(
             ":tensorflow:serving:request_latency",
             "Distribution of wall time (in microseconds) for Tensorflow Serving request.",
@@ -107,10 +109,18 @@ class ServerMetrics:
     def observe_request(self, model: str, version: int | None, api: str, status: str,
                         seconds: float, entrypoint: str = "REST") -> None:
         self._tf.inc(":tensorflow:serving:request_count", model_name=model, status=status)
-        self._tf_latency.labels(model, api, entrypoint).observe(seconds * 1e6)
-        version_label = "" if version is None else str(version)
-        self._requests.labels(model, version_label, api, status, entrypoint).inc()
-        self._latency.labels(model, version_label, api).observe(seconds)
+        key = (model, version, api, status, entrypoint)
+        children = self._request_children.get(key)
+        if children is None:  # labels() costs more than the observations: look it up once
+            version_label = "" if version is None else str(version)
+            children = self._request_children[key] = (
+                self._tf_latency.labels(model, api, entrypoint),
+                self._requests.labels(model, version_label, api, status, entrypoint),
+                self._latency.labels(model, version_label, api))
+        tf_latency, requests, latency = children
+        tf_latency.observe(seconds * 1e6)
+        requests.inc()
+        latency.observe(seconds)
 
     def observe_batch(self, model: str, version: int, rows: int, padded_rows: int,
                       queue_delays: list[float]) -> None:
