@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import resource
+import secrets
 import selectors
 import signal
 import socket
@@ -20,6 +21,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tfserve_magic.serving.api.origins import SECRET_ENV, SECRET_HEADER
 
 _TICK = threading.Event()  # never set: wait(interval) paces the polling loops below
 
@@ -76,6 +79,7 @@ class RunningServer:
     proc: subprocess.Popen[bytes]
     handshake: dict[str, Any]
     log_path: Path
+    secret: str = ""  # opens /tfserve_magic/... (see ``manage``)
 
     @property
     def pid(self) -> int:
@@ -107,6 +111,12 @@ class RunningServer:
         if body is not None and not isinstance(body, (bytes, str)):
             body = json.dumps(body)
         return http("POST", self.url + path, body, **kwargs)
+
+    def manage(self, method: str, path: str, **kwargs: Any) -> Response:
+        """A request to our management API, with this server's secret."""
+        headers = {SECRET_HEADER: self.secret, **kwargs.pop("headers", {})}
+        return http(method, self.url + path, b"" if method == "POST" else None,
+                    headers=headers, **kwargs)
 
     def states(self, model: str) -> dict[int, str]:
         response = self.get(f"/v1/models/{model}")
@@ -149,11 +159,13 @@ def start_server(*flags: str, log_dir: Path, timeout: float = 120.0,
     ``max_open_files`` sets the server's file-descriptor limit (soft and hard)."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"server-{time.monotonic_ns()}.log"
+    secret = secrets.token_urlsafe(16)
 
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen(
             [*program, "--rest_api_port=0", *_free_grpc_port(flags), *flags],
-            stdout=subprocess.PIPE, stderr=log_file, env={**os.environ, **(env or {})})
+            stdout=subprocess.PIPE, stderr=log_file,
+            env={**os.environ, SECRET_ENV: secret, **(env or {})})
     if max_open_files is not None:  # before it has opened more than a few: it reads it later
         resource.prlimit(proc.pid, resource.RLIMIT_NOFILE, (max_open_files, max_open_files))
     assert proc.stdout is not None
@@ -168,7 +180,7 @@ def start_server(*flags: str, log_dir: Path, timeout: float = 120.0,
         proc.wait(timeout)
         raise ServerExited(f"server exited with {proc.returncode} before its handshake:\n"
                            f"{log_path.read_text()}")
-    return RunningServer(proc, json.loads(line), log_path)
+    return RunningServer(proc, json.loads(line), log_path, secret)
 
 
 def _free_grpc_port(flags: tuple[str, ...]) -> list[str]:

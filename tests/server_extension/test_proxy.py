@@ -34,7 +34,8 @@ def model_server(tmp_path, monkeypatch, half_plus_two):
     server.wait_state("half_plus_two")
     registry.write_record(registry.ServerRecord(
         name="hp2", pid=server.pid, host="127.0.0.1", rest_api_port=server.port, url=server.url,
-        models=("half_plus_two",), log_file=str(server.log_path), started_at=time.time()))
+        models=("half_plus_two",), log_file=str(server.log_path), started_at=time.time(),
+        secret=server.secret))
     yield server
     server.stop()
 
@@ -76,6 +77,7 @@ async def test_servers_api_lists_and_stops(jp_fetch, model_server) -> None:
     assert entry["name"] == "hp2" and entry["alive"] is True
     assert entry["proxy_url"] == "/user/alice/tfserve/hp2/"
     assert entry["status"]["models"][0]["versions"][0]["state"] == "AVAILABLE"
+    assert "secret" not in entry and model_server.secret not in json.dumps(listing)
     log = json.loads((await fetch(jp_fetch, "tfserve", "api", "servers", "hp2", "log")).body)
     assert any("Successfully loaded servable" in line for line in log["lines"])
     stopped = await fetch(jp_fetch, "tfserve", "api", "servers", "hp2", "stop", method="POST",

@@ -275,11 +275,12 @@ class Client:
         return self.request("POST", path, body)["results"]  # type: ignore[no-any-return]
 
     def server_info(self) -> dict[str, Any] | None:
-        """tfserve_magic's own description of the server; None against real TF Serving."""
+        """tfserve_magic's own description of the server; None against real TF Serving, or
+        when this client lacks the server's secret (``headers`` from its registry record)."""
         try:
             return self.request("GET", "/tfserve_magic/v1/server")  # type: ignore[no-any-return]
         except ServingError as error:
-            if error.status == 404:
+            if error.status in (403, 404):
                 return None
             raise
 

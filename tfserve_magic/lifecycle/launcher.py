@@ -16,6 +16,7 @@ import contextlib
 import json
 import math
 import os
+import secrets
 import selectors
 import subprocess
 import sys
@@ -31,6 +32,7 @@ from tfserve_magic.files import tail_lines, write_atomically
 from tfserve_magic.lifecycle import processes, registry
 from tfserve_magic.lifecycle.registry import ServerRecord
 from tfserve_magic.pids import pid_alive
+from tfserve_magic.serving.api.origins import SECRET_ENV
 from tfserve_magic.serving.errors import ConfigError
 from tfserve_magic.serving.models.config import (
     ModelConfig,
@@ -95,7 +97,7 @@ class ServerHandle:
 
     def __init__(self, record: ServerRecord) -> None:
         self.record = record
-        self.client = Client(record.url)
+        self.client = Client(record.url, headers=record.auth_headers)
         self._grpc_client: Client | None = None
 
     def grpc_client(self) -> Client:
@@ -103,7 +105,8 @@ class ServerHandle:
         if self._grpc_client is None:
             if self.grpc_target is None:
                 raise ServingError(0, f"server {self.name} announced no gRPC port")
-            self._grpc_client = Client(self.record.url, grpc=self.grpc_target)
+            self._grpc_client = Client(self.record.url, grpc=self.grpc_target,
+                                       headers=self.record.auth_headers)
         return self._grpc_client
 
     @property
@@ -436,13 +439,15 @@ def _launch(spec: ServerSpec, models: list[ModelConfig], config_path: str,
     if os.path.exists(log_path):
         os.replace(log_path, log_path + ".1")  # keep the previous run's log for a post-mortem
     started = time.monotonic()
+    secret = secrets.token_urlsafe(32)  # in the environment, not argv: ps shows argv to all
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen(_argv(spec, config_path), stdout=subprocess.PIPE, stderr=log_file,
-                                stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+                                stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True,
+                                env={**os.environ, SECRET_ENV: secret})
     with _lock:
         processes.track(proc)
     try:
-        return _await_ready(spec, proc, models, config_path, log_path, started, timeout)
+        return _await_ready(spec, proc, models, config_path, log_path, started, timeout, secret)
     except BaseException:
         # An interrupted cell (KeyboardInterrupt) or an unexpected error must not leave a
         # half-started server behind: the user never got a handle to stop it.
@@ -453,7 +458,8 @@ def _launch(spec: ServerSpec, models: list[ModelConfig], config_path: str,
 
 
 def _await_ready(spec: ServerSpec, proc: subprocess.Popen[bytes], models: Sequence[ModelConfig],
-                 config_path: str, log_path: str, started: float, timeout: float) -> StartResult:
+                 config_path: str, log_path: str, started: float, timeout: float,
+                 secret: str) -> StartResult:
     """Handshake, record, then readiness of every model, all within one deadline."""
     name = spec.server_name
     deadline = started + timeout
@@ -484,11 +490,12 @@ def _await_ready(spec: ServerSpec, proc: subprocess.Popen[bytes], models: Sequen
         models=tuple(m.name for m in models), model_config_file=config_path,
         log_file=log_path, argv=tuple(_argv(spec, config_path)), started_at=time.time(),
         owner_pid=os.getpid(), detached=spec.detach, version=handshake.get("version", ""),
+        secret=secret,
         extra={"spec": _spec_key(spec, config_path)})
     registry.write_record(record)
     if not spec.detach:
         _own(name)
-    client = Client(record.url, timeout=10)
+    client = Client(record.url, timeout=10, headers=record.auth_headers)
     while True:
         if proc.poll() is not None:
             registry.remove_record(name)

@@ -20,6 +20,7 @@ from typing import Any
 from tfserve_magic.client.rest import Client, ServingError
 from tfserve_magic.files import write_atomically
 from tfserve_magic.pids import pid_alive
+from tfserve_magic.serving.api.origins import SECRET_HEADER
 
 __all__ = [
     "ServerRecord",
@@ -53,11 +54,21 @@ class ServerRecord:
     owner_pid: int = 0
     detached: bool = False
     version: str = ""
+    secret: str = ""  # opens the server's /tfserve_magic/ endpoints; records are private (0600)
     extra: dict[str, Any] = field(default_factory=dict)
     # A remote server (``%tfserve connect``): not ours to stop; pid is 0.
     remote: bool = False
     grpc_target: str | None = None  # host:port of its gRPC API, when known
     proxy_allowed: bool = False  # connected from the user's own kernel: Jupyter may proxy it
+
+    def public_json(self) -> dict[str, Any]:
+        """The record as shown to browsers: without the secret."""
+        return {k: v for k, v in self.to_json().items() if k != "secret"}
+
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        """Headers that open the server's management endpoints."""
+        return {SECRET_HEADER: self.secret} if self.secret else {}
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -139,7 +150,7 @@ def probe(record: ServerRecord, timeout: float = 2.0) -> dict[str, Any] | None:
     if not pid_alive(record.pid):
         return None
     try:
-        data = Client(record.url, timeout=timeout).server_info()
+        data = Client(record.url, timeout=timeout, headers=record.auth_headers).server_info()
     except (ServingError, ValueError):
         return None
     return data if data is not None and data.get("pid") == record.pid else None

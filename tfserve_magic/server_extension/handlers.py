@@ -29,6 +29,7 @@ from tfserve_magic.pids import pid_alive
 from tfserve_magic.server_extension.config import TFServeProxy
 from tfserve_magic.server_extension.examples import curl_predict
 from tfserve_magic.server_extension.panel import server_view
+from tfserve_magic.serving.api.origins import SECRET_HEADER
 from tfserve_magic.status import DEFAULT_PROMETHEUS_PATH
 
 __all__ = ["setup_handlers"]
@@ -36,7 +37,10 @@ __all__ = ["setup_handlers"]
 _HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
                "trailers", "transfer-encoding", "upgrade", "host", "content-length"}
 # Credentials for Jupyter are never passed on to a model server.
-_NOT_FORWARDED = _HOP_BY_HOP | {"authorization", "cookie", "x-xsrftoken", "origin", "referer"}
+# Host: the model server's own (a loopback server refuses others); the management secret never
+# passes (the proxy forwards TF Serving's API only).
+_NOT_FORWARDED = _HOP_BY_HOP | {"authorization", "cookie", "x-xsrftoken", "origin", "referer",
+                                "host", SECRET_HEADER.lower()}
 _MAX_ANSWER = 1024 * 1024 * 1024
 _SERVER = r"(?P<server>[A-Za-z0-9_.\-]+)"
 AUTH_HELP = ("Not authenticated with this Jupyter server. Send your Jupyter token in a header "

@@ -41,5 +41,5 @@ def server_view(record: ServerRecord, status: Mapping[str, Any] | None, proxy_ur
             "curl": None if command is None else {"command": command,
                                                   "shown": shown_curl(command, token)},
         })
-    return {**record.to_json(), "alive": status is not None, "proxy_url": proxy_url,
+    return {**record.public_json(), "alive": status is not None, "proxy_url": proxy_url,
             "status": status, "model_views": models}

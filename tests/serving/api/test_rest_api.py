@@ -354,7 +354,7 @@ def test_no_cors_headers_unless_enabled(shared_server) -> None:
 
 
 def test_server_description_endpoint(shared_server) -> None:
-    info = shared_server.get("/tfserve_magic/v1/server").json()
+    info = shared_server.manage("GET", "/tfserve_magic/v1/server").json()
     assert info["pid"] == shared_server.pid
     versioned = next(m for m in info["models"] if m["name"] == "versioned")
     assert versioned["labels"] == {"stable": 1, "canary": 3}

@@ -161,13 +161,13 @@ def test_reload_endpoint_refuses_a_label_on_an_unloaded_version(tmp_path, plus_v
         server.wait_state("v", 1)
         config.write_text(f'model_config_list {{ config {{ name: "v" base_path: "{base}" '
                           'model_platform: "tensorflow" version_labels { key: "stable" value: 4 } } }')
-        response = server.post("/tfserve_magic/v1/reload", b"")
+        response = server.manage("POST", "/tfserve_magic/v1/reload")
         assert (response.status, response.json()) == (400, {"error": (
             "Request to assign label to version 4 of model v, which is not currently "
             "available for inference")})
         config.write_text(f'model_config_list {{ config {{ name: "v" base_path: "{base}" '
                           'model_platform: "tensorflow" version_labels { key: "stable" value: 1 } } }')
-        assert server.post("/tfserve_magic/v1/reload", b"").json()["models"][0]["labels"] == \
+        assert server.manage("POST", "/tfserve_magic/v1/reload").json()["models"][0]["labels"] == \
             {"stable": 1}
     finally:
         server.stop()

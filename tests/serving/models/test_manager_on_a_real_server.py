@@ -85,10 +85,10 @@ def test_label_updates_apply_all_or_nothing(tmp_path: Path, plus_version_builds:
         server.wait_state("v", 1)
         server.wait_state("v", 2)
         write('version_labels { key: "stable" value: 1 }')
-        assert server.post("/tfserve_magic/v1/reload", b"").status == 200
+        assert server.manage("POST", "/tfserve_magic/v1/reload").status == 200
         # Two edits at once, one of them impossible: neither applies.
         write('version_labels { key: "stable" value: 2 } version_labels { key: "canary" value: 7 }')
-        response = server.post("/tfserve_magic/v1/reload", b"")
+        response = server.manage("POST", "/tfserve_magic/v1/reload")
         assert (response.status, response.json()) == (400, {"error": (
             "Request to assign label to version 7 of model v, which is not currently "
             "available for inference")})
@@ -98,7 +98,7 @@ def test_label_updates_apply_all_or_nothing(tmp_path: Path, plus_version_builds:
         assert (canary.status, canary.json()) == (
             400, {"error": "Unrecognized servable version label: canary"})
         write('version_labels { key: "stable" value: 2 } version_labels { key: "canary" value: 1 }')
-        assert server.post("/tfserve_magic/v1/reload", b"").json()["models"][0]["labels"] == \
+        assert server.manage("POST", "/tfserve_magic/v1/reload").json()["models"][0]["labels"] == \
             {"stable": 2, "canary": 1}
     finally:
         server.stop()

@@ -66,4 +66,4 @@ class PageHandler(tornado.web.RequestHandler):
         self.set_header("X-Content-Type-Options", "nosniff")
         self.finish(template.substitute(
             title=html.escape(f"{names}: model server"), style=style, script=script, data=data,
-            version=html.escape(ctx.version), pid=ctx.pid))
+            version=html.escape(ctx.version)))

@@ -26,6 +26,7 @@ import tornado.web
 
 from tfserve_magic.serving.api import codec, inference
 from tfserve_magic.serving.api import responses as render
+from tfserve_magic.serving.api.origins import SECRET_HEADER, AccessPolicy
 from tfserve_magic.serving.api.pages import PageHandler
 from tfserve_magic.serving.batching.servable import BatchingServable
 from tfserve_magic.serving.errors import (
@@ -69,6 +70,7 @@ class ServerContext:
     started_at: float
     pid: int
     version: str
+    access: AccessPolicy
     prometheus_path: str | None = None  # where the metrics are served; None when monitoring is off
 
     def describe(self) -> dict[str, Any]:
@@ -87,6 +89,18 @@ class _Handler(tornado.web.RequestHandler):
     def ctx(self) -> ServerContext:
         # Not an initialize() argument: Tornado sets default headers before initialize runs.
         return self.application.settings["tfserve_ctx"]  # type: ignore[no-any-return]
+
+    def prepare(self) -> None:
+        refusal = self.ctx.access.host_refusal(self.request.host)
+        if refusal is not None:
+            self.refuse(refusal)
+
+    def refuse(self, message: str) -> None:
+        """403 in TF Serving's error shape (PERMISSION_DENIED), and why in the log."""
+        log.warning("%s %s -> 403: %s", self.request.method, self.request.path, message)
+        self.set_status(403)
+        self.set_header("Content-Type", "application/json")
+        self.finish(render.error_body(message))
 
 
 class _JsonHandler(_Handler):
@@ -144,6 +158,10 @@ class V1Handler(_JsonHandler):
     def prepare(self) -> None:
         self._body = bytearray()  # grown in place: no second copy of the body to join
         self._too_large = False
+        super().prepare()
+        if self._finished:
+            self._too_large = True  # refused: drop whatever body follows
+            return
         declared = self.request.headers.get("Content-Length")
         limit = self.ctx.options.max_request_bytes
         if declared and declared.isascii() and declared.isdigit() and (
@@ -353,14 +371,30 @@ def _classify_or_regress(servable: Servable, signature: str, verb: str,
         *inference.classify(servable, signature, serialized, check_method))
 
 
-class ServerInfoHandler(_JsonHandler):
+class _ManagementHandler(_JsonHandler):
+    """Our own endpoints: same origin only, and the server's secret (``origins``)."""
+
+    def prepare(self) -> None:
+        super().prepare()
+        if not self._finished:
+            refusal = self.ctx.access.management_refusal(
+                self.request.host, self.request.headers.get("Origin"),
+                self.request.headers.get(SECRET_HEADER))
+            if refusal is not None:
+                self.refuse(refusal)
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json")  # never CORS headers
+
+
+class ServerInfoHandler(_ManagementHandler):
     """GET /tfserve_magic/v1/server: this server and its models (contract 2)."""
 
     def get(self) -> None:
         self.send_json(orjson.dumps(self.ctx.describe()))
 
 
-class ReloadHandler(_JsonHandler):
+class ReloadHandler(_ManagementHandler):
     """POST /tfserve_magic/v1/reload: re-read the config and re-scan base paths now."""
 
     async def post(self) -> None:
@@ -369,6 +403,10 @@ class ReloadHandler(_JsonHandler):
         except StatusError as error:
             return self.send_error_status(error)
         self.send_json(orjson.dumps(self.ctx.describe()))
+
+
+class _PageHandler(_Handler, PageHandler):
+    """The page at ``/`` behind the same Host check (it lists the models: no rebinding)."""
 
 
 class MetricsHandler(_Handler):
@@ -381,7 +419,7 @@ class MetricsHandler(_Handler):
 def make_app(ctx: ServerContext) -> tornado.web.Application:
     """The Tornado application: the whole route table is here."""
     routes: list[Any] = [
-        (r"/", PageHandler),
+        (r"/", _PageHandler),
         (r"(?i)/v1/.*", V1Handler),
         (r"/tfserve_magic/v1/server", ServerInfoHandler),
         (r"/tfserve_magic/v1/reload", ReloadHandler),

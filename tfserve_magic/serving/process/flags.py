@@ -85,6 +85,9 @@ _HELP = {
                                    "within this many seconds, idle keep-alive ones too (ours).",
     "http_body_timeout_seconds": "Close a connection whose request body has not fully arrived "
                                  "within this many seconds (ours).",
+    "allowed_hosts": "Comma-separated Host names a server bound to a loopback address also "
+                     "answers ('*': any); by default only localhost names, against DNS "
+                     "rebinding (ours).",
     "max_connections": "Most connections held at once; at the limit, those that have not "
                        "finished sending a request are closed first. 0: what the "
                        "file-descriptor limit allows (ours).",

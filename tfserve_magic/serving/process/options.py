@@ -53,6 +53,7 @@ class ServerOptions:
     http_header_timeout_seconds: float = 30.0
     http_body_timeout_seconds: float = 120.0
     max_connections: int = 0  # 0: what the file-descriptor limit allows
+    allowed_hosts: str = ""  # more Host names a loopback-bound server answers; "*": any
     exit_with_parent_pid: int = 0
     event_loop: str = "uvloop"  # "uvloop" (when installed) or "asyncio"
     ignored_flags: tuple[str, ...] = ()

@@ -25,6 +25,7 @@ import tornado.netutil
 
 from tfserve_magic import __version__
 from tfserve_magic.pids import pid_alive
+from tfserve_magic.serving.api.origins import SECRET_ENV, AccessPolicy
 from tfserve_magic.serving.batching.parameters import BatchingConfig, load_batching_file
 from tfserve_magic.serving.errors import ConfigError, FailedPrecondition
 from tfserve_magic.serving.models.config import (
@@ -174,7 +175,10 @@ async def _serve(prepared: PreparedServer, listener: GrpcListener) -> None:
 
     ctx = ServerContext(options=options, manager=manager, executor=workers, metrics=metrics,
                         reload=reload, started_at=time.time(), pid=os.getpid(),
-                        version=__version__,
+                        version=__version__, access=AccessPolicy(
+                            options.rest_api_host, options.allowed_hosts,
+                            # Out of the environment: nothing this process starts inherits it.
+                            os.environ.pop(SECRET_ENV, "")),
                         prometheus_path=prepared.monitoring.prometheus_path
                         if prepared.monitoring.prometheus_enabled else None)
     app = make_app(ctx)
