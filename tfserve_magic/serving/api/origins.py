@@ -5,9 +5,10 @@ that opens our own management endpoints.
   (``localhost``, ``127.0.0.1``, ``[::1]``): a web page cannot reach it through DNS rebinding.
   ``--allowed_hosts`` names more hosts, ``*`` any (jupyter_server's ``allow_remote_access`` and
   ``local_hostnames`` follow the same rule). A server bound elsewhere answers any Host.
-* ``/tfserve_magic/...`` (describe, reload) refuses a browser's cross-origin request and needs
-  the per-server secret that the launcher passes in the ``TFSERVE_MAGIC_SECRET`` environment
-  variable and keeps in its registry record; clients send it as ``X-Tfserve-Magic-Secret``.
+* ``/tfserve_magic/...`` refuses a browser's cross-origin request. Reloading, and the full
+  description (pid, folders), need the per-server secret that the launcher passes in the
+  ``TFSERVE_MAGIC_SECRET`` environment variable and keeps in its registry record; clients send
+  it as ``X-Tfserve-Magic-Secret``. Without it the description lists models and states only.
 
 TF Serving's own ``/v1`` API keeps TF Serving's behaviour (CORS only behind its flag). Pure: no
 Tornado, no TensorFlow.
@@ -75,11 +76,15 @@ class AccessPolicy:
                 "names only, so that web pages cannot reach it through DNS rebinding (start "
                 "it with --allowed_hosts=NAME to accept requests for NAME)")
 
-    def management_refusal(self, host: str, origin: str | None, secret: str | None) -> str | None:
-        """Why a request to ``/tfserve_magic/...`` is refused, or None."""
+    def origin_refusal(self, host: str, origin: str | None) -> str | None:
+        """Why a request to ``/tfserve_magic/...`` from ``origin`` is refused, or None."""
         if origin is not None and not self._same_origin(host, origin):
             return (f"Cross-origin request from '{origin}' refused: the tfserve_magic "
                     "management API only answers its own origin")
+        return None
+
+    def secret_refusal(self, secret: str | None) -> str | None:
+        """Why a caller presenting ``secret`` may not manage the server, or None."""
         if not self.secret:
             return ("The tfserve_magic management API needs the server's secret, and this "
                     "server was started without one (servers started by tfserve_magic get one "

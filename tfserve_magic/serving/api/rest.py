@@ -372,32 +372,42 @@ def _classify_or_regress(servable: Servable, signature: str, verb: str,
 
 
 class _ManagementHandler(_JsonHandler):
-    """Our own endpoints: same origin only, and the server's secret (``origins``)."""
+    """Our own endpoints: same origin only; the secret opens what is not public (``origins``)."""
 
     def prepare(self) -> None:
         super().prepare()
         if not self._finished:
-            refusal = self.ctx.access.management_refusal(
-                self.request.host, self.request.headers.get("Origin"),
-                self.request.headers.get(SECRET_HEADER))
+            refusal = self.ctx.access.origin_refusal(self.request.host,
+                                                     self.request.headers.get("Origin"))
             if refusal is not None:
                 self.refuse(refusal)
+
+    def secret_refusal(self) -> str | None:
+        return self.ctx.access.secret_refusal(self.request.headers.get(SECRET_HEADER))
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json")  # never CORS headers
 
 
 class ServerInfoHandler(_ManagementHandler):
-    """GET /tfserve_magic/v1/server: this server and its models (contract 2)."""
+    """GET /tfserve_magic/v1/server: this server and its models (contract 2); without the
+    secret, the models and their states only (no pid, no folders)."""
 
     def get(self) -> None:
-        self.send_json(orjson.dumps(self.ctx.describe()))
+        if self.secret_refusal() is None:
+            return self.send_json(orjson.dumps(self.ctx.describe()))
+        self.send_json(orjson.dumps({"version": self.ctx.version, "models": [
+            {k: v for k, v in model.items() if k != "base_path"}
+            for model in self.ctx.manager.describe()]}))
 
 
 class ReloadHandler(_ManagementHandler):
     """POST /tfserve_magic/v1/reload: re-read the config and re-scan base paths now."""
 
     async def post(self) -> None:
+        refusal = self.secret_refusal()
+        if refusal is not None:
+            return self.refuse(refusal)
         try:
             await self.ctx.reload()
         except StatusError as error:
