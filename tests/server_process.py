@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tfserve_magic.serving.api.origins import SECRET_ENV, SECRET_HEADER
+from tfserve_magic.status import SECRET_ENV, SECRET_HEADER
 
 _TICK = threading.Event()  # never set: wait(interval) paces the polling loops below
 

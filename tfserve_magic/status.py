@@ -2,7 +2,8 @@
 
 Status codes (``tensorflow.error.Code``) with their HTTP statuses, version states
 (``ModelVersionStatus.State`` of ``apis/get_model_status.proto``), one row of the status API and
-where metrics are served unless configured otherwise.
+where metrics are served unless configured otherwise, and how a launcher hands a server the
+secret of its management API (``serving/api/origins.py``).
 Pure: imports nothing from the package, so the serving core and the client may both use it.
 """
 
@@ -11,10 +12,15 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_PROMETHEUS_PATH", "Code", "VersionState", "VersionStatus"]
+__all__ = ["DEFAULT_PROMETHEUS_PATH", "SECRET_ENV", "SECRET_HEADER", "Code", "VersionState",
+           "VersionStatus"]
 
 # ``monitoring_config.proto``'s default path for the Prometheus exposition.
 DEFAULT_PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
+# The environment variable a launcher puts a server's management secret in (never argv, which
+# ps shows to every user), and the header clients send it back in.
+SECRET_ENV = "TFSERVE_MAGIC_SECRET"
+SECRET_HEADER = "X-Tfserve-Magic-Secret"
 
 
 class Code(enum.IntEnum):

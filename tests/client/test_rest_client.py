@@ -7,7 +7,7 @@ import pytest
 from server_process import start_server
 
 from tfserve_magic.client.rest import Client, ServingError, VersionStatus, predict_body
-from tfserve_magic.status import Code, VersionState
+from tfserve_magic.status import SECRET_HEADER, Code, VersionState
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,9 @@ def test_unreachable_server_is_a_serving_error_with_status_zero(closed_port: int
     assert caught.value.status == 0 and f"cannot reach {url}" in caught.value.message
 
 
-def test_our_extension_endpoints(client: Client, shared_server) -> None:
+def test_our_extension_endpoints(shared_server) -> None:
+    client = Client(shared_server.url, timeout=30,
+                    headers={SECRET_HEADER: shared_server.secret})
     info = client.server_info()
     assert info is not None and info["pid"] == shared_server.pid
     assert {m["name"] for m in info["models"]} >= {"half_plus_two", "versioned"}

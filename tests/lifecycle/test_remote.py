@@ -146,7 +146,8 @@ def test_over_grpc_predict_and_a_label_moved_by_the_reload_rpc(ip, capsys,
     from tfserve_magic.notebook.widgets import Dashboard
     from tfserve_magic.operations.labels import LabelError, move_label
 
-    out, err = run(ip, capsys, f"connect {remote.url} --grpc {remote.grpc_target} --name prod")
+    out, err = run(ip, capsys, f"connect {remote.url} --grpc {remote.grpc_target} --name prod "
+                               f"--secret {remote.secret}")
     assert f"Connected prod: {remote.url} (gRPC {remote.grpc_target}), serving plus." in out, err
     out, _ = run(ip, capsys, "list")
     assert f"{remote.port}  {remote.grpc_target}  plus" in out

@@ -32,7 +32,6 @@ from tfserve_magic.files import tail_lines, write_atomically
 from tfserve_magic.lifecycle import processes, registry
 from tfserve_magic.lifecycle.registry import ServerRecord
 from tfserve_magic.pids import pid_alive
-from tfserve_magic.serving.api.origins import SECRET_ENV
 from tfserve_magic.serving.errors import ConfigError
 from tfserve_magic.serving.models.config import (
     ModelConfig,
@@ -40,6 +39,7 @@ from tfserve_magic.serving.models.config import (
     write_model_config_file,
 )
 from tfserve_magic.serving.models.repository import RepositoryError, scan_versions
+from tfserve_magic.status import SECRET_ENV
 
 __all__ = [
     "Failed",

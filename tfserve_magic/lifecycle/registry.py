@@ -20,7 +20,7 @@ from typing import Any
 from tfserve_magic.client.rest import Client, ServingError
 from tfserve_magic.files import write_atomically
 from tfserve_magic.pids import pid_alive
-from tfserve_magic.serving.api.origins import SECRET_HEADER
+from tfserve_magic.status import SECRET_HEADER
 
 __all__ = [
     "ServerRecord",

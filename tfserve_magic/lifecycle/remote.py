@@ -59,7 +59,7 @@ def _status_of(client: Client, model: str) -> dict[str, Any]:
 
 def _describe(record: ServerRecord, timeout: float) -> dict[str, Any]:
     """The remote's description, as our server gives it; raises ServingError."""
-    client = Client(record.url, timeout=timeout)
+    client = Client(record.url, timeout=timeout, headers=record.auth_headers)
     info = client.server_info()
     if info is not None:
         return info
@@ -77,10 +77,12 @@ def describe_remote(record: ServerRecord, timeout: float = 2.0) -> dict[str, Any
 
 
 def connect(url: str, name: str, *, grpc: str | None = None, models: Sequence[str] = (),
-            from_kernel: bool = False, timeout: float = 10.0) -> ServerRecord:
+            from_kernel: bool = False, timeout: float = 10.0, secret: str = "") -> ServerRecord:
     """Record the server at ``url`` as ``name``. ``models`` names the models of a real TF
     Serving (ours lists them itself). ``from_kernel``: connected by the user in their own
-    kernel, so the Jupyter proxy may forward to it. Raises ValueError with the reason."""
+    kernel, so the Jupyter proxy may forward to it. ``secret``: a tfserve_magic server's
+    management secret (its ``TFSERVE_MAGIC_SECRET``), needed to reload it or move its labels
+    from here. Raises ValueError with the reason."""
     registry.check_name(name)
     host, port, normalised = _split_url(url)
     existing = registry.find_record(name)
@@ -91,7 +93,7 @@ def connect(url: str, name: str, *, grpc: str | None = None, models: Sequence[st
         name=name, pid=0, host=host, rest_api_port=port, url=normalised,
         models=tuple(dict.fromkeys(models)), started_at=time.time(), owner_pid=os.getpid(),
         remote=True, grpc_target=parse_grpc_target(grpc) if grpc else None,
-        proxy_allowed=from_kernel)
+        proxy_allowed=from_kernel, secret=secret)
     try:
         description = _describe(record, timeout)
     except ServingError as error:

@@ -112,6 +112,8 @@ def _build_parser() -> _Parser:
     connect.add_argument("url", help="its REST address, such as http://host:8501")
     connect.add_argument("--name", required=True, help="the name to use it by")
     connect.add_argument("--grpc", metavar="HOST:PORT", help="its gRPC address (label moves)")
+    connect.add_argument("--secret", default="", help="a tfserve_magic server's management "
+                         "secret (its TFSERVE_MAGIC_SECRET): reloads and label moves from here")
     connect.add_argument("--models", help="comma list of its models (TF Serving does not list "
                                           "them itself)")
 
@@ -262,7 +264,8 @@ class TFServeMagics(Magics):
         from tfserve_magic.lifecycle.remote import connect
 
         models = [m.strip() for m in (args.models or "").split(",") if m.strip()]
-        record = connect(args.url, args.name, grpc=args.grpc, models=models, from_kernel=True)
+        record = connect(args.url, args.name, grpc=args.grpc, models=models, from_kernel=True,
+                         secret=args.secret)
         print(f"Connected {record.name}: {record.url}"
               + (f" (gRPC {record.grpc_target})" if record.grpc_target else "")
               + f", serving {', '.join(record.models)}. It is not ours to stop; "

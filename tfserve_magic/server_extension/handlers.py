@@ -29,8 +29,7 @@ from tfserve_magic.pids import pid_alive
 from tfserve_magic.server_extension.config import TFServeProxy
 from tfserve_magic.server_extension.examples import curl_predict
 from tfserve_magic.server_extension.panel import server_view
-from tfserve_magic.serving.api.origins import SECRET_HEADER
-from tfserve_magic.status import DEFAULT_PROMETHEUS_PATH
+from tfserve_magic.status import DEFAULT_PROMETHEUS_PATH, SECRET_HEADER
 
 __all__ = ["setup_handlers"]
 

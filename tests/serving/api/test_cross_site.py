@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from server_process import RunningServer, http, start_server
 
-from tfserve_magic.serving.api.origins import SECRET_HEADER, AccessPolicy
+from tfserve_magic.serving.api.origins import AccessPolicy
+from tfserve_magic.status import SECRET_HEADER
 
 PREDICT = "/v1/models/half_plus_two:predict"
 BODY = b'{"instances": [2.0]}'

@@ -21,10 +21,10 @@ import ipaddress
 import urllib.parse
 from dataclasses import dataclass
 
-__all__ = ["SECRET_ENV", "SECRET_HEADER", "AccessPolicy", "host_name"]
+from tfserve_magic.status import SECRET_ENV, SECRET_HEADER
 
-SECRET_ENV = "TFSERVE_MAGIC_SECRET"
-SECRET_HEADER = "X-Tfserve-Magic-Secret"
+__all__ = ["AccessPolicy", "host_name"]
+
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
 

@@ -26,7 +26,7 @@ import tornado.web
 
 from tfserve_magic.serving.api import codec, inference
 from tfserve_magic.serving.api import responses as render
-from tfserve_magic.serving.api.origins import SECRET_HEADER, AccessPolicy
+from tfserve_magic.serving.api.origins import AccessPolicy
 from tfserve_magic.serving.api.pages import PageHandler
 from tfserve_magic.serving.batching.servable import BatchingServable
 from tfserve_magic.serving.errors import (
@@ -41,6 +41,7 @@ from tfserve_magic.serving.models.manager import Servable, ServableManager
 from tfserve_magic.serving.process.memory import release_memory
 from tfserve_magic.serving.process.options import ServerOptions
 from tfserve_magic.serving.safelog import Throttle
+from tfserve_magic.status import SECRET_HEADER
 
 __all__ = ["ServerContext", "make_app"]
 
@@ -55,6 +56,7 @@ _GET = re.compile(
 _INLINE_JSON_BYTES = 64 * 1024  # smaller bodies are parsed on the loop; larger ones in the pool
 _INT64_MAX = 2**63 - 1
 _TRIM_AFTER_BYTES = 4 << 20  # after a body this large, hand freed heap back to the OS
+_PRIVATE = frozenset({"pid", "model_config_file", "base_path"})  # for the server's secret only
 _ERRORS_LOGGED = Throttle(interval=60.0, max_causes=256)
 
 
@@ -394,11 +396,12 @@ class ServerInfoHandler(_ManagementHandler):
     secret, the models and their states only (no pid, no folders)."""
 
     def get(self) -> None:
-        if self.secret_refusal() is None:
-            return self.send_json(orjson.dumps(self.ctx.describe()))
-        self.send_json(orjson.dumps({"version": self.ctx.version, "models": [
-            {k: v for k, v in model.items() if k != "base_path"}
-            for model in self.ctx.manager.describe()]}))
+        described = self.ctx.describe()
+        if self.secret_refusal() is not None:
+            described = {k: v for k, v in described.items() if k not in _PRIVATE} | {
+                "models": [{k: v for k, v in m.items() if k not in _PRIVATE}
+                           for m in described["models"]]}
+        self.send_json(orjson.dumps(described))
 
 
 class ReloadHandler(_ManagementHandler):

@@ -25,7 +25,7 @@ import tornado.netutil
 
 from tfserve_magic import __version__
 from tfserve_magic.pids import pid_alive
-from tfserve_magic.serving.api.origins import SECRET_ENV, AccessPolicy
+from tfserve_magic.serving.api.origins import AccessPolicy
 from tfserve_magic.serving.batching.parameters import BatchingConfig, load_batching_file
 from tfserve_magic.serving.errors import ConfigError, FailedPrecondition
 from tfserve_magic.serving.models.config import (
@@ -39,6 +39,7 @@ from tfserve_magic.serving.models.labels import unavailable_label_message
 from tfserve_magic.serving.process import loop as event_loop
 from tfserve_magic.serving.process.connections import GuardedHTTPServer
 from tfserve_magic.serving.process.options import ServerOptions
+from tfserve_magic.status import SECRET_ENV
 
 if TYPE_CHECKING:
     from tfserve_magic.serving.api.grpc_server import GrpcListener
