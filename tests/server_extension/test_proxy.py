@@ -251,12 +251,13 @@ async def test_hop_by_hop_headers_and_jupyter_credentials_are_not_forwarded(
         "Cookie": "_xsrf=abc; jupyter-session=secret", "X-XSRFToken": "abc",
         "Origin": "http://elsewhere.example", "Referer": "http://elsewhere.example/page",
         "Proxy-Authorization": "Basic c2VjcmV0", "Keep-Alive": "timeout=5", "TE": "trailers",
-        "X-Request-Id": "r-1", "Accept": "application/json"})
+        "X-Request-Id": "r-1", "Accept": "application/json", "X-Tfserve-Magic-Secret": "guess"})
     assert response.code == 200 and json.loads(response.body) == {"ok": True}
     [received] = upstream.received
     for name in ("authorization", "cookie", "x-xsrftoken", "origin", "referer",
-                 "proxy-authorization", "keep-alive", "te"):
+                 "proxy-authorization", "keep-alive", "te", "x-tfserve-magic-secret"):
         assert name not in received, (name, received)
+    assert received["host"] == f"127.0.0.1:{upstream.port}"  # the model server's, not Jupyter's
     assert received["x-request-id"] == "r-1" and received["accept"] == "application/json"
     # The same on the way back: the upstream's hop-by-hop headers stay behind.
     assert response.headers["X-Model"] == "yes"

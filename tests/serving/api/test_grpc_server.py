@@ -229,7 +229,7 @@ def test_hot_swap_under_rest_and_grpc_load_fails_no_request(tmp_path, plus_versi
         staging = base / ".incoming-2"
         shutil.copytree(plus_version_builds / "2", staging)
         os.rename(staging, base / "2")
-        assert server.post("/tfserve_magic/v1/reload").status == 200
+        assert server.manage("POST", "/tfserve_magic/v1/reload").status == 200
         server.wait_state("plus", 1, "END")
         swapped.set()
         for client in clients:
