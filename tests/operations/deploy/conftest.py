@@ -52,7 +52,8 @@ def notebook_server(tmp_path_factory: pytest.TempPathFactory, plus_version_build
         from tfserve_magic.lifecycle import launcher
 
         handle = launcher.start(config=str(config), name="shop", extra_flags=[
-            "--enable_batching", f"--batching_parameters_file={batching}"])
+            "--enable_batching", f"--batching_parameters_file={batching}",
+            "--event_loop=asyncio", "--http_header_timeout_seconds=20"])  # flags of ours
         def settled() -> bool:  # the launcher returns once one version of each is AVAILABLE
             states = {s.version: s.state.name for s in handle.client.status("plus")}
             return states == {1: "AVAILABLE", 2: "AVAILABLE", 3: "END"}

@@ -18,6 +18,7 @@ import tfserve_magic
 from tfserve_magic.lifecycle import launcher
 from tfserve_magic.operations.deploy import DeployError
 from tfserve_magic.serving.models.config import parse_model_config_text
+from tfserve_magic.serving.process.options import tf_serving_flag_names
 
 
 def _dockerfile_cmd(folder: Path) -> list[str]:
@@ -86,8 +87,9 @@ def test_dockerfile_image_matches_the_installed_api_and_carries_the_servers_flag
         assert flag in ran_with and flag in cmd
     assert "--allow_version_labels_for_unavailable_models" in ran_with
     assert "--allow_version_labels_for_unavailable_models=true" in cmd
-    assert not [f for f in cmd if f.startswith(("--rest_api", "--exit_with_parent_pid",
-                                                "--port", "--gpu_devices"))]
+    assert "--event_loop=asyncio" in ran_with  # ours: tensorflow_model_server would refuse it
+    assert {f[2:].split("=")[0] for f in cmd} <= set(tf_serving_flag_names())
+    assert not [f for f in cmd if f.startswith(("--rest_api_port", "--port"))]
     compose = yaml.safe_load((tmp_path / "gpu/docker-compose.yml").read_text())
     service = compose["services"]["shop"]
     assert service["ports"] == ["8500:8500", "8501:8501"] and service["build"] == "."

@@ -25,6 +25,7 @@ from tfserve_magic.serving.models.config import ModelConfig, load_model_config_f
 from tfserve_magic.serving.models.policy import aspired_versions
 from tfserve_magic.serving.models.repository import RepositoryError, scan_versions
 from tfserve_magic.serving.process.flags import build_parser
+from tfserve_magic.serving.process.options import tf_serving_flag_names
 
 __all__ = [
     "CONFIG_ROOT",
@@ -46,15 +47,16 @@ CONFIG_ROOT = "/config"  # where it sees models.config & co (a ConfigMap mounts 
 TARGETS = ("docker", "kubernetes", "kserve")
 Target = str  # one of TARGETS
 
-# Flags that are ours (not tensorflow_model_server's), or that the image's entrypoint sets itself
-# (--port=8500 --rest_api_port=8501 --model_name --model_base_path), or whose file paths are
-# rewritten for the container below.
-_NOT_CARRIED = frozenset({
-    "port", "rest_api_port", "rest_api_host", "model_name", "model_base_path", "gpu_devices",
-    "gpu_memory_growth", "max_request_bytes", "exit_with_parent_pid", "model_config_file",
-    "monitoring_config_file", "batching_parameters_file", "version",
-    "grpc_host", "grpc_socket_path",  # ours / a path on this machine: the image binds 0.0.0.0:8500
+# TF Serving's own flags that are not carried as they are: the image's entrypoint sets the ports
+# and the single model (--port=8500 --rest_api_port=8501 --model_name --model_base_path), and
+# the config files' paths are rewritten for the container below. Our own flags never are
+# (ServerOptions marks them; tf_serving_flag_names leaves them out).
+_SET_BY_THE_IMAGE_OR_REWRITTEN = frozenset({
+    "port", "rest_api_port", "model_name", "model_base_path", "model_config_file",
+    "monitoring_config_file", "batching_parameters_file",
+    "grpc_socket_path",  # a path on this machine: the image binds 0.0.0.0:8500
 })
+_CARRIED = tuple(n for n in tf_serving_flag_names() if n not in _SET_BY_THE_IMAGE_OR_REWRITTEN)
 _STORAGE_SCHEMES = ("gs://", "s3://")
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
 
@@ -176,7 +178,7 @@ def _container_flags(values: Mapping[str, Any], has_monitoring: bool,
     if has_batching_file:
         flags.append(f"--batching_parameters_file={CONFIG_ROOT}/batching.config")
     for name, value in values.items():  # the parser's order: ServerOptions' field order
-        if name not in _NOT_CARRIED:
+        if name in _CARRIED:
             flags.append(_render_flag(name, value))
     return tuple(flags)
 

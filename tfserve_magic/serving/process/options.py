@@ -8,9 +8,15 @@ except where a field is marked as ours.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["ServerOptions"]
+__all__ = ["ServerOptions", "tf_serving_flag_names"]
+
+
+def _ours(default: Any) -> Any:
+    """A field of ours: a flag tensorflow_model_server does not know."""
+    return field(default=default, metadata={"ours": True})
 
 
 @dataclass(frozen=True)
@@ -43,20 +49,20 @@ class ServerOptions:
     grpc_socket_path: str = ""
     enable_grpc_healthcheck_service: bool = False
     enable_serialization_as_tensor_content: bool = False
-    # --- ours ---
-    rest_api_host: str = "127.0.0.1"
-    grpc_host: str = ""  # "" = rest_api_host
-    gpu_devices: str = ""  # "" = every visible GPU, "none" = CPU only, "0,1" = those GPUs
-    gpu_memory_growth: bool = True
+    # --- ours (never passed to tensorflow_model_server: see tf_serving_flag_names) ---
+    rest_api_host: str = _ours("127.0.0.1")
+    grpc_host: str = _ours("")  # "" = rest_api_host
+    gpu_devices: str = _ours("")  # "" = every visible GPU, "none" = CPU only, "0,1" = those GPUs
+    gpu_memory_growth: bool = _ours(True)
     # A request peaks at ~10x its body (JSON -> Python objects -> arrays): 64 MiB -> ~0.7 GB.
-    max_request_bytes: int = 64 * 1024 * 1024
-    http_header_timeout_seconds: float = 30.0
-    http_body_timeout_seconds: float = 120.0
-    max_connections: int = 0  # 0: what the file-descriptor limit allows
-    allowed_hosts: str = ""  # more Host names a loopback-bound server answers; "*": any
-    exit_with_parent_pid: int = 0
-    event_loop: str = "uvloop"  # "uvloop" (when installed) or "asyncio"
-    ignored_flags: tuple[str, ...] = ()
+    max_request_bytes: int = _ours(64 * 1024 * 1024)
+    http_header_timeout_seconds: float = _ours(30.0)
+    http_body_timeout_seconds: float = _ours(120.0)
+    max_connections: int = _ours(0)  # 0: what the file-descriptor limit allows
+    allowed_hosts: str = _ours("")  # more Host names a loopback-bound server answers; "*": any
+    exit_with_parent_pid: int = _ours(0)
+    event_loop: str = _ours("uvloop")  # "uvloop" (when installed) or "asyncio"
+    ignored_flags: tuple[str, ...] = _ours(())
 
     @property
     def tags(self) -> tuple[str, ...]:
@@ -72,3 +78,8 @@ class ServerOptions:
 
     def replace(self, **changes: object) -> ServerOptions:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def tf_serving_flag_names() -> tuple[str, ...]:
+    """The options that are tensorflow_model_server's own flags, in declaration order."""
+    return tuple(f.name for f in dataclasses.fields(ServerOptions) if not f.metadata.get("ours"))
