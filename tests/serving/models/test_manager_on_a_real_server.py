@@ -86,19 +86,20 @@ def test_label_updates_apply_all_or_nothing(tmp_path: Path, plus_version_builds:
         server.wait_state("v", 2)
         write('version_labels { key: "stable" value: 1 }')
         assert server.manage("POST", "/tfserve_magic/v1/reload").status == 200
-        # Two edits at once, one of them impossible: neither applies.
-        write('version_labels { key: "stable" value: 2 } version_labels { key: "canary" value: 7 }')
+        # Two edits at once, the second (in the order they are checked) impossible: neither
+        # applies.
+        write('version_labels { key: "stable" value: 2 } version_labels { key: "wip" value: 7 }')
         response = server.manage("POST", "/tfserve_magic/v1/reload")
         assert (response.status, response.json()) == (400, {"error": (
             "Request to assign label to version 7 of model v, which is not currently "
             "available for inference")})
         stable = server.post("/v1/models/v/labels/stable:predict", {"instances": [0.0]})
         assert stable.json() == {"predictions": [1.0]}
-        canary = server.post("/v1/models/v/labels/canary:predict", {"instances": [0.0]})
-        assert (canary.status, canary.json()) == (
-            400, {"error": "Unrecognized servable version label: canary"})
-        write('version_labels { key: "stable" value: 2 } version_labels { key: "canary" value: 1 }')
+        wip = server.post("/v1/models/v/labels/wip:predict", {"instances": [0.0]})
+        assert (wip.status, wip.json()) == (
+            400, {"error": "Unrecognized servable version label: wip"})
+        write('version_labels { key: "stable" value: 2 } version_labels { key: "wip" value: 1 }')
         assert server.manage("POST", "/tfserve_magic/v1/reload").json()["models"][0]["labels"] == \
-            {"stable": 2, "canary": 1}
+            {"stable": 2, "wip": 1}
     finally:
         server.stop()
