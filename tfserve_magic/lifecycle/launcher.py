@@ -40,6 +40,7 @@ from tfserve_magic.serving.models.config import (
 )
 from tfserve_magic.serving.models.repository import RepositoryError, scan_versions
 from tfserve_magic.status import SECRET_ENV
+from tfserve_magic.waits import Deadline, wait_until
 
 __all__ = [
     "Failed",
@@ -63,7 +64,6 @@ __all__ = [
 
 _owned: set[str] = set()
 _lock = threading.Lock()
-_TICK = threading.Event()  # never set; wait(interval) paces polling loops that have deadlines
 
 
 @dataclass(frozen=True)
@@ -398,15 +398,18 @@ def _starting(name: str, deadline: float) -> Iterator[bool]:
         yield True
         return
     with open(registry.registry_dir() / f".{name}.lock", "w") as handle:
-        while True:
+
+        def claimed() -> bool:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
             except BlockingIOError:
-                if time.monotonic() > deadline:
-                    yield False
-                    return
-                _TICK.wait(0.05)
+                return False  # another kernel is starting it
+            return True
+
+        if not wait_until(claimed, Deadline(deadline, f"the claim on starting {name}"),
+                          interval=0.05):
+            yield False
+            return
         try:
             yield True
         finally:
@@ -461,8 +464,22 @@ def _await_ready(spec: ServerSpec, proc: subprocess.Popen[bytes], models: Sequen
                  config_path: str, log_path: str, started: float, timeout: float,
                  secret: str) -> StartResult:
     """Handshake, record, then readiness of every model, all within one deadline."""
-    name = spec.server_name
     deadline = started + timeout
+    announced = _await_handshake(spec.server_name, proc, deadline, log_path, timeout)
+    if not isinstance(announced, dict):
+        return announced
+    record = _record(spec, announced, models, config_path, log_path, secret)
+    registry.write_record(record)
+    if not spec.detach:
+        _own(record.name)
+    return _await_models(record, proc, models, started,
+                         Deadline(deadline, f"the models of server {record.name} to load"))
+
+
+def _await_handshake(name: str, proc: subprocess.Popen[bytes], deadline: float, log_path: str,
+                     timeout: float) -> dict[str, Any] | Failed | TimedOut:
+    """The server's handshake line, or why there is none (it exited, it is not our server, or
+    it said nothing in time); a server that will not serve is stopped here."""
     try:
         handshake = _read_handshake(proc, deadline)
     except EOFError:  # stdout closed: the server is exiting, typically after a usage error
@@ -482,9 +499,15 @@ def _await_ready(spec: ServerSpec, proc: subprocess.Popen[bytes], models: Sequen
         processes.terminate(proc.pid)
         return Failed(name, "The model server did not announce itself (no handshake line on "
                             "its stdout).", _tail(log_path))
+    return handshake
+
+
+def _record(spec: ServerSpec, handshake: dict[str, Any], models: Sequence[ModelConfig],
+            config_path: str, log_path: str, secret: str) -> ServerRecord:
+    """What the registry keeps about a server that has announced itself."""
     host = _reachable_host(spec.host)
-    record = ServerRecord(
-        name=name, pid=handshake["pid"], host=spec.host,
+    return ServerRecord(
+        name=spec.server_name, pid=handshake["pid"], host=spec.host,
         rest_api_port=handshake["rest_api_port"], grpc_port=handshake.get("grpc_port"),
         url=f"http://{host}:{handshake['rest_api_port']}",
         models=tuple(m.name for m in models), model_config_file=config_path,
@@ -492,11 +515,17 @@ def _await_ready(spec: ServerSpec, proc: subprocess.Popen[bytes], models: Sequen
         owner_pid=os.getpid(), detached=spec.detach, version=handshake.get("version", ""),
         secret=secret,
         extra={"spec": _spec_key(spec, config_path)})
-    registry.write_record(record)
-    if not spec.detach:
-        _own(name)
+
+
+def _await_models(record: ServerRecord, proc: subprocess.Popen[bytes],
+                  models: Sequence[ModelConfig], started: float,
+                  deadline: Deadline) -> StartResult:
+    """Launched once every model is ready; Failed when the server exits or a model cannot
+    load; TimedOut at the deadline. A server that will not serve is stopped here."""
+    name, log_path = record.name, record.log_file
     client = Client(record.url, timeout=10, headers=record.auth_headers)
-    while True:
+
+    def outcome() -> StartResult | None:
         if proc.poll() is not None:
             registry.remove_record(name)
             _owned.discard(name)
@@ -505,17 +534,20 @@ def _await_ready(spec: ServerSpec, proc: subprocess.Popen[bytes], models: Sequen
         try:
             ready, error = _ready(client, models)
         except ServingError:
-            ready, error = False, None  # checked again next round; a dead process is seen above
+            return None  # checked again next round; a dead process is seen above
         if error:
             stop(name)
             return Failed(name, error, _tail(log_path))
         if ready:
             return Launched(ServerHandle(record), time.monotonic() - started,
                             _nothing_to_serve(models))
-        if time.monotonic() > deadline:
-            stop(name)
-            return TimedOut(name, timeout, _tail(log_path))
-        _TICK.wait(0.1)
+        return None
+
+    result = wait_until(outcome, deadline, interval=0.1)
+    if result is not None:
+        return result
+    stop(name)
+    return TimedOut(name, deadline.at - started, _tail(log_path))
 
 
 def _spec_key(spec: ServerSpec, config_path: str) -> str:

@@ -10,15 +10,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import threading
-import time
 
 from tfserve_magic.pids import cmdline, pid_alive
+from tfserve_magic.waits import Deadline, wait_until
 
 __all__ = ["forget", "is_model_server", "terminate", "track", "wait_gone"]
 
 _children: dict[int, subprocess.Popen[bytes]] = {}
-_TICK = threading.Event()  # never set; wait(interval) paces a deadline-bounded poll
 
 
 def track(proc: subprocess.Popen[bytes]) -> None:
@@ -31,19 +29,17 @@ def forget(pid: int) -> None:
 
 
 def wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
+    """Whether ``pid`` exited within ``timeout`` seconds (our own children are also reaped)."""
     child = _children.get(pid)
-    while time.monotonic() < deadline:
-        if child is not None:
-            try:
-                child.wait(timeout=max(0.0, min(0.1, deadline - time.monotonic())))
-                return True
-            except subprocess.TimeoutExpired:
-                continue
-        if not pid_alive(pid):
-            return True
-        _TICK.wait(0.05)
-    return not pid_alive(pid)
+    if child is not None:
+        try:
+            child.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+    gone = wait_until(lambda: not pid_alive(pid), Deadline.after(timeout, f"process {pid} to exit"),
+                      interval=0.05)
+    return bool(gone)
 
 
 def is_model_server(pid: int) -> bool:

@@ -7,22 +7,20 @@ than at its next poll. TensorFlow is imported only by the export itself.
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from tfserve_magic.client.rest import ServingError
 from tfserve_magic.lifecycle import launcher
-from tfserve_magic.operations.export import export_version
+from tfserve_magic.operations.export import ExportResult, export_version
 from tfserve_magic.serving.models.config import parse_version_policy
 from tfserve_magic.serving.models.policy import aspired_versions
 from tfserve_magic.serving.models.repository import scan_versions
 from tfserve_magic.status import VersionState
+from tfserve_magic.waits import Deadline, wait_until
 
 __all__ = ["PushOutcome", "push"]
 
-_TICK = threading.Event()  # never set; paces the deadline-bounded status polling
 
 
 @dataclass(frozen=True)
@@ -49,25 +47,29 @@ def push(model_object: Any, model: str, *, version: int | None = None, timeout: 
                            f"Wrote {model} version {exported.version} to {exported.path}, but the "
                            f"model's version policy ({policy}) does not serve it.")
     handle.client.reload()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            status = handle.client.status(model, exported.version)[0]
-        except ServingError as error:
-            if error.status != 404:
-                raise
-        else:
-            if status.state is VersionState.AVAILABLE:
-                return PushOutcome(True, model, exported.version, exported.path,
-                                   f"{model} version {exported.version} is AVAILABLE "
-                                   f"({exported.path}).")
-            if status.state is VersionState.END:
-                why = status.error_message or (
-                    "it was unloaded (the version policy does not keep it)")
-                return PushOutcome(False, model, exported.version, exported.path,
-                                   f"{model} version {exported.version} did not load: {why}")
-        _TICK.wait(0.1)
+    outcome = wait_until(lambda: _settled(handle, model, exported), interval=0.1,
+                         deadline=Deadline.after(timeout, f"{model} version {exported.version} to load"))
+    if outcome is not None:
+        return outcome
     return PushOutcome(False, model, exported.version, exported.path,
                        f"{model} version {exported.version} was written to {exported.path} but "
                        f"was not AVAILABLE within {timeout:.0f} s; see %tfserve logs "
                        f"{handle.name}.")
+
+
+def _settled(handle: launcher.ServerHandle, model: str, exported: ExportResult) -> PushOutcome | None:
+    """The outcome once the pushed version is AVAILABLE or END; None while it is on its way."""
+    try:
+        status = handle.client.status(model, exported.version)[0]
+    except ServingError as error:
+        if error.status != 404:
+            raise
+        return None  # not seen by the server yet
+    if status.state is VersionState.AVAILABLE:
+        return PushOutcome(True, model, exported.version, exported.path,
+                           f"{model} version {exported.version} is AVAILABLE ({exported.path}).")
+    if status.state is VersionState.END:
+        why = status.error_message or "it was unloaded (the version policy does not keep it)"
+        return PushOutcome(False, model, exported.version, exported.path,
+                           f"{model} version {exported.version} did not load: {why}")
+    return None
