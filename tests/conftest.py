@@ -172,9 +172,9 @@ def ip(runtime_dir: Path):
 
     shell = get_ipython()
     shell.run_line_magic("load_ext", "tfserve_magic")
-    from tfserve_magic.notebook import defaults as routing
+    from tfserve_magic.notebook import defaults
 
-    routing.clear()
+    defaults.clear()
     return shell
 
 

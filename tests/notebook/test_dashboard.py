@@ -13,7 +13,7 @@ import pytest
 from server_process import wait_for
 
 from tfserve_magic.lifecycle import launcher
-from tfserve_magic.notebook import defaults as routing
+from tfserve_magic.notebook import defaults
 from tfserve_magic.notebook.dashboard_chart import TrafficHistory, png, traffic_figure
 from tfserve_magic.notebook.dashboard_state import (
     ModelView,
@@ -47,9 +47,9 @@ def served(isolated_runtime, tmp_path, plus_version_builds):
     monitoring.write_text("prometheus_config { enable: true }")
     handle = launcher.start(config=str(config), name="lab",
                             extra_flags=[f"--monitoring_config_file={monitoring}"])
-    routing.clear()
+    defaults.clear()
     yield handle, base, config
-    routing.clear()
+    defaults.clear()
 
 
 def test_dashboard_follows_versions_labels_and_failures(served, plus_version_builds) -> None:
@@ -127,7 +127,7 @@ def test_switching_the_route_changes_what_predict_uses(served, plus_version_buil
 
     assert predicted() == 2.0
     panel.route.value = ("version", 1)
-    assert routing.get_default("lab", "plus") == routing.Route(version=1)
+    assert defaults.get_default("lab", "plus") == defaults.Route(version=1)
     assert predicted() == 1.0
     panel.route.value = ("label", "stable")
     assert predicted() == 1.0

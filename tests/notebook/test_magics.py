@@ -11,7 +11,7 @@ import pytest
 from server_process import wait_for
 
 from tfserve_magic.lifecycle import launcher, registry
-from tfserve_magic.notebook import defaults as routing
+from tfserve_magic.notebook import defaults
 from tfserve_magic.pids import pid_alive
 from tfserve_magic.status import VersionState
 
@@ -115,9 +115,9 @@ def test_versions_labels_push_and_default_route(ip, capsys, versioned_base, tmp_
         return float(ip.user_ns["r"][0])
 
     assert (y(""), y("--version 1"), y("--version 2"), y("--label stable")) == (10.0, 1.0, 10.0, 1.0)
-    routing.set_default("lab", "plus", version=1)
+    defaults.set_default("lab", "plus", version=1)
     assert y("") == 1.0
-    routing.set_default("lab", "plus")
+    defaults.set_default("lab", "plus")
     assert y("") == 10.0
 
     out, _ = run(ip, capsys, "reload lab")

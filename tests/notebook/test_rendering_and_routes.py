@@ -9,25 +9,24 @@ from IPython.utils.capture import capture_output
 
 from tfserve_magic.lifecycle import launcher, registry
 from tfserve_magic.lifecycle.registry import ServerRecord
-from tfserve_magic.notebook import defaults as routing
-from tfserve_magic.notebook import display as render
+from tfserve_magic.notebook import defaults, display
 from tfserve_magic.notebook.widgets import _signatures_table
 
 
 def test_routes_are_per_server_and_model() -> None:
-    routing.clear()
-    assert routing.get_default("s", "m") == routing.Route()
-    assert routing.set_default("s", "m", version=2).describe() == "version 2"
-    routing.set_default("s", "other", label="stable")
-    assert routing.get_default("s", "m").version == 2
-    assert routing.get_default("s", "other").describe() == "label 'stable'"
-    assert routing.get_default("t", "m").describe() == "latest"
-    routing.set_default("s", "m")  # neither: back to latest
-    assert routing.get_default("s", "m") == routing.Route()
+    defaults.clear()
+    assert defaults.get_default("s", "m") == defaults.Route()
+    assert defaults.set_default("s", "m", version=2).describe() == "version 2"
+    defaults.set_default("s", "other", label="stable")
+    assert defaults.get_default("s", "m").version == 2
+    assert defaults.get_default("s", "other").describe() == "label 'stable'"
+    assert defaults.get_default("t", "m").describe() == "latest"
+    defaults.set_default("s", "m")  # neither: back to latest
+    assert defaults.get_default("s", "m") == defaults.Route()
     with pytest.raises(ValueError, match="not both"):
-        routing.set_default("s", "m", version=1, label="x")
-    routing.clear()
-    assert routing.get_default("s", "other") == routing.Route()
+        defaults.set_default("s", "m", version=1, label="x")
+    defaults.clear()
+    assert defaults.get_default("s", "other") == defaults.Route()
 
 
 def _record(name: str = "m", **changes) -> ServerRecord:
@@ -39,17 +38,17 @@ def _record(name: str = "m", **changes) -> ServerRecord:
 
 def test_start_results_render_as_one_clear_message() -> None:
     handle = launcher.ServerHandle(_record())
-    assert render.render_start(launcher.Launched(handle, 2.34)) == (
+    assert display.render_start(launcher.Launched(handle, 2.34)) == (
         "Started server m (pid 4321) at http://127.0.0.1:8501 in 2.3 s, serving m.")
-    assert render.render_start(launcher.Reused(handle)) == (
+    assert display.render_start(launcher.Reused(handle)) == (
         "Reusing server m (pid 4321) at http://127.0.0.1:8501, serving m.")
     borrowed = launcher.Reused(launcher.ServerHandle(_record(owner_pid=999)), borrowed=True)
-    assert render.render_start(borrowed).endswith(
+    assert display.render_start(borrowed).endswith(
         "It was started by process 999 (another kernel) and stops when that one exits.")
-    failed = render.render_start(launcher.Failed("m", "boom", "line 1\nline 2"))
+    failed = display.render_start(launcher.Failed("m", "boom", "line 1\nline 2"))
     assert failed == ("Could not start server m: boom\n--- server log (last lines) ---\n"
                       "line 1\nline 2")
-    timed_out = render.render_start(launcher.TimedOut("m", 30.0))
+    timed_out = display.render_start(launcher.TimedOut("m", 30.0))
     assert timed_out == ("Server m was not ready within 30 s (raise --timeout for large "
                          "models); it was stopped.")
 
@@ -57,11 +56,11 @@ def test_start_results_render_as_one_clear_message() -> None:
 def test_server_table_shows_dead_and_detached() -> None:
     infos = [launcher.ServerInfo(_record("a"), True, 75.0, ("a",)),
              launcher.ServerInfo(_record("b", detached=True), False, 4000.0, ("b", "c"))]
-    table = render.render_servers(infos).splitlines()
+    table = display.render_servers(infos).splitlines()
     assert table[0].split() == ["NAME", "PID", "PORT", "GRPC", "MODELS", "UPTIME", "STATE"]
     assert table[1].split() == ["a", "4321", "8501", "-", "a", "1m15s", "alive"]
     assert table[2].split() == ["b", "4321", "8501", "-", "b,", "c", "1h06m", "dead", "detached"]
-    assert render.render_servers([]).startswith("No servers.")
+    assert display.render_servers([]).startswith("No servers.")
 
 
 def test_status_shows_labels_and_load_errors() -> None:
@@ -69,22 +68,22 @@ def test_status_shows_labels_and_load_errors() -> None:
         "name": "m", "base_path": "/b", "policy": "all {}", "labels": {"stable": 1, "canary": 2},
         "versions": [{"version": 2, "state": "END", "error": "Error reading SavedModel"},
                      {"version": 1, "state": "AVAILABLE", "error": ""}]}]}
-    lines = render.render_status(description).splitlines()
+    lines = display.render_status(description).splitlines()
     assert lines[0] == "m  (all {}; /b)"
     assert lines[2].split() == ["2", "END", "canary", "Error", "reading", "SavedModel"]
     assert lines[3].split() == ["1", "AVAILABLE", "stable"]
-    assert render.render_status(description, "x") == "No model named x."
+    assert display.render_status(description, "x") == "No model named x."
 
 
 def test_predictions_are_compact() -> None:
-    text = render.render_prediction(np.arange(1000, dtype=np.float32))
+    text = display.render_prediction(np.arange(1000, dtype=np.float32))
     assert "..." in text and text.endswith("float32[1000]") and len(text) < 200
-    both = render.render_prediction({"a": np.int64([1]), "b": np.float32([[0.5]])})
+    both = display.render_prediction({"a": np.int64([1]), "b": np.float32([[0.5]])})
     assert both.splitlines() == ["a: [1]  int64[1]", "b: [[0.5]]  float32[1, 1]"]
 
 
 def test_urls_html_escapes() -> None:
-    html = render.urls_html([("direct", "http://h/?a=1&b=<2>")])
+    html = display.urls_html([("direct", "http://h/?a=1&b=<2>")])
     assert 'href="http://h/?a=1&amp;b=&lt;2&gt;"' in html and "<script" not in html
 
 
@@ -140,7 +139,7 @@ def test_real_colab_bridge_outside_colab(monkeypatch) -> None:
 ])
 def test_shapes_read_one_way_in_text_and_in_the_dashboard(shape: dict, text: str) -> None:
     info = {"dtype": "DT_FLOAT", "tensor_shape": shape}
-    assert render.shape_text(info) == text
+    assert display.shape_text(info) == text
     signatures = {"serving_default": {"inputs": {"x": info}, "outputs": {}}}
-    assert f"in  x: float32 {text}" in render.render_signatures(signatures)
+    assert f"in  x: float32 {text}" in display.render_signatures(signatures)
     assert f">{text}<" in _signatures_table(signatures)

@@ -15,14 +15,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import IPython.display
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from IPython.display import HTML, display
 
 from tfserve_magic.client.rest import ServingError
 from tfserve_magic.lifecycle import launcher
-from tfserve_magic.notebook import defaults as routing
-from tfserve_magic.notebook import display as render
+from tfserve_magic.notebook import defaults, display
 
 __all__ = ["TFServeMagics"]
 
@@ -153,7 +152,7 @@ def _predict_parser() -> _Parser:
 
 
 def _show(obj: object) -> None:
-    display(obj)  # type: ignore[no-untyped-call]  # IPython.display is unannotated
+    IPython.display.display(obj)  # type: ignore[no-untyped-call]  # IPython: unannotated
 
 
 @magics_class
@@ -210,7 +209,7 @@ class TFServeMagics(Magics):
         result = launcher.launch(spec, timeout=args.timeout)
         stream = sys.stderr if isinstance(result, (launcher.Failed, launcher.TimedOut)) else \
             sys.stdout
-        print(render.render_start(result), file=stream)
+        print(display.render_start(result), file=stream)
         if isinstance(result, (launcher.Launched, launcher.Reused)):
             self._show_urls(result.handle)
 
@@ -219,13 +218,13 @@ class TFServeMagics(Magics):
         print("Stopped " + (", ".join(stopped) if stopped else "nothing (no servers)") + ".")
 
     def _cmd_list(self, args: argparse.Namespace, extra: Sequence[str]) -> None:
-        print(render.render_servers(launcher.list_servers()))
+        print(display.render_servers(launcher.list_servers()))
 
     def _cmd_status(self, args: argparse.Namespace, extra: Sequence[str]) -> None:
         handle = launcher.find(args.name)
         info = handle.client.server_info() or {}
         grpc = f" (gRPC {handle.grpc_target})" if handle.grpc_target else ""
-        print(f"{handle.name} at {handle.url}{grpc}\n" + render.render_status(info))
+        print(f"{handle.name} at {handle.url}{grpc}\n" + display.render_status(info))
 
     def _cmd_logs(self, args: argparse.Namespace, extra: Sequence[str]) -> None:
         name = args.name or launcher.find().name
@@ -233,11 +232,11 @@ class TFServeMagics(Magics):
 
     def _cmd_reload(self, args: argparse.Namespace, extra: Sequence[str]) -> None:
         handle = launcher.find(args.name)
-        print(render.render_status(handle.client.reload()))
+        print(display.render_status(handle.client.reload()))
 
     def _cmd_signatures(self, args: argparse.Namespace, extra: Sequence[str]) -> None:
         handle = launcher.find_serving(args.model, args.server)
-        print(render.render_signatures(handle.client.signatures(
+        print(display.render_signatures(handle.client.signatures(
             args.model, version=args.version, label=args.label)))
 
     def _cmd_url(self, args: argparse.Namespace, extra: Sequence[str]) -> None:
@@ -285,9 +284,9 @@ class TFServeMagics(Magics):
     def _show_urls(self, handle: launcher.ServerHandle) -> None:
         urls = server_urls(handle)
         if len(urls) > 1:
-            _show(HTML(render.urls_html(urls)))  # type: ignore[no-untyped-call]  # IPython
+            _show(IPython.display.HTML(display.urls_html(urls)))  # type: ignore[no-untyped-call]  # IPython
         else:
-            print(render.render_urls(urls))
+            print(display.render_urls(urls))
         if handle.grpc_target:  # not a URL: TF Serving's gRPC clients take host:port
             print(f"gRPC: {handle.grpc_target}")
 
@@ -311,7 +310,7 @@ class TFServeMagics(Magics):
             handle = launcher.find_serving(args.model, args.server)
             version, label = args.version, args.label
             if version is None and label is None:
-                route = routing.get_default(handle.name, args.model)
+                route = defaults.get_default(handle.name, args.model)
                 version, label = route.version, route.label
             client = handle.grpc_client() if args.grpc else handle.client
             started = time.monotonic()
@@ -328,7 +327,7 @@ class TFServeMagics(Magics):
             self._namespace[args.output] = result
         where = f"version {version}" if version is not None else (
             f"label {label!r}" if label else "latest")
-        print(render.render_prediction(result))
+        print(display.render_prediction(result))
         print(f"({args.model}, {where}, {'gRPC, ' if args.grpc else ''}{took:.1f} ms"
               + (f"; stored in {args.output})" if args.output else ")"))
 

@@ -21,7 +21,7 @@ import ipywidgets as w
 
 from tfserve_magic.client.rest import ServingError
 from tfserve_magic.lifecycle import launcher
-from tfserve_magic.notebook import defaults as routing
+from tfserve_magic.notebook import defaults
 from tfserve_magic.notebook.dashboard_chart import TrafficHistory, png, traffic_figure
 from tfserve_magic.notebook.dashboard_state import (
     BatchStats,
@@ -145,7 +145,7 @@ class _ModelPanel(w.VBox):
             self.route.unobserve(self._route_changed, names="value")
             self.route.options = choices
             if current is None:  # first fill: show the route %%predict already uses
-                route = routing.get_default(self.owner.handle.name, self.name)
+                route = defaults.get_default(self.owner.handle.name, self.name)
                 current = ("version", route.version) if route.version is not None else (
                     ("label", route.label) if route.label else ("latest", None))
             self.route.value = current if current in [c[1] for c in choices] else ("latest", None)
@@ -189,7 +189,7 @@ class _ModelPanel(w.VBox):
 
     def _route_changed(self, change: dict[str, Any]) -> None:
         kind, value = change["new"] or ("latest", None)
-        routing.set_default(self.owner.handle.name, self.name,
+        defaults.set_default(self.owner.handle.name, self.name,
                             version=value if kind == "version" else None,
                             label=value if kind == "label" else None)
 

@@ -24,8 +24,7 @@ from typing import Any
 import orjson
 import tornado.web
 
-from tfserve_magic.serving.api import codec, inference
-from tfserve_magic.serving.api import responses as render
+from tfserve_magic.serving.api import codec, inference, responses
 from tfserve_magic.serving.api.origins import AccessPolicy
 from tfserve_magic.serving.api.pages import PageHandler
 from tfserve_magic.serving.batching.servable import BatchingServable
@@ -102,7 +101,7 @@ class _Handler(tornado.web.RequestHandler):
         log.warning("%s %s -> 403: %s", self.request.method, self.request.path, message)
         self.set_status(403)
         self.set_header("Content-Type", "application/json")
-        self.finish(render.error_body(message))
+        self.finish(responses.error_body(message))
 
 
 class _JsonHandler(_Handler):
@@ -123,7 +122,7 @@ class _JsonHandler(_Handler):
     def send_error_status(self, error: StatusError) -> None:
         # The client gets TF Serving's body; the log says why, for whoever reads it later.
         self.log_refusal(error)
-        self.send_json(render.error_body(error.message), error.http_status)
+        self.send_json(responses.error_body(error.message), error.http_status)
 
     def log_refusal(self, error: StatusError) -> None:
         log.warning("%s %s -> %d %s: %s", self.request.method, self.request.path,
@@ -148,7 +147,7 @@ class _JsonHandler(_Handler):
         # Unexpected exceptions: still TF Serving's error shape, and the log says why.
         exc = kwargs.get("exc_info", (None, None, None))[1]
         message = str(exc) if exc else http.HTTPStatus(status_code).phrase
-        self.finish(render.error_body(message))
+        self.finish(responses.error_body(message))
 
 
 @tornado.web.stream_request_body
@@ -189,7 +188,7 @@ class V1Handler(_JsonHandler):
 
     def _send_early(self, error: StatusError) -> None:
         self.log_refusal(error)
-        body = render.error_body(error.message)
+        body = responses.error_body(error.message)
         self.set_status(error.http_status)
         self.set_header("Content-Length", str(len(body)))
         self.set_header("Connection", "close")
@@ -287,7 +286,7 @@ class V1Handler(_JsonHandler):
                     size < _INLINE_JSON_BYTES:
                 # Small and batched: no worker thread at all, the batch thread runs the model.
                 fmt, inputs = codec.parse_predict_request(doc, _signature_inputs(servable, signature))
-                result = render.encode_predict_response(fmt, await self._deadline(
+                result = responses.encode_predict_response(fmt, await self._deadline(
                     asyncio.wrap_future(servable.submit(signature, inputs))))
             elif verb == "predict":
                 owned = [doc]  # the worker drops the JSON document once it has the arrays
@@ -356,7 +355,7 @@ def _predict(servable: Servable, signature: str, owned: list[dict[str, Any]]) ->
     fmt, inputs = codec.parse_predict_request(owned.pop(), _signature_inputs(servable, signature))
     outputs = servable.run(signature, inputs)
     del inputs
-    return render.encode_predict_response(fmt, outputs)
+    return responses.encode_predict_response(fmt, outputs)
 
 
 def _classify_or_regress(servable: Servable, signature: str, verb: str,
@@ -367,9 +366,9 @@ def _classify_or_regress(servable: Servable, signature: str, verb: str,
         raise InvalidArgument(f"No signature was found with the name: {signature}")
     serialized = servable.serialize_examples(context, rows)
     if verb == "regress":
-        return render.encode_regress_response(
+        return responses.encode_regress_response(
             inference.regress(servable, signature, serialized, check_method))
-    return render.encode_classify_response(
+    return responses.encode_classify_response(
         *inference.classify(servable, signature, serialized, check_method))
 
 
