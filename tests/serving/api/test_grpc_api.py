@@ -1,5 +1,5 @@
 """TF Serving's gRPC API on a real server subprocess, through the official stubs of
-``tensorflow-serving-api`` (``shared/TFSERVING_API.md`` sections 3, 5 and 6)."""
+``tensorflow-serving-api`` (its PredictionService and ModelService, and TF Serving's errors)."""
 
 from __future__ import annotations
 

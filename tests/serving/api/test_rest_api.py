@@ -1,5 +1,5 @@
 """The REST API of a real server subprocess, request by request, against TF Serving's contract
-(``shared/TFSERVING_API.md`` sections 3, 4 and 6)."""
+(TF Serving's REST API documentation: status, metadata, predict/classify/regress, errors)."""
 
 from __future__ import annotations
 

@@ -213,7 +213,7 @@ async def _serve(prepared: PreparedServer, listener: GrpcListener) -> None:
     async def freeze_after_initial_loads() -> None:
         await manager.wait_idle()
         # Large JSON bodies make many small objects; keeping TensorFlow's long-lived objects out
-        # of the collector's way halves large-request latency (shared/PERF_NOTES.md).
+        # of the collector's way halves large-request latency (measured with `make bench`).
         gc.freeze()
 
     tasks.append(loop.create_task(freeze_after_initial_loads()))
