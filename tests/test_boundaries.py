@@ -64,7 +64,7 @@ def _is_module(name: str) -> bool:
 # --- What each part of the package may import from the package -----------------------------
 # Pure helpers any layer may use (they import nothing from the package themselves).
 NEUTRAL = ("tfserve_magic.errors", "tfserve_magic.status", "tfserve_magic.pids",
-           "tfserve_magic.files")
+           "tfserve_magic.files", "tfserve_magic.waits")
 # The serving core's pure pieces that the kernel side may use to read and write what the server
 # reads (config files, policies, labels, batching parameters, flags) without running a server.
 SERVING_PURE = ("tfserve_magic.serving.errors", "tfserve_magic.serving.models.config",
