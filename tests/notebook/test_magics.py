@@ -48,7 +48,7 @@ def test_start_predict_reuse_list_status_stop(ip, capsys, half_plus_two) -> None
     assert "1        AVAILABLE" in out
 
     out, _ = run(ip, capsys, "signatures half_plus_two")
-    assert "in  x: float32 (unknown rank)" in out and "classify_x_to_y" in out
+    assert "in  x: float32 unknown rank" in out and "classify_x_to_y" in out
 
     out, _ = run(ip, capsys, "logs half_plus_two -n 200")
     assert "Successfully loaded servable version {name: half_plus_two version: 1}" in out
