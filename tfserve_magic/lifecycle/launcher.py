@@ -39,7 +39,7 @@ from tfserve_magic.serving.models.config import (
     write_model_config_file,
 )
 from tfserve_magic.serving.models.repository import RepositoryError, scan_versions
-from tfserve_magic.status import SECRET_ENV
+from tfserve_magic.status import SECRET_ENV, VersionState
 from tfserve_magic.waits import Deadline, wait_until
 
 __all__ = [
@@ -356,8 +356,10 @@ def _ready(client: Client, models: Sequence[ModelConfig]) -> tuple[bool, str | N
     described = {m["name"]: m for m in info.get("models", [])}
     for model in models:
         versions = described.get(model.name, {}).get("versions", [])
-        first_load = [v for v in versions if v["state"] in ("START", "LOADING") and not v["error"]]
-        if any(v["state"] == "AVAILABLE" for v in versions) and not first_load:
+        states = [VersionState.from_name(v["state"]) for v in versions]
+        first_load = [v for v, state in zip(versions, states, strict=True)
+                      if state in (VersionState.START, VersionState.LOADING) and not v["error"]]
+        if VersionState.AVAILABLE in states and not first_load:
             continue
         try:
             on_disk = scan_versions(model.base_path)
@@ -365,7 +367,7 @@ def _ready(client: Client, models: Sequence[ModelConfig]) -> tuple[bool, str | N
             on_disk = {}
         if not on_disk:
             continue  # an empty base path is ready to receive a pushed version
-        if versions and all(v["state"] == "END" for v in versions):
+        if versions and all(state is VersionState.END for state in states):
             errors = [f"version {v['version']}: {v['error']}" for v in versions if v["error"]]
             return False, f"Model {model.name} failed to load: " + "; ".join(errors)
         return False, None
