@@ -2,8 +2,8 @@
 
 Builds half_plus_two and a digits classifier (scikit-learn's bundled digits, trained in seconds)
 under ``./demo_models``, starts a server from a models.config that real TensorFlow Serving reads
-unchanged, predicts with both, prints the answers, the URL and ready-to-paste ``curl`` lines, and
-stops the server (``--keep-serving`` keeps it up until Ctrl-C).
+unchanged, predicts with both, prints the answers and stops the server; ``--keep-serving`` keeps
+it up until Ctrl-C and prints its address and ready-to-paste ``curl`` lines.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import sys
 import threading
 
 import numpy as np
+
+from tfserve_magic.serving.process.native_log import quiet_native_startup
 
 __all__ = ["main"]
 
@@ -46,18 +48,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", default="demo_models", help="where the demo models go")
     parser.add_argument("--port", type=int, default=0, help="REST port (0: pick a free one)")
     parser.add_argument("--keep-serving", action="store_true", help="serve until Ctrl-C")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's native start-up messages and every request")
     args = parser.parse_args(argv)
 
     root = os.path.abspath(args.dir)
     os.makedirs(root, exist_ok=True)
-    config, _ = _build(root)
+    with quiet_native_startup(args.verbose):  # building the models imports TensorFlow
+        config, _ = _build(root)
 
     from sklearn.datasets import load_digits
 
     from tfserve_magic.lifecycle.launcher import start
 
     print(f"Starting the model server on {config} ...")
-    handle = start(config=config, name="demo", port=args.port)
+    handle = start(config=config, name="demo", port=args.port, verbose=args.verbose)
     try:
         x = np.array([1.0, 2.0, 5.0], dtype=np.float32)
         y = handle.predict("half_plus_two", x)
@@ -68,19 +73,19 @@ def main(argv: list[str] | None = None) -> int:
         classes = result["classes"] if isinstance(result, dict) else np.argmax(result, axis=-1)
         print(f"digits: predicted {np.asarray(classes).tolist()}, true "
               f"{digits.target[-5:].tolist()}")
-        body = json.dumps({"instances": [1.0, 2.0, 5.0]})
-        print(f"\nServing at {handle.url}\n"
-              f"  curl {handle.url}/v1/models/half_plus_two\n"
-              f"  curl -d '{body}' {handle.url}/v1/models/half_plus_two:predict\n")
-        if not args.keep_serving:
-            print("(The demo stops the server now; `make demo KEEP=1` keeps it serving so you "
-                  "can run these.)")
-        else:
-            print(f"Serving until Ctrl-C (server pid {handle.record.pid}).")
+        if args.keep_serving:
+            body = json.dumps({"instances": [1.0, 2.0, 5.0]})
+            print(f"\nServing at {handle.url}/ (open it in a browser: models, versions and a "
+                  "predict form), until Ctrl-C. Try:\n"
+                  f"  curl {handle.url}/v1/models/half_plus_two\n"
+                  f"  curl -d '{body}' {handle.url}/v1/models/half_plus_two:predict\n")
             done = threading.Event()
             signal.signal(signal.SIGINT, lambda *_: done.set())
             signal.signal(signal.SIGTERM, lambda *_: done.set())
             done.wait()
+        else:
+            print("\nThe demo stops its server now; `make demo KEEP=1` keeps it serving (with "
+                  "curl lines to try and a page to open in a browser).")
     finally:
         handle.stop()
         print("Server stopped.")
