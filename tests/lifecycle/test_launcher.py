@@ -154,8 +154,20 @@ def test_python_start_raises_with_the_servers_words(runtime_dir: Path, tmp_path:
         launcher.start(str(base))
     assert "Model broken failed to load: version 1" in str(caught.value)
     assert isinstance(caught.value.result, launcher.Failed)
-    assert "--- server log (last lines) ---" in str(caught.value)
+    log = runtime_dir / "servers" / "broken.log"
+    assert f"--- server log (last lines of {log}) ---" in str(caught.value)
     assert _processes_mentioning(str(runtime_dir)) == []
+    # Only the log stays (and the message says where); not the config written for the start.
+    assert sorted(p.name for p in (runtime_dir / "servers").glob("broken*")) == ["broken.log"]
+
+
+def test_a_killed_server_leaves_no_defunct_child(runtime_dir: Path, half_plus_two: Path) -> None:
+    handle = launcher.start(str(half_plus_two))
+    pid = handle.record.pid
+    os.kill(pid, signal.SIGKILL)  # killed from outside: no stop() of ours reaps it
+    wait_for(lambda: not os.path.exists(f"/proc/{pid}"), 30,
+             what="the killed server to be reaped (no <defunct> entry)")
+    launcher.stop(handle.name)  # forgets the record; signals nothing (the pid is not ours now)
 
 
 def test_a_server_that_refuses_its_flags_fails_at_once(ip, capsys, half_plus_two: Path) -> None:

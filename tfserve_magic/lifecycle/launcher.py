@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -57,6 +58,7 @@ __all__ = [
     "find_serving",
     "launch",
     "list_servers",
+    "log_section",
     "logs",
     "start",
     "stop",
@@ -82,6 +84,7 @@ class ServerSpec:
     extra_flags: tuple[str, ...] = ()
     batching: bool = False  # TF Serving's batching, parameters file written beside models.config
     grpc_port: int = 0  # TF Serving's --port; 0 picks a free one
+    verbose: bool = False  # log every request and TensorFlow's native start-up messages
 
     @property
     def server_name(self) -> str:
@@ -182,6 +185,7 @@ class Failed:
     name: str
     message: str
     log_tail: str = ""
+    log_file: str = ""  # the whole log, kept after a failed start
 
 
 @dataclass(frozen=True)
@@ -189,6 +193,7 @@ class TimedOut:
     name: str
     seconds: float
     log_tail: str = ""
+    log_file: str = ""
 
 
 StartResult = Launched | Reused | Failed | TimedOut
@@ -202,9 +207,7 @@ class LaunchError(TFServeError):
             text = result.message
         else:
             text = f"server {result.name} was not ready within {result.seconds:.0f} s"
-        if result.log_tail:
-            text += "\n--- server log (last lines) ---\n" + result.log_tail
-        super().__init__(text)
+        super().__init__(text + log_section(result))
         self.result = result
 
 
@@ -254,6 +257,14 @@ def _check_base_paths(models: Sequence[ModelConfig]) -> None:
             raise ConfigError(f"Model {model.name}: {exc}") from None
 
 
+def log_section(result: Failed | TimedOut) -> str:
+    """The server's last log lines and where its whole log is, shown after a failed start."""
+    if not result.log_tail:
+        return ""
+    where = f" of {result.log_file}" if result.log_file else ""
+    return f"\n--- server log (last lines{where}) ---\n{result.log_tail}"
+
+
 def _nothing_to_serve(models: Sequence[ModelConfig]) -> tuple[str, ...]:
     """A note per model whose base path holds no version folder yet (it serves nothing)."""
     notes = []
@@ -294,6 +305,8 @@ def _argv(spec: ServerSpec, config_path: str) -> list[str]:
         argv.append("--max_num_load_retries=0")  # a notebook wants the error now, not in 5 min
     if "--monitoring_config_file" not in user_flags:
         argv.append(f"--monitoring_config_file={_monitoring_config()}")  # the dashboard's traffic
+    if spec.verbose and "--verbose" not in user_flags:
+        argv.append("--verbose")
     if spec.batching and "--enable_batching" not in user_flags:
         argv.append("--enable_batching")
         if "--batching_parameters_file" not in user_flags:
@@ -438,6 +451,7 @@ def _launch(spec: ServerSpec, models: list[ModelConfig], config_path: str,
         processes.terminate(existing.pid)  # dead or not answering: never reuse it
         registry.remove_record(name)
 
+    before = set(os.listdir(registry.registry_dir()))
     if not spec.config:
         write_model_config_file(config_path, models)
     log_path = str(registry.registry_dir() / f"{name}.log")
@@ -452,7 +466,7 @@ def _launch(spec: ServerSpec, models: list[ModelConfig], config_path: str,
     with _lock:
         processes.track(proc)
     try:
-        return _await_ready(spec, proc, models, config_path, log_path, started, timeout, secret)
+        result = _await_ready(spec, proc, models, config_path, log_path, started, timeout, secret)
     except BaseException:
         # An interrupted cell (KeyboardInterrupt) or an unexpected error must not leave a
         # half-started server behind: the user never got a handle to stop it.
@@ -460,6 +474,20 @@ def _launch(spec: ServerSpec, models: list[ModelConfig], config_path: str,
         registry.remove_record(name)
         _owned.discard(name)
         raise
+    if isinstance(result, (Failed, TimedOut)):
+        _remove_start_files(name, before)
+        return dataclasses.replace(result, log_file=log_path)
+    return result
+
+
+def _remove_start_files(name: str, before: set[str]) -> None:
+    """A failed start leaves only its log behind: the files it wrote for the server go (those
+    that were there before, with a previous run's edits, stay)."""
+    folder = registry.registry_dir()
+    for entry in set(os.listdir(folder)) - before:
+        if entry.startswith(f"{name}.") and not entry.startswith(f"{name}.log"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(folder / entry)
 
 
 def _await_ready(spec: ServerSpec, proc: subprocess.Popen[bytes], models: Sequence[ModelConfig],
@@ -562,16 +590,19 @@ def start(model_dir: str | None = None, *, name: str | None = None, config: str 
           port: int = 0, host: str = "127.0.0.1", gpu: str | None = None,
           gpu_memory_fraction: float | None = None, poll: float | None = None,
           timeout: float = 120.0, detach: bool = False, extra_flags: Sequence[str] = (),
-          batching: bool = False, grpc_port: int = 0) -> ServerHandle:
+          batching: bool = False, grpc_port: int = 0,
+          verbose: bool = False) -> ServerHandle:
     """Serve ``model_dir`` (a base path of version folders) or a models.config; returns a handle.
 
     ``batching=True`` turns on TF Serving's batching with notebook defaults (see
-    :func:`batching_file`). Reuses a live server started the same way; raises
+    :func:`batching_file`); ``verbose=True`` logs every request and TensorFlow's native
+    start-up messages. Reuses a live server started the same way; raises
     :class:`LaunchError` with the server's own message when it cannot start."""
     if (model_dir is None) == (config is None):
         raise ValueError("give either model_dir or config")
     result = launch(ServerSpec(model_dir, config, name, port, host, gpu, gpu_memory_fraction,
-                               poll, detach, tuple(extra_flags), batching, grpc_port), timeout)
+                               poll, detach, tuple(extra_flags), batching, grpc_port,
+                               verbose), timeout)
     if isinstance(result, (Failed, TimedOut)):
         raise LaunchError(result)
     return result.handle

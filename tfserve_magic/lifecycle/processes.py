@@ -20,8 +20,21 @@ _children: dict[int, subprocess.Popen[bytes]] = {}
 
 
 def track(proc: subprocess.Popen[bytes]) -> None:
-    """Remember a child we started, so it is reaped (no zombies) and always ours to signal."""
+    """Remember a child we started, so it is always ours to signal, and reap it the moment it
+    exits, however it ends (killed from outside, crashed): no ``<defunct>`` entry stays."""
     _children[proc.pid] = proc
+    threading.Thread(target=_reap, args=(proc,), name=f"tfserve-reap-{proc.pid}",
+                     daemon=True).start()
+
+
+def _reap(proc: subprocess.Popen[bytes]) -> None:
+    # poll(), not a blocking wait(): that would hold Popen's wait lock for the child's whole
+    # life and make every timed wait of terminate() time out.
+    while proc.poll() is None:
+        _TICK.wait(0.5)
+    # Once reaped, the pid may be handed to an unrelated process: it is no longer ours.
+    if _children.get(proc.pid) is proc:
+        _children.pop(proc.pid, None)
 
 
 def forget(pid: int) -> None:

@@ -18,6 +18,7 @@ from tfserve_magic.lifecycle.launcher import (
     ServerInfo,
     StartResult,
     TimedOut,
+    log_section,
 )
 from tfserve_magic.lifecycle.registry import ServerRecord
 
@@ -64,9 +65,7 @@ def render_start(result: StartResult) -> str:
         assert isinstance(result, TimedOut)
         text = (f"Server {result.name} was not ready within {result.seconds:.0f} s "
                 "(raise --timeout for large models); it was stopped.")
-    if result.log_tail:
-        text += "\n--- server log (last lines) ---\n" + result.log_tail
-    return text
+    return text + log_section(result)
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

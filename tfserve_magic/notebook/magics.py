@@ -67,6 +67,8 @@ def _build_parser() -> _Parser:
     start.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for start")
     start.add_argument("--detach", action="store_true",
                        help="keep serving after this kernel exits")
+    start.add_argument("--verbose", action="store_true",
+                       help="log every request and TensorFlow's own start-up messages")
     start.add_argument("--batching", action="store_true",
                        help="batch concurrent requests into one model call (TF Serving's "
                        "batching; parameters written beside the models.config)")
@@ -205,7 +207,7 @@ class TFServeMagics(Magics):
             model_dir=args.model_dir, config=args.config, name=args.name, port=args.port,
             host=args.host, gpu=args.gpu, gpu_memory_fraction=args.gpu_memory_fraction,
             poll=args.poll, detach=args.detach, extra_flags=tuple(extra), batching=args.batching,
-            grpc_port=args.grpc_port)
+            grpc_port=args.grpc_port, verbose=args.verbose)
         result = launcher.launch(spec, timeout=args.timeout)
         stream = sys.stderr if isinstance(result, (launcher.Failed, launcher.TimedOut)) else \
             sys.stdout

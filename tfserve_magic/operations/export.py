@@ -8,9 +8,12 @@ atomicity of its own). Works for Keras models (``model.export``) and ``tf.Module
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +39,26 @@ def _is_keras(model: Any) -> bool:
     return any(cls.__module__.startswith(("keras", "tf_keras")) for cls in type(model).__mro__)
 
 
+@contextlib.contextmanager
+def _quiet_save() -> Iterator[None]:
+    """A save without TensorFlow's INFO chatter, leaving Python's logging as it was.
+
+    In a notebook TensorFlow gives its logger its own stdout handler at level INFO; saving also
+    logs through absl, whose first call adds a stderr handler to the root logger when it has
+    none (``logging.basicConfig``). Every TensorFlow message then printed twice, once in red:
+    "INFO:tensorflow:Assets written to ...". Warnings and errors still show."""
+    tf_logger = logging.getLogger("tensorflow")
+    level, root_handlers = tf_logger.level, list(logging.root.handlers)
+    tf_logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        tf_logger.setLevel(level)
+        for handler in logging.root.handlers[:]:
+            if handler not in root_handlers:  # absl's implicit basicConfig: not the user's
+                logging.root.removeHandler(handler)
+
+
 def export_version(model: Any, base_path: str, version: int | None = None,
                    signatures: Any = None) -> ExportResult:
     """Save ``model`` as ``base_path/<version>`` (default: the next version), atomically."""
@@ -51,10 +74,11 @@ def export_version(model: Any, base_path: str, version: int | None = None,
         raise FileExistsError(f"version {version} already exists at {final}")
     staging = os.path.join(base_path, f".tmp-{version}-{uuid.uuid4().hex[:8]}")
     try:
-        if _is_keras(model) and signatures is None:
-            model.export(staging, format="tf_saved_model", verbose=False)
-        else:
-            tf.saved_model.save(model, staging, signatures=signatures)
+        with _quiet_save():
+            if _is_keras(model) and signatures is None:
+                model.export(staging, format="tf_saved_model", verbose=False)
+            else:
+                tf.saved_model.save(model, staging, signatures=signatures)
         os.rename(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -25,6 +25,7 @@ import orjson
 import tornado.web
 
 from tfserve_magic.serving.api import codec, inference, responses
+from tfserve_magic.serving.api.access_log import log_request
 from tfserve_magic.serving.api.origins import AccessPolicy
 from tfserve_magic.serving.api.pages import PageHandler
 from tfserve_magic.serving.batching.servable import BatchingServable
@@ -125,6 +126,7 @@ class _JsonHandler(_Handler):
         self.send_json(responses.error_body(error.message), error.http_status)
 
     def log_refusal(self, error: StatusError) -> None:
+        self.refusal_logged = True  # the access log need not repeat it
         log.warning("%s %s -> %d %s: %s", self.request.method, self.request.path,
                     error.http_status, error.code.name, error.message[:2000])
 
@@ -438,5 +440,6 @@ def make_app(ctx: ServerContext) -> tornado.web.Application:
     ]
     if ctx.prometheus_path:
         routes.append((re.escape(ctx.prometheus_path), MetricsHandler))
-    return tornado.web.Application(routes, compress_response=False, tfserve_ctx=ctx)
+    return tornado.web.Application(routes, compress_response=False, tfserve_ctx=ctx,
+                                   log_function=log_request)
 

@@ -66,7 +66,8 @@ def configure_tensorflow(options: ServerOptions) -> DevicePlan:
                 f"{g.index} (growth={g.memory_growth}, limit_mb={g.memory_limit_mb})"
                 for g in plan.gpus) or "none (CPU only)")
         else:
-            log.info("No GPU visible to TensorFlow; running on the CPU")
+            log.info("No GPU visible to TensorFlow; running on the CPU (--verbose shows "
+                     "TensorFlow's own start-up messages)")
         _plan = plan
         return plan
 

@@ -94,6 +94,8 @@ _HELP = {
     "event_loop": "Event loop (ours): uvloop (default; asyncio's own when uvloop is missing) "
                   "or asyncio.",
     "exit_with_parent_pid": "Stop when this process is gone (ours; used by the notebook launcher).",
+    "verbose": "Log every request, and TensorFlow's native start-up messages (ours; by default "
+               "only failed or slow requests are logged and the start-up noise is dropped).",
 }
 
 

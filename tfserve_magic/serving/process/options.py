@@ -61,6 +61,7 @@ class ServerOptions:
     max_connections: int = _ours(0)  # 0: what the file-descriptor limit allows
     allowed_hosts: str = _ours("")  # more Host names a loopback-bound server answers; "*": any
     exit_with_parent_pid: int = _ours(0)
+    verbose: bool = _ours(False)  # every request and TensorFlow's native start-up lines in the log
     event_loop: str = _ours("uvloop")  # "uvloop" (when installed) or "asyncio"
     ignored_flags: tuple[str, ...] = _ours(())
 

@@ -38,6 +38,7 @@ from tfserve_magic.serving.models.config import (
 from tfserve_magic.serving.models.labels import unavailable_label_message
 from tfserve_magic.serving.process import loop as event_loop
 from tfserve_magic.serving.process.connections import GuardedHTTPServer
+from tfserve_magic.serving.process.native_log import quiet_native_startup
 from tfserve_magic.serving.process.options import ServerOptions
 from tfserve_magic.status import SECRET_ENV
 
@@ -136,16 +137,17 @@ async def _main(prepared: PreparedServer) -> None:
 
 async def _serve(prepared: PreparedServer, listener: GrpcListener) -> None:
     options = prepared.options
-    from tfserve_magic.serving.api.rest import ServerContext, make_app
-    from tfserve_magic.serving.metrics import ServerMetrics
-    from tfserve_magic.serving.models.loader import (  # TensorFlow loads here
-        SavedModelLoader,
-        configure_tensorflow,
-    )
-    from tfserve_magic.serving.models.manager import ServableManager
-    from tfserve_magic.serving.models.watcher import Watcher
+    with quiet_native_startup(options.verbose):
+        from tfserve_magic.serving.api.rest import ServerContext, make_app
+        from tfserve_magic.serving.metrics import ServerMetrics
+        from tfserve_magic.serving.models.loader import (  # TensorFlow loads here
+            SavedModelLoader,
+            configure_tensorflow,
+        )
+        from tfserve_magic.serving.models.manager import ServableManager
+        from tfserve_magic.serving.models.watcher import Watcher
 
-    configure_tensorflow(options)
+        configure_tensorflow(options)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
