@@ -70,7 +70,8 @@ NEUTRAL = ("tfserve_magic.errors", "tfserve_magic.status", "tfserve_magic.pids",
 SERVING_PURE = ("tfserve_magic.serving.errors", "tfserve_magic.serving.models.config",
                 "tfserve_magic.serving.models.repository", "tfserve_magic.serving.models.policy",
                 "tfserve_magic.serving.models.labels", "tfserve_magic.serving.batching.parameters",
-                "tfserve_magic.serving.process.flags", "tfserve_magic.serving.process.options")
+                "tfserve_magic.serving.process.flags", "tfserve_magic.serving.process.options",
+                "tfserve_magic.serving.process.native_log")
 CLIENT = ("tfserve_magic.client",)
 LIFECYCLE = ("tfserve_magic.lifecycle",)
 OPERATIONS = ("tfserve_magic.operations",)
