@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 
 from tfserve_magic.pids import cmdline, pid_alive
 from tfserve_magic.waits import Deadline, wait_until
@@ -30,8 +31,8 @@ def track(proc: subprocess.Popen[bytes]) -> None:
 def _reap(proc: subprocess.Popen[bytes]) -> None:
     # poll(), not a blocking wait(): that would hold Popen's wait lock for the child's whole
     # life and make every timed wait of terminate() time out.
-    while proc.poll() is None:
-        _TICK.wait(0.5)
+    wait_until(lambda: proc.poll() is not None,
+               Deadline(float("inf"), f"model server {proc.pid} to exit"), interval=0.5)
     # Once reaped, the pid may be handed to an unrelated process: it is no longer ours.
     if _children.get(proc.pid) is proc:
         _children.pop(proc.pid, None)
