@@ -34,7 +34,11 @@ from tfserve_magic.serving.errors import (
 from tfserve_magic.serving.models.config import ModelConfig
 from tfserve_magic.serving.models.labels import label_may_point_at, unavailable_label_message
 from tfserve_magic.serving.models.policy import aspired_versions
-from tfserve_magic.serving.models.repository import RepositoryError, scan_versions
+from tfserve_magic.serving.models.repository import (
+    RepositoryError,
+    outside_base_path,
+    scan_versions,
+)
 from tfserve_magic.status import VersionState, VersionStatus
 
 __all__ = [
@@ -82,6 +86,9 @@ class _Harness:
     path: str
     state: VersionState = VersionState.START
     servable: Servable | None = None
+    attempts: int = 0
+    retry_at: float | None = None  # monotonic time of the next attempt after a failure
+    error: StatusError | None = None  # the last failure
 
 
 @dataclass
@@ -183,7 +190,9 @@ class ServableManager:
     # ------------------------------------------------------------------ lifecycle
 
     def _kick(self, name: str) -> None:
-        model = self._models[name]
+        model = self._models.get(name)  # a retry's timer may outlive a removed model
+        if model is None:
+            return
         if model.task is None or model.task.done():
             model.task = asyncio.get_running_loop().create_task(self._reconcile(name))
 
@@ -191,6 +200,10 @@ class ServableManager:
         model = self._models[name]
         while True:
             for version, harness in list(model.harnesses.items()):
+                if version not in model.aspired and harness.retry_at is not None:
+                    log.info("Cancelling load retries of %s version %d: no longer aspired",
+                             name, version)
+                    self._give_up(name, harness)
                 if version not in model.aspired and harness.state is VersionState.END:
                     del model.harnesses[version]  # FlushServables: forget disabled/errored
             ready_unaspired = sorted(
@@ -203,7 +216,17 @@ class ServableManager:
                 continue
             fresh = sorted((v for v in model.aspired if v not in model.harnesses), reverse=True)
             if fresh:
-                await self._load(name, model, fresh[0])
+                harness = model.harnesses[fresh[0]] = _Harness(fresh[0], model.paths[fresh[0]])
+                self._publish(name, harness.version, VersionState.START)
+                await self._attempt(name, model, harness)
+                continue
+            # A broken version waits for its retry without holding the model's loop: a newer
+            # version found meanwhile loads first (above).
+            now = time.monotonic()
+            due = sorted((v for v, h in model.harnesses.items()
+                          if h.retry_at is not None and h.retry_at <= now), reverse=True)
+            if due:
+                await self._attempt(name, model, model.harnesses[due[0]])
                 continue
             break
         if not model.wanted and not model.harnesses:
@@ -213,52 +236,70 @@ class ServableManager:
                  error: StatusError | None = None) -> None:
         status = self._status.setdefault(name, {})
         status[version] = VersionStatus(version, state, error.code if error else Code.OK,
-                                        error.message if error else "")
+                                        self._public(name, error.message) if error else "")
 
-    async def _load(self, name: str, model: _Model, version: int) -> None:
-        path = model.paths[version]
-        harness = _Harness(version, path)
-        model.harnesses[version] = harness
-        self._publish(name, version, VersionState.START)
-        loop = asyncio.get_running_loop()
-        attempts = 1 + self._retries
-        error: StatusError | None = None
-        for attempt in range(attempts):
-            if attempt:
-                if version not in model.aspired:
-                    log.info("Cancelling load retries of %s version %d: no longer aspired",
-                             name, version)
-                    break
-                await asyncio.sleep(self._retry_interval)
-                if version not in model.aspired:
-                    break
-                log.info("Retrying load of servable %s version %d (retry %d of %d)",
-                         name, version, attempt, self._retries)
-            harness.state = VersionState.LOADING
-            self._publish(name, version, VersionState.LOADING)
-            started = time.monotonic()
-            try:
-                servable = await loop.run_in_executor(
-                    self._executor, self._load_servable, name, version, path)
-            except Exception as exc:  # any failure of a user's model must not stop the server
-                error = exc if isinstance(exc, StatusError) else StatusError(
-                    f"{exc}" or type(exc).__name__, Code.UNKNOWN)
-                log.error("Loading servable %s version %d from %s failed: %s",
-                          name, version, path, error.message)
-                continue
-            harness.servable = servable
-            harness.state = VersionState.AVAILABLE
-            self._publish(name, version, VersionState.AVAILABLE)
-            log.info("Successfully loaded servable version {name: %s version: %d} in %.2f s",
-                     name, version, time.monotonic() - started)
-            if self._on_load:
-                self._on_load(name, version, True)
+    def _public(self, name: str, message: str) -> str:
+        """A load error as the status API shows it: the model's folder named, not its path."""
+        model = self._models.get(name)
+        if model is None or "://" in model.config.base_path:
+            return message
+        base = model.config.base_path.rstrip("/")
+        return message.replace(base, f"<base_path of {name}>")
+
+    async def _attempt(self, name: str, model: _Model, harness: _Harness) -> None:
+        """One load attempt; a failure schedules the next (``max_num_load_retries``)."""
+        version, path = harness.version, harness.path
+        harness.attempts += 1
+        harness.retry_at = None
+        if harness.attempts > 1:
+            log.info("Retrying load of servable %s version %d (retry %d of %d)",
+                     name, version, harness.attempts - 1, self._retries)
+        harness.state = VersionState.LOADING
+        self._publish(name, version, VersionState.LOADING, harness.error)
+        started = time.monotonic()
+        try:
+            escape = outside_base_path(model.config.base_path, path)
+            if escape is not None:
+                log.error("Version folder %s of model %s links to %s, outside its base path; "
+                          "not loading it", path, name, escape)
+                harness.attempts = 1 + self._retries  # nothing a retry could change
+                raise FailedPrecondition(
+                    f"Version folder {version} of model {name} is a link to a folder outside "
+                    "the model's base path; refusing to load it")
+            servable = await asyncio.get_running_loop().run_in_executor(
+                self._executor, self._load_servable, name, version, path)
+        except Exception as exc:  # any failure of a user's model must not stop the server
+            error = exc if isinstance(exc, StatusError) else StatusError(
+                f"{exc}" or type(exc).__name__, Code.UNKNOWN)
+            log.error("Loading servable %s version %d from %s failed: %s",
+                      name, version, path, error.message)
+            harness.error = error
+            if harness.attempts <= self._retries and version in model.aspired:
+                # Still LOADING, and the status says why and what comes next.
+                harness.retry_at = time.monotonic() + self._retry_interval
+                self._publish(name, version, VersionState.LOADING, StatusError(
+                    f"{error.message} (attempt {harness.attempts} of {1 + self._retries} "
+                    f"failed; retrying in {self._retry_interval:g} s)", error.code))
+                asyncio.get_running_loop().call_later(self._retry_interval, self._kick, name)
+            else:
+                self._give_up(name, harness)
             return
-        harness.state = VersionState.END
-        self._publish(name, version, VersionState.END,
-                      error or StatusError("Load cancelled", Code.CANCELLED))
+        harness.servable = servable
+        harness.state = VersionState.AVAILABLE
+        harness.error = None
+        self._publish(name, version, VersionState.AVAILABLE)
+        log.info("Successfully loaded servable version {name: %s version: %d} in %.2f s",
+                 name, version, time.monotonic() - started)
         if self._on_load:
-            self._on_load(name, version, False)
+            self._on_load(name, version, True)
+
+    def _give_up(self, name: str, harness: _Harness) -> None:
+        harness.retry_at = None
+        harness.state = VersionState.END
+        self._publish(name, harness.version, VersionState.END,
+                      harness.error or StatusError("Load cancelled", Code.CANCELLED))
+        if self._on_load:
+            self._on_load(name, harness.version, False)
 
     def _load_servable(self, name: str, version: int, path: str) -> Servable:
         servable = self._loader.load(path)
@@ -277,17 +318,18 @@ class ServableManager:
         log.info("Unloaded servable version {name: %s version: %d}", name, harness.version)
 
     async def wait_idle(self) -> None:
-        """Wait until no model has reconcile work in flight."""
+        """Wait until no model has reconcile work in flight or a load retry pending."""
         while True:
             tasks = [m.task for m in self._models.values() if m.task and not m.task.done()]
-            if not tasks:
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+                continue
+            retries = [h.retry_at for m in self._models.values() for h in m.harnesses.values()
+                       if h.retry_at is not None]
+            if not retries:
                 return
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def wait_models(self, names: Iterable[str]) -> None:
-        """Wait until these models' pending loads finished (WaitUntilModelsAvailable)."""
-        tasks = [m.task for n in names if (m := self._models.get(n)) and m.task and not m.task.done()]
-        await asyncio.gather(*tasks, return_exceptions=True)
+            # The retry's own timer (call_later, scheduled earlier) fires first and starts work.
+            await asyncio.sleep(max(0.0, min(retries) - time.monotonic()) + 0.001)
 
     def unload_all(self) -> None:
         for name, model in self._models.items():

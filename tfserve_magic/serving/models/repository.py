@@ -13,7 +13,7 @@ import re
 
 from tfserve_magic.errors import TFServeError
 
-__all__ = ["RepositoryError", "parse_version", "scan_versions"]
+__all__ = ["RepositoryError", "outside_base_path", "parse_version", "scan_versions"]
 
 log = logging.getLogger(__name__)
 
@@ -56,3 +56,13 @@ def scan_versions(base_path: str) -> dict[int, str]:
                         number, base_path, os.path.basename(versions[number]), name, name)
         versions[number] = os.path.join(os.path.abspath(base_path), name)
     return versions
+
+
+def outside_base_path(base_path: str, version_path: str) -> str | None:
+    """Where ``version_path`` really is, when a symbolic link takes it outside ``base_path``
+    (such a folder is not served); None when it stays inside."""
+    if "://" in base_path:
+        return None
+    base = os.path.realpath(base_path)
+    target = os.path.realpath(version_path)
+    return None if os.path.commonpath([base, target]) == base else target
