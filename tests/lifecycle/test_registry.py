@@ -79,3 +79,18 @@ def test_probe_trusts_a_record_only_when_its_port_answers_with_its_pid(
     assert registry.probe(_record("s", pid=shared_server.pid, port=closed_port)) is None
     # A pid that is not running at all.
     assert registry.probe(_record("s", pid=2**22 + 1, port=shared_server.port)) is None
+
+
+def test_records_of_servers_whose_kernel_is_gone_too_are_deleted(isolated_runtime: Path) -> None:
+    import subprocess
+    import sys
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait(30)  # reaped: its pid names no process
+    alive = os.getpid()
+    registry.write_record(_record("orphan", pid=gone.pid, owner_pid=gone.pid))
+    registry.write_record(_record("crashed", pid=gone.pid, owner_pid=alive))  # kernel still here
+    registry.write_record(_record("running", pid=alive, owner_pid=gone.pid))  # detached, alive
+    registry.write_record(_record("remote", pid=0, owner_pid=gone.pid, remote=True))
+    assert [r.name for r in registry.read_records()] == ["crashed", "remote", "running"]
+    assert not (isolated_runtime / "servers" / "orphan.json").exists()

@@ -121,14 +121,26 @@ def remove_record(name: str) -> None:
 
 
 def read_records() -> list[ServerRecord]:
-    """Every record on disk, by name; unreadable files are skipped."""
+    """Every record on disk, by name; unreadable files are skipped. A record whose server and
+    whose kernel are both gone (a kernel killed with SIGKILL never cleans up; its server then
+    stops on its own) is deleted here: nothing is left to stop or show."""
     records = []
     for path in sorted(registry_dir().glob("*.json")):
         try:
-            records.append(ServerRecord.from_json(json.loads(path.read_text(encoding="utf-8"))))
+            record = ServerRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
         except (OSError, ValueError, TypeError):
             continue
+        if _orphaned(record):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            continue
+        records.append(record)
     return records
+
+
+def _orphaned(record: ServerRecord) -> bool:
+    return (not record.remote and record.owner_pid > 0 and not pid_alive(record.pid)
+            and not pid_alive(record.owner_pid))
 
 
 def find_record(name_or_port: str | int) -> ServerRecord | None:

@@ -331,6 +331,11 @@ class ServableManager:
             # The retry's own timer (call_later, scheduled earlier) fires first and starts work.
             await asyncio.sleep(max(0.0, min(retries) - time.monotonic()) + 0.001)
 
+    async def wait_models(self, names: Iterable[str]) -> None:
+        """Wait until these models' pending loads finished (WaitUntilModelsAvailable)."""
+        tasks = [m.task for n in names if (m := self._models.get(n)) and m.task and not m.task.done()]
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     def unload_all(self) -> None:
         for name, model in self._models.items():
             for harness in model.harnesses.values():
