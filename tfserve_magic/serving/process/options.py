@@ -54,7 +54,7 @@ class ServerOptions:
     grpc_host: str = _ours("")  # "" = rest_api_host
     gpu_devices: str = _ours("")  # "" = every visible GPU, "none" = CPU only, "0,1" = those GPUs
     gpu_memory_growth: bool = _ours(True)
-    # A request peaks at ~10x its body (JSON -> Python objects -> arrays): 64 MiB -> ~0.7 GB.
+    # A request peaks at up to ~14x its body (JSON -> Python objects -> arrays): 64 MiB -> <1 GB.
     max_request_bytes: int = _ours(64 * 1024 * 1024)
     http_header_timeout_seconds: float = _ours(30.0)
     http_body_timeout_seconds: float = _ours(120.0)
