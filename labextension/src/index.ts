@@ -55,6 +55,7 @@ class ServedModelsPanel extends Widget {
   private detail: Detail | null = null;
   private readonly list = el('div', 'tfserve-servers');
   private readonly error = el('div', 'tfserve-error');
+  private listFailed = false; // the error shown is the listing's own (cleared when it works again)
   private readonly detailBox = el('div', 'tfserve-detail');
   private readonly detailTitle = el('div', 'tfserve-detail-title');
   private readonly detailNote = el('div', 'tfserve-detail-note');
@@ -86,10 +87,12 @@ class ServedModelsPanel extends Widget {
   async refresh(): Promise<void> {
     try {
       const { servers } = await api('servers');
-      this.error.textContent = '';
+      if (this.listFailed) this.error.textContent = ''; // an action's refusal stays until the next action
+      this.listFailed = false;
       this.servers = servers as ServerInfo[];
     } catch (reason) {
       this.error.textContent = `Could not list servers: ${(reason as Error).message}`;
+      this.listFailed = true;
       return;
     }
     this.render();
@@ -115,7 +118,7 @@ class ServedModelsPanel extends Widget {
       );
       // Each fact stays on one line; the line may wrap between facts.
       const facts = el('div', 'tfserve-facts');
-      const items = [`pid ${server.pid}`, `port ${server.rest_api_port}`];
+      const items = [server.remote ? 'remote' : `pid ${server.pid}`, `port ${server.rest_api_port}`];
       if (server.grpc_port) items.push(`gRPC ${server.grpc_port}`);
       items.forEach((item, i) => facts.append(...(i ? [' · '] : []), el('span', '', item)));
       box.append(name, head, facts, this.urlLink(absoluteUrl(window.location.origin, server.proxy_url)));
@@ -171,10 +174,12 @@ class ServedModelsPanel extends Widget {
   }
 
   private async act(path: string, method: string): Promise<void> {
+    this.error.textContent = '';
     try {
       await api(path, { method });
     } catch (reason) {
       this.error.textContent = (reason as Error).message;
+      this.listFailed = false;
     }
     await this.refresh();
   }

@@ -25,6 +25,7 @@ export interface ModelView {
 export interface ServerInfo {
   name: string;
   pid: number;
+  remote?: boolean; // connected with %tfserve connect: not ours to stop
   rest_api_port: number;
   grpc_port: number | null;
   alive: boolean;
