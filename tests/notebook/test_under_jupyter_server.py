@@ -19,6 +19,7 @@ from typing import Any
 
 import nbformat
 import pytest
+from jupyter_server.services.kernels.connection.base import deserialize_binary_message
 from server_process import wait_for
 from tornado.websocket import websocket_connect
 
@@ -86,7 +87,9 @@ async def _execute(ws: Any, code: str, timeout: float = 180.0) -> list[dict[str,
         while True:
             raw = await ws.read_message()
             assert raw is not None, "the kernel's websocket closed"
-            message = json.loads(raw)
+            # Messages with buffers (a widget's PNG chart) come as binary frames.
+            message = deserialize_binary_message(raw) if isinstance(raw, bytes) else \
+                json.loads(raw)
             if message.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
             if message["channel"] == "iopub":
