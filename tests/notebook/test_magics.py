@@ -275,7 +275,9 @@ def test_python_api(runtime_dir, half_plus_two) -> None:
         assert server.status()[0].state is VersionState.AVAILABLE
         client = tfserve_magic.Client(server.url)
         assert client.regress("half_plus_two", [{"x": 80.0}], signature="regress_x_to_y") == [42.0]
-        assert client.server_info()["pid"] == server.record.pid
+        # Without the server's secret a client sees models and states, not the pid or folders.
+        assert "pid" not in client.server_info() and "models" in client.server_info()
+        assert server.client.server_info()["pid"] == server.record.pid
         pid = server.record.pid
     assert not pid_alive(pid)
     with pytest.raises(launcher.LaunchError, match="does not exist"):
