@@ -120,7 +120,7 @@ def test_examples_and_context() -> None:
     ({"examples": [{"x": [1.0, "a"]}]}, ("Unexpected element type in feature: x expecting type: "
                                         "float")),
     ({"examples": [{"x": None}]}, "Feature: x has element with unexpected JSON type: Null"),
-    ({"examples": [{"x": 2**64}]}, "Feature: x has uint64 element. Only int64 is supported."),
+    ({"examples": [{"x": 2**64}]}, "Feature: x has uint64_t element. Only int64_t is supported."),
 ])
 def test_example_refusals(doc, message: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
