@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import server_process
-from server_process import RunningServer, start_server
+from server_process import VERSIONED_CONFIG, RunningServer, start_server, write_server_config
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -118,22 +118,15 @@ def shared_server(tmp_path_factory, half_plus_two, half_plus_two_padded, multi_i
     root = tmp_path_factory.mktemp("shared_server")
     versioned = root / "versioned"
     shutil.copytree(plus_version_builds, versioned)
-    config = root / "models.config"
     entries = {
         "half_plus_two": (half_plus_two, ""),
         "half_plus_two_padded": (half_plus_two_padded, ""),
         "multi_io": (multi_io, ""),
         "strings": (strings_model, ""),
         "ints": (ints_model, ""),
-        "versioned": (versioned, ("model_version_policy { all {} } "
-                                 'version_labels { key: "stable" value: 1 } '
-                                 'version_labels { key: "canary" value: 3 }')),
+        "versioned": (versioned, VERSIONED_CONFIG),
     }
-    config.write_text("model_config_list {\n" + "".join(
-        f'  config {{ name: "{name}" base_path: "{path}" model_platform: "tensorflow" {extra} }}\n'
-        for name, (path, extra) in entries.items()) + "}\n")
-    monitoring = root / "monitoring.config"
-    monitoring.write_text("prometheus_config { enable: true }\n")
+    config, monitoring = write_server_config(root, entries)
     server = start_server(f"--model_config_file={config}",
                           "--allow_version_labels_for_unavailable_models",
                           f"--monitoring_config_file={monitoring}",

@@ -17,7 +17,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,6 +146,24 @@ class RunningServer:
                 self.proc.wait(timeout)
         return self.proc.returncode
 
+
+
+# The "versioned" model of the shared test servers: every version, two labels.
+VERSIONED_CONFIG = ('model_version_policy { all {} } '
+                    'version_labels { key: "stable" value: 1 } '
+                    'version_labels { key: "canary" value: 3 }')
+
+
+def write_server_config(root: Path, models: Mapping[str, tuple[Path, str]]) -> tuple[Path, Path]:
+    """``root/models.config`` (name -> (base path, extra ModelConfig text)) and a
+    ``root/monitoring.config`` with Prometheus on; returns both paths."""
+    config = root / "models.config"
+    config.write_text("model_config_list {\n" + "".join(
+        f'  config {{ name: "{name}" base_path: "{path}" model_platform: "tensorflow" {extra} }}\n'
+        for name, (path, extra) in models.items()) + "}\n")
+    monitoring = root / "monitoring.config"
+    monitoring.write_text("prometheus_config { enable: true }\n")
+    return config, monitoring
 
 def start_server(*flags: str, log_dir: Path, timeout: float = 120.0,
                  env: dict[str, str] | None = None,

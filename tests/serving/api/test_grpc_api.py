@@ -21,7 +21,7 @@ from grpc_helpers import (
     rpc_error,
     status_request,
 )
-from server_process import RunningServer, start_server
+from server_process import VERSIONED_CONFIG, RunningServer, start_server, write_server_config
 from tensorflow_serving.apis import get_model_metadata_pb2, inference_pb2, model_management_pb2, predict_pb2
 
 
@@ -41,18 +41,11 @@ def server(tmp_path_factory, half_plus_two, multi_io, strings_model, ints_model,
     """One server for the read-only requests: health service and a Unix socket on."""
     root = tmp_path_factory.mktemp("grpc_server")
     shutil.copytree(plus_version_builds, root / "versioned")
-    entries = {"half_plus_two": (half_plus_two, ""), "multi_io": (multi_io, ""),
-               "strings": (strings_model, ""), "ints": (ints_model, ""),
-               "double_bool": (double_bool, ""),
-               "versioned": (root / "versioned", ("model_version_policy { all {} } "
-                                                  'version_labels { key: "stable" value: 1 } '
-                                                  'version_labels { key: "canary" value: 3 }'))}
-    config = root / "models.config"
-    config.write_text("model_config_list {\n" + "".join(
-        f'  config {{ name: "{name}" base_path: "{path}" {extra} }}\n'
-        for name, (path, extra) in entries.items()) + "}\n")
-    monitoring = root / "monitoring.config"
-    monitoring.write_text("prometheus_config { enable: true }\n")
+    entries = {
+        "half_plus_two": (half_plus_two, ""), "multi_io": (multi_io, ""),
+        "strings": (strings_model, ""), "ints": (ints_model, ""),
+        "double_bool": (double_bool, ""), "versioned": (root / "versioned", VERSIONED_CONFIG)}
+    config, monitoring = write_server_config(root, entries)
     running = start_server(f"--model_config_file={config}",
                            "--allow_version_labels_for_unavailable_models",
                            f"--monitoring_config_file={monitoring}",
