@@ -23,7 +23,7 @@ from tfserve_magic.serving.process.flags import parse_channel_arguments
 from tfserve_magic.serving.process.options import ServerOptions
 
 if TYPE_CHECKING:
-    from tfserve_magic.serving.api.rest import ServerContext
+    from tfserve_magic.serving.api.context import ServerContext
 
 __all__ = ["GrpcListener", "bind"]
 

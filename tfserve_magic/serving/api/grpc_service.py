@@ -31,8 +31,8 @@ from tensorflow_serving.apis import (
 )
 
 from tfserve_magic.serving.api import inference
+from tfserve_magic.serving.api.context import ServerContext
 from tfserve_magic.serving.api.grpc_tensors import DTYPE_NAMES, from_tensor_proto, to_tensor_proto
-from tfserve_magic.serving.api.rest import ServerContext
 from tfserve_magic.serving.errors import (
     Code,
     ConfigError,

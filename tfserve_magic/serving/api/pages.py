@@ -22,7 +22,7 @@ import orjson
 import tornado.web
 
 if TYPE_CHECKING:  # rest.py imports this module for its route table
-    from tfserve_magic.serving.api.rest import ServerContext
+    from tfserve_magic.serving.api.context import ServerContext
 
 __all__ = ["PageHandler"]
 

@@ -17,8 +17,6 @@ import re
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
-from concurrent.futures import Executor
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -26,7 +24,7 @@ import tornado.web
 
 from tfserve_magic.serving.api import codec, inference, responses
 from tfserve_magic.serving.api.access_log import log_request
-from tfserve_magic.serving.api.origins import AccessPolicy
+from tfserve_magic.serving.api.context import ServerContext
 from tfserve_magic.serving.api.pages import PageHandler
 from tfserve_magic.serving.batching.servable import BatchingServable
 from tfserve_magic.serving.errors import (
@@ -36,14 +34,13 @@ from tfserve_magic.serving.errors import (
     PayloadTooLarge,
     StatusError,
 )
-from tfserve_magic.serving.metrics import CONTENT_TYPE, ServerMetrics
-from tfserve_magic.serving.models.manager import Servable, ServableManager
+from tfserve_magic.serving.metrics import CONTENT_TYPE
+from tfserve_magic.serving.models.manager import Servable
 from tfserve_magic.serving.process.memory import release_memory
-from tfserve_magic.serving.process.options import ServerOptions
 from tfserve_magic.serving.safelog import Throttle
 from tfserve_magic.status import SECRET_HEADER
 
-__all__ = ["ServerContext", "make_app"]
+__all__ = ["make_app"]
 
 log = logging.getLogger(__name__)
 
@@ -58,32 +55,6 @@ _INT64_MAX = 2**63 - 1
 _TRIM_AFTER_BYTES = 4 << 20  # after a body this large, hand freed heap back to the OS
 _PRIVATE = frozenset({"pid", "model_config_file", "base_path"})  # for the server's secret only
 _ERRORS_LOGGED = Throttle(interval=60.0, max_causes=256)
-
-
-@dataclass
-class ServerContext:
-    """What the handlers share."""
-
-    options: ServerOptions
-    manager: ServableManager
-    executor: Executor
-    metrics: ServerMetrics
-    reload: Callable[[], Awaitable[None]]
-    started_at: float
-    pid: int
-    version: str
-    access: AccessPolicy
-    prometheus_path: str | None = None  # where the metrics are served; None when monitoring is off
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "pid": self.pid,
-            "version": self.version,
-            "started_at": self.started_at,
-            "model_config_file": self.options.model_config_file or None,
-            "prometheus_path": self.prometheus_path,
-            "models": self.manager.describe(),
-        }
 
 
 class _Handler(tornado.web.RequestHandler):

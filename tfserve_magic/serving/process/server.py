@@ -138,7 +138,8 @@ async def _main(prepared: PreparedServer) -> None:
 async def _serve(prepared: PreparedServer, listener: GrpcListener) -> None:
     options = prepared.options
     with quiet_native_startup(options.verbose):
-        from tfserve_magic.serving.api.rest import ServerContext, make_app
+        from tfserve_magic.serving.api.context import ServerContext
+        from tfserve_magic.serving.api.rest import make_app
         from tfserve_magic.serving.metrics import ServerMetrics
         from tfserve_magic.serving.models.loader import (  # TensorFlow loads here
             SavedModelLoader,
