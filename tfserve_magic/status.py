@@ -1,19 +1,22 @@
 """TF Serving's status vocabulary, shared by the server that reports it and the clients that read it.
 
 Status codes (``tensorflow.error.Code``) with their HTTP statuses, version states
-(``ModelVersionStatus.State`` of ``apis/get_model_status.proto``), one row of the status API and
-where metrics are served unless configured otherwise, and how a launcher hands a server the
-secret of its management API (``serving/api/origins.py``).
+(``ModelVersionStatus.State`` of ``apis/get_model_status.proto``), one row of the status API,
+our server's description of itself (``GET /tfserve_magic/v1/server``: written by the core,
+parsed once by the client), where metrics are served unless configured otherwise, and how a
+launcher hands a server the secret of its management API (``serving/api/origins.py``).
 Pure: imports nothing from the package, so the serving core and the client may both use it.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["DEFAULT_PROMETHEUS_PATH", "SECRET_ENV", "SECRET_HEADER", "Code", "VersionState",
-           "VersionStatus"]
+__all__ = ["DEFAULT_PROMETHEUS_PATH", "SECRET_ENV", "SECRET_HEADER", "Code", "ModelDescription",
+           "ServerDescription", "VersionReport", "VersionState", "VersionStatus"]
 
 # ``monitoring_config.proto``'s default path for the Prometheus exposition.
 DEFAULT_PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
@@ -97,3 +100,111 @@ class VersionStatus:
     state: VersionState
     error_code: Code = Code.OK
     error_message: str = ""
+
+
+@dataclass(frozen=True)
+class VersionReport:
+    """One version in a server description: its state and its last load error ("" if none)."""
+
+    version: int
+    state: VersionState
+    error: str = ""
+
+    @property
+    def failed(self) -> bool:
+        """Ended with a load error (a version retrying after one is still LOADING)."""
+        return self.state is VersionState.END and bool(self.error)
+
+    @property
+    def shown_state(self) -> str:
+        """The state a person reads: ``FAILED`` for a failed version, else the state's name."""
+        return "FAILED" if self.failed else self.state.name
+
+
+@dataclass(frozen=True)
+class ModelDescription:
+    """One configured model: its folder and policy (as models.config writes it), its labels,
+    its versions highest first. ``base_path`` is "" when the server keeps it to itself (no
+    secret) or does not say (a real TF Serving)."""
+
+    name: str
+    base_path: str = ""
+    policy: str = ""
+    labels: Mapping[str, int] = field(default_factory=dict)
+    versions: tuple[VersionReport, ...] = ()
+
+    @property
+    def available(self) -> tuple[int, ...]:
+        return tuple(v.version for v in self.versions if v.state is VersionState.AVAILABLE)
+
+
+# Keys only a caller holding the server's secret is told (folders, process, config file).
+_PRIVATE_KEYS = frozenset({"pid", "model_config_file", "base_path"})
+
+
+@dataclass(frozen=True)
+class ServerDescription:
+    """What ``GET /tfserve_magic/v1/server`` (and ``POST .../reload``) answer.
+
+    ``private`` says whether the secret-only fields (``pid``, ``model_config_file``, each
+    model's ``base_path``) were told: without the secret the server leaves them out, and they
+    read as None / "". A real TF Serving (described from its status API) has ``pid`` None.
+    """
+
+    models: tuple[ModelDescription, ...] = ()
+    pid: int | None = None
+    version: str = ""
+    started_at: float | None = None
+    model_config_file: str | None = None
+    prometheus_path: str | None = None
+    private: bool = True
+
+    def model(self, name: str) -> ModelDescription | None:
+        return next((m for m in self.models if m.name == name), None)
+
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.models)
+
+    def to_json(self, *, private: bool | None = None) -> dict[str, Any]:
+        """The wire shape (contract 2); ``private=False`` leaves the secret-only keys out."""
+        told = self.private if private is None else private and self.private
+        data: dict[str, Any] = {
+            "pid": self.pid, "version": self.version, "started_at": self.started_at,
+            "model_config_file": self.model_config_file,
+            "prometheus_path": self.prometheus_path,
+            "models": [{"name": m.name, "base_path": m.base_path, "policy": m.policy,
+                        "labels": dict(m.labels),
+                        "versions": [{"version": v.version, "state": v.state.name,
+                                      "error": v.error} for v in m.versions]}
+                       for m in self.models]}
+        if not told:
+            data = {k: v for k, v in data.items() if k not in _PRIVATE_KEYS}
+            data["models"] = [{k: v for k, v in m.items() if k not in _PRIVATE_KEYS}
+                              for m in data["models"]]
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any) -> ServerDescription:
+        """The one parser of a description; ValueError when ``data`` is not one."""
+        try:
+            return cls(
+                models=tuple(_model_from_json(m) for m in data["models"]),
+                pid=None if data.get("pid") is None else int(data["pid"]),
+                version=str(data.get("version") or ""),
+                started_at=None if data.get("started_at") is None else float(data["started_at"]),
+                model_config_file=data.get("model_config_file") or None,
+                prometheus_path=data.get("prometheus_path") or None,
+                private="pid" in data)
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise ValueError(f"not a tfserve_magic server description: {error!r}") from None
+
+
+def _model_from_json(data: Mapping[str, Any]) -> ModelDescription:
+    return ModelDescription(
+        name=str(data["name"]), base_path=str(data.get("base_path") or ""),
+        policy=str(data.get("policy") or ""),
+        labels={str(k): int(v) for k, v in (data.get("labels") or {}).items()},
+        versions=tuple(VersionReport(int(v["version"]), VersionState.from_name(v["state"]),
+                                     str(v.get("error") or ""))
+                       for v in data.get("versions") or ()))

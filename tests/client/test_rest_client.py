@@ -96,9 +96,16 @@ def test_our_extension_endpoints(shared_server) -> None:
     client = Client(shared_server.url, timeout=30,
                     headers={SECRET_HEADER: shared_server.secret})
     info = client.server_info()
-    assert info is not None and info["pid"] == shared_server.pid
-    assert {m["name"] for m in info["models"]} >= {"half_plus_two", "versioned"}
-    assert client.reload()["pid"] == shared_server.pid
+    assert info is not None and info.pid == shared_server.pid and info.private
+    assert set(info.model_names) >= {"half_plus_two", "versioned"}
+    versioned = info.model("versioned")
+    assert versioned is not None and versioned.labels == {"stable": 1, "canary": 3}
+    assert [v.version for v in versioned.versions] == [3, 2, 1]
+    assert all(v.state is VersionState.AVAILABLE for v in versioned.versions)
+    assert client.reload().pid == shared_server.pid
+    told = Client(shared_server.url, timeout=30).server_info()  # without the secret
+    assert told is not None and not told.private and told.pid is None
+    assert told.model("versioned").base_path == "" and told.model_config_file is None
 
 
 def test_request_bodies() -> None:
@@ -128,7 +135,7 @@ def test_a_slow_answer_is_a_timeout_not_unreachable(tmp_path, slow_model) -> Non
 
 def test_metrics_come_from_the_path_the_server_reports(client: Client) -> None:
     client.predict("half_plus_two", [1.0])
-    assert client.server_info()["prometheus_path"] == "/monitoring/prometheus/metrics"
+    assert client.server_info().prometheus_path == "/monitoring/prometheus/metrics"
     text = client.metrics()
     assert ':tensorflow:serving:request_count{model_name="half_plus_two",status="OK"}' in text
 
@@ -139,7 +146,7 @@ def test_metrics_are_none_when_monitoring_is_off(tmp_path, half_plus_two) -> Non
     try:
         server.wait_state("half_plus_two")
         client = Client(server.url, timeout=30)
-        assert client.server_info()["prometheus_path"] is None
+        assert client.server_info().prometheus_path is None
         assert client.metrics() is None
     finally:
         server.stop()

@@ -259,7 +259,7 @@ def test_home_relative_model_dir(ip, capsys, tmp_path: Path, half_plus_two: Path
     out, err = capsys.readouterr()
     assert "Started server hp" in out, err
     [entry] = launcher.list_servers()
-    assert entry.alive and entry.description["models"][0]["base_path"] == str(tmp_path / "hp")
+    assert entry.alive and entry.description.models[0].base_path == str(tmp_path / "hp")
 
 
 def test_unresponsive_server_is_replaced(ip, capsys, half_plus_two: Path) -> None:

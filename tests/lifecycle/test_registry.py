@@ -70,7 +70,7 @@ def test_probe_trusts_a_record_only_when_its_port_answers_with_its_pid(
     alive = _record("s", pid=shared_server.pid, port=shared_server.port,
                     secret=shared_server.secret)
     description = registry.probe(alive)
-    assert description is not None and description["pid"] == shared_server.pid
+    assert description is not None and description.pid == shared_server.pid
     # Without the secret the server does not say its pid, so the record cannot be trusted.
     assert registry.probe(_record("s", pid=shared_server.pid, port=shared_server.port)) is None
     # The same port, but the record names another live process (this one): not that server.

@@ -4,6 +4,7 @@ refuses it (it keeps serving) and ``disconnect`` forgets it; every refusal says 
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -157,7 +158,7 @@ def test_over_grpc_predict_and_a_label_moved_by_the_reload_rpc(ip, capsys,
     assert "gRPC" in out and np.allclose(ip.user_ns["p"], [3.0, 4.0])
 
     handle = launcher.find("prod")
-    config_file = handle.client.server_info()["model_config_file"]
+    config_file = handle.client.server_info().model_config_file
     with open(config_file, encoding="utf-8") as on_disk:
         before = on_disk.read()
     dash = Dashboard(handle, autostart=False)
@@ -180,3 +181,32 @@ def test_over_grpc_predict_and_a_label_moved_by_the_reload_rpc(ip, capsys,
     assert str(refused.value) == ("Request to assign label to version 7 of model plus, which is "
                                   "not currently available for inference")
     run(ip, capsys, "disconnect prod")
+
+
+def test_an_answer_that_is_not_a_description_is_refused_with_the_reason(runtime_dir: Path) -> None:
+    import http.server
+    import threading
+
+    class NotAModelServer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b'{"ok": true}'  # JSON, but no models: some other service on that port
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotAModelServer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with pytest.raises(ValueError, match=re.escape(
+                f"cannot connect to {url}: not a tfserve_magic server description")):
+            connect(url, "other")
+        assert registry.read_records() == []
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -174,8 +174,8 @@ def test_chart_has_axes_units_and_a_time_window() -> None:
     history = TrafficHistory(window=60.0)
     for second in range(0, 100, 2):
         history.add(float(second), ModelView("m", "", "", {}, (
-            VersionRow(1, "AVAILABLE", requests_per_second=second / 10, mean_latency_ms=2.0),
-            VersionRow(2, "AVAILABLE", requests_per_second=1.0, mean_latency_ms=None,
+            VersionRow(1, VersionState.AVAILABLE, requests_per_second=second / 10, mean_latency_ms=2.0),
+            VersionRow(2, VersionState.AVAILABLE, requests_per_second=1.0, mean_latency_ms=None,
                        mean_batch_size=4.0, mean_queue_delay_ms=0.5))))
     series = history.series(98.0)
     assert [(s.title, s.unit) for s in series] == [

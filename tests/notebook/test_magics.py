@@ -276,8 +276,9 @@ def test_python_api(runtime_dir, half_plus_two) -> None:
         client = tfserve_magic.Client(server.url)
         assert client.regress("half_plus_two", [{"x": 80.0}], signature="regress_x_to_y") == [42.0]
         # Without the server's secret a client sees models and states, not the pid or folders.
-        assert "pid" not in client.server_info() and "models" in client.server_info()
-        assert server.client.server_info()["pid"] == server.record.pid
+        told = client.server_info()
+        assert told.pid is None and not told.private and told.model_names == ("half_plus_two",)
+        assert server.client.server_info().pid == server.record.pid
         pid = server.record.pid
     assert not pid_alive(pid)
     with pytest.raises(launcher.LaunchError, match="does not exist"):

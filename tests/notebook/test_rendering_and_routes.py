@@ -11,6 +11,7 @@ from tfserve_magic.lifecycle import launcher, registry
 from tfserve_magic.lifecycle.registry import ServerRecord
 from tfserve_magic.notebook import defaults, display
 from tfserve_magic.notebook.widgets import _signatures_table
+from tfserve_magic.status import ServerDescription
 
 
 def test_routes_are_per_server_and_model() -> None:
@@ -64,10 +65,10 @@ def test_server_table_shows_dead_and_detached() -> None:
 
 
 def test_status_shows_labels_and_load_errors() -> None:
-    description = {"models": [{
+    description = ServerDescription.from_json({"pid": 1, "models": [{
         "name": "m", "base_path": "/b", "policy": "all {}", "labels": {"stable": 1, "canary": 2},
         "versions": [{"version": 2, "state": "END", "error": "Error reading SavedModel"},
-                     {"version": 1, "state": "AVAILABLE", "error": ""}]}]}
+                     {"version": 1, "state": "AVAILABLE", "error": ""}]}]})
     lines = display.render_status(description).splitlines()
     assert lines[0] == "m  (all {}; /b)"
     assert lines[2].split() == ["2", "END", "canary", "Error", "reading", "SavedModel"]

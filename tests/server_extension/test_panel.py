@@ -6,14 +6,18 @@ from __future__ import annotations
 from tfserve_magic.lifecycle.registry import ServerRecord
 from tfserve_magic.server_extension.examples import curl_predict
 from tfserve_magic.server_extension.panel import server_view, shown_curl
+from tfserve_magic.status import ServerDescription
 
 RECORD = ServerRecord(name="s", pid=12, host="127.0.0.1", rest_api_port=8501,
                       url="http://127.0.0.1:8501", models=("m",))
-STATUS = {"models": [{"name": "m", "base_path": "/m", "policy": "all {}",
-                      "labels": {"stable": 1, "canary": 2, "blue": 1},
-                      "versions": [{"version": 3, "state": "END", "error": "bad saved_model.pb"},
-                                   {"version": 2, "state": "AVAILABLE", "error": ""},
-                                   {"version": 1, "state": "END", "error": ""}]}]}
+WIRE = {"pid": 12, "version": "0.1", "started_at": 1.5, "model_config_file": "/c/models.config",
+        "prometheus_path": None,
+        "models": [{"name": "m", "base_path": "/m", "policy": "all {}",
+                    "labels": {"stable": 1, "canary": 2, "blue": 1},
+                    "versions": [{"version": 3, "state": "END", "error": "bad saved_model.pb"},
+                                 {"version": 2, "state": "AVAILABLE", "error": ""},
+                                 {"version": 1, "state": "END", "error": ""}]}]}
+STATUS = ServerDescription.from_json(WIRE)
 METADATA = {"metadata": {"signature_def": {"signature_def": {"serving_default": {
     "inputs": {"x": {"dtype": "DT_FLOAT", "tensor_shape": {"dim": [{"size": "-1"},
                                                                     {"size": "2"}]}}}}}}}}
@@ -29,6 +33,7 @@ def test_versions_arrive_ready_to_render() -> None:
         {"version": 2, "state": "AVAILABLE", "labels": "canary", "error": ""},
         {"version": 1, "state": "END", "labels": "blue, stable", "error": ""}]
     assert model["curl"] is None  # no metadata: no example
+    assert view["status"] == WIRE  # the description goes on as the server gave it
 
 
 def test_a_server_that_does_not_answer_has_no_models() -> None:

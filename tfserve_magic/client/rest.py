@@ -21,9 +21,15 @@ import numpy as np
 import orjson
 
 from tfserve_magic.errors import TFServeError
-from tfserve_magic.status import DEFAULT_PROMETHEUS_PATH, Code, VersionState, VersionStatus
+from tfserve_magic.status import (
+    DEFAULT_PROMETHEUS_PATH,
+    Code,
+    ServerDescription,
+    VersionState,
+    VersionStatus,
+)
 
-__all__ = ["Client", "Prediction", "ServingError", "VersionStatus"]
+__all__ = ["Client", "Prediction", "ServerDescription", "ServingError", "VersionStatus"]
 
 Prediction = np.ndarray | dict[str, np.ndarray]
 
@@ -274,11 +280,12 @@ class Client:
         path = _model_path(model, version, label) + f":{verb}"
         return self.request("POST", path, body)["results"]  # type: ignore[no-any-return]
 
-    def server_info(self) -> dict[str, Any] | None:
-        """tfserve_magic's own description of the server; None against real TF Serving, or
-        when this client lacks the server's secret (``headers`` from its registry record)."""
+    def server_info(self) -> ServerDescription | None:
+        """tfserve_magic's own description of the server; None against real TF Serving. Without
+        the server's secret (``headers`` from its registry record) the description is not
+        ``private``: no pid, config file or folders. ValueError if the answer is not one."""
         try:
-            return self.request("GET", "/tfserve_magic/v1/server")  # type: ignore[no-any-return]
+            return ServerDescription.from_json(self.request("GET", "/tfserve_magic/v1/server"))
         except ServingError as error:
             if error.status in (403, 404):
                 return None
@@ -288,7 +295,7 @@ class Client:
         """The Prometheus exposition text, from the path the server reports (TF Serving's
         default path against a real TF Serving); None when monitoring is off."""
         info = self.server_info()
-        path = info.get("prometheus_path") if info is not None else DEFAULT_PROMETHEUS_PATH
+        path = info.prometheus_path if info is not None else DEFAULT_PROMETHEUS_PATH
         if not path:
             return None
         try:
@@ -298,6 +305,7 @@ class Client:
                 return None
             raise
 
-    def reload(self) -> dict[str, Any]:
-        """Re-read the model config and re-scan base paths now (tfserve_magic servers only)."""
-        return self.request("POST", "/tfserve_magic/v1/reload", b"")  # type: ignore[no-any-return]
+    def reload(self) -> ServerDescription:
+        """Re-read the model config and re-scan base paths now (tfserve_magic servers only);
+        returns the server's description after the reload."""
+        return ServerDescription.from_json(self.request("POST", "/tfserve_magic/v1/reload", b""))

@@ -40,7 +40,7 @@ from tfserve_magic.serving.models.config import (
     write_model_config_file,
 )
 from tfserve_magic.serving.models.repository import RepositoryError, scan_versions
-from tfserve_magic.status import SECRET_ENV, VersionState
+from tfserve_magic.status import SECRET_ENV, ServerDescription, VersionState
 from tfserve_magic.waits import Deadline, wait_until
 
 __all__ = [
@@ -217,7 +217,7 @@ class ServerInfo:
     alive: bool
     uptime: float
     models: tuple[str, ...] = ()
-    description: dict[str, Any] | None = field(default=None, compare=False)
+    description: ServerDescription | None = field(default=None, compare=False)
 
 
 # --------------------------------------------------------------------------- starting
@@ -365,14 +365,13 @@ def _read_handshake(proc: subprocess.Popen[bytes], deadline: float) -> dict[str,
 def _ready(client: Client, models: Sequence[ModelConfig]) -> tuple[bool, str | None]:
     """(ready, error): every model has a version AVAILABLE and none still on its first load, has
     nothing to load, or failed. A version that is retrying after an error does not hold a start."""
-    info = client.server_info() or {}
-    described = {m["name"]: m for m in info.get("models", [])}
+    info = client.server_info() or ServerDescription()
     for model in models:
-        versions = described.get(model.name, {}).get("versions", [])
-        states = [VersionState.from_name(v["state"]) for v in versions]
-        first_load = [v for v, state in zip(versions, states, strict=True)
-                      if state in (VersionState.START, VersionState.LOADING) and not v["error"]]
-        if VersionState.AVAILABLE in states and not first_load:
+        described = info.model(model.name)
+        versions = described.versions if described else ()
+        first_load = [v for v in versions
+                      if v.state in (VersionState.START, VersionState.LOADING) and not v.error]
+        if described and described.available and not first_load:
             continue
         try:
             on_disk = scan_versions(model.base_path)
@@ -380,8 +379,8 @@ def _ready(client: Client, models: Sequence[ModelConfig]) -> tuple[bool, str | N
             on_disk = {}
         if not on_disk:
             continue  # an empty base path is ready to receive a pushed version
-        if versions and all(state is VersionState.END for state in states):
-            errors = [f"version {v['version']}: {v['error']}" for v in versions if v["error"]]
+        if versions and all(v.state is VersionState.END for v in versions):
+            errors = [f"version {v.version}: {v.error}" for v in versions if v.error]
             return False, f"Model {model.name} failed to load: " + "; ".join(errors)
         return False, None
     return True, None
@@ -667,7 +666,7 @@ def list_servers() -> list[ServerInfo]:
     infos = []
     for record in registry.read_records():
         description = registry.probe(record)
-        models = tuple(m["name"] for m in description["models"]) if description else record.models
+        models = description.model_names if description else record.models
         infos.append(ServerInfo(record, description is not None,
                                 max(0.0, time.time() - record.started_at), models, description))
     return infos

@@ -20,7 +20,7 @@ from typing import Any
 from tfserve_magic.client.rest import Client, ServingError
 from tfserve_magic.files import write_atomically
 from tfserve_magic.pids import pid_alive
-from tfserve_magic.status import SECRET_HEADER
+from tfserve_magic.status import SECRET_HEADER, ServerDescription
 
 __all__ = [
     "ServerRecord",
@@ -152,7 +152,7 @@ def find_record(name_or_port: str | int) -> ServerRecord | None:
     return None
 
 
-def probe(record: ServerRecord, timeout: float = 2.0) -> dict[str, Any] | None:
+def probe(record: ServerRecord, timeout: float = 2.0) -> ServerDescription | None:
     """The server's own description (``GET /tfserve_magic/v1/server``) if ``record`` is alive
     and answering with the same pid; None otherwise. A remote server is alive when it answers."""
     if record.remote:
@@ -165,4 +165,4 @@ def probe(record: ServerRecord, timeout: float = 2.0) -> dict[str, Any] | None:
         data = Client(record.url, timeout=timeout, headers=record.auth_headers).server_info()
     except (ServingError, ValueError):
         return None
-    return data if data is not None and data.get("pid") == record.pid else None
+    return data if data is not None and data.pid == record.pid else None

@@ -13,11 +13,11 @@ import os
 import time
 import urllib.parse
 from collections.abc import Sequence
-from typing import Any
 
 from tfserve_magic.client.rest import Client, ServingError
 from tfserve_magic.lifecycle import registry
 from tfserve_magic.lifecycle.registry import ServerRecord
+from tfserve_magic.status import ModelDescription, ServerDescription, VersionReport
 
 __all__ = ["connect", "describe_remote", "disconnect", "parse_grpc_target"]
 
@@ -46,33 +46,34 @@ def parse_grpc_target(target: str) -> str:
     return f"{host}:{int(port)}"
 
 
-def _status_of(client: Client, model: str) -> dict[str, Any]:
+def _status_of(client: Client, model: str) -> ModelDescription:
     try:
-        versions = [{"version": s.version, "state": s.state.name, "error": s.error_message}
-                    for s in client.status(model)]
+        versions = tuple(VersionReport(s.version, s.state, s.error_message)
+                         for s in client.status(model))
     except ServingError as error:
         if error.status == 0:
             raise
-        versions = []  # the server answers, but not for this model (yet)
-    return {"name": model, "base_path": "", "policy": "", "labels": {}, "versions": versions}
+        versions = ()  # the server answers, but not for this model (yet)
+    return ModelDescription(model, versions=versions)
 
 
-def _describe(record: ServerRecord, timeout: float) -> dict[str, Any]:
-    """The remote's description, as our server gives it; raises ServingError."""
+def _describe(record: ServerRecord, timeout: float) -> ServerDescription:
+    """The remote's description, as our server gives it; raises ServingError (ValueError
+    when its answer is not a description)."""
     client = Client(record.url, timeout=timeout, headers=record.auth_headers)
     info = client.server_info()
     if info is not None:
         return info
-    return {"pid": None, "version": "tensorflow_model_server", "model_config_file": None,
-            "models": [_status_of(client, m) for m in record.models]}
+    return ServerDescription(models=tuple(_status_of(client, m) for m in record.models),
+                             version="tensorflow_model_server")
 
 
-def describe_remote(record: ServerRecord, timeout: float = 2.0) -> dict[str, Any] | None:
+def describe_remote(record: ServerRecord, timeout: float = 2.0) -> ServerDescription | None:
     """What :func:`registry.probe` returns for a remote: its description, or None when it does
     not answer."""
     try:
         return _describe(record, timeout)
-    except ServingError:
+    except (ServingError, ValueError):
         return None
 
 
@@ -98,16 +99,18 @@ def connect(url: str, name: str, *, grpc: str | None = None, models: Sequence[st
         description = _describe(record, timeout)
     except ServingError as error:
         raise ValueError(f"cannot connect to {normalised}: {error.message}") from None
-    served = tuple(m["name"] for m in description["models"])
-    if description.get("pid") is None:
-        missing = [m["name"] for m in description["models"] if not m["versions"]]
+    except ValueError as error:
+        raise ValueError(f"cannot connect to {normalised}: {error}") from None
+    served = description.model_names
+    if description.pid is None:
+        missing = [m.name for m in description.models if not m.versions]
         if not served:
             raise ValueError(f"{normalised} does not list its models (TensorFlow Serving has no "
                              "API for that): name them with --models NAME[,NAME...]")
         if missing:
             raise ValueError(f"{normalised} serves no model named {', '.join(missing)}")
     record = ServerRecord(**{**record.to_json(), "models": served, "argv": (),
-                             "version": str(description.get("version", ""))})
+                             "version": description.version})
     registry.write_record(record)
     return record
 

@@ -14,6 +14,8 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from tfserve_magic.status import ServerDescription, VersionReport, VersionState
+
 __all__ = [
     "BatchStats",
     "ModelView",
@@ -52,20 +54,15 @@ class BatchStats:
 
 
 @dataclass(frozen=True)
-class VersionRow:
-    version: int
-    state: str
+class VersionRow(VersionReport):
+    """A version as the dashboard shows it: its report (state, error, ``shown_state``), the
+    labels pointing at it and its traffic."""
+
     labels: tuple[str, ...] = ()
-    error: str = ""
     requests_per_second: float | None = None
     mean_latency_ms: float | None = None
     mean_batch_size: float | None = None
     mean_queue_delay_ms: float | None = None
-
-    @property
-    def shown_state(self) -> str:
-        """The state a person reads: a version that ended with a load error is FAILED."""
-        return "FAILED" if self.state == "END" and self.error else self.state
 
 
 @dataclass(frozen=True)
@@ -78,7 +75,7 @@ class ModelView:
 
     @property
     def available(self) -> tuple[int, ...]:
-        return tuple(r.version for r in self.rows if r.state == "AVAILABLE")
+        return tuple(r.version for r in self.rows if r.state is VersionState.AVAILABLE)
 
 
 def parse_traffic(text: str) -> Traffic:
@@ -138,28 +135,26 @@ def rates(before: Traffic | None, after: Traffic, seconds: float) -> dict[Key, t
     return out
 
 
-def model_views(info: Mapping[str, Any],
+def model_views(info: ServerDescription,
                 traffic: Mapping[Key, tuple[float, float | None]] | None = None,
                 batching: Mapping[Key, BatchStats] | None = None) -> list[ModelView]:
     """View state for every model of a server description (contract 2)."""
     views = []
-    for entry in info.get("models", []):
-        labels = dict(entry.get("labels", {}))
+    for model in info.models:
         by_version: dict[int, list[str]] = {}
-        for label, version in labels.items():
-            by_version.setdefault(int(version), []).append(label)
+        for label, version in model.labels.items():
+            by_version.setdefault(version, []).append(label)
         rows = []
-        for version in entry.get("versions", []):
-            number = int(version["version"])
-            rate = (traffic or {}).get((entry["name"], number))
-            batch = (batching or {}).get((entry["name"], number))
-            rows.append(VersionRow(number, version["state"], tuple(sorted(by_version.get(number, []))),
-                                   version.get("error", ""),
+        for report in model.versions:
+            rate = (traffic or {}).get((model.name, report.version))
+            batch = (batching or {}).get((model.name, report.version))
+            rows.append(VersionRow(report.version, report.state, report.error,
+                                   tuple(sorted(by_version.get(report.version, []))),
                                    rate[0] if rate else None, rate[1] if rate else None,
                                    batch.mean_batch_size if batch else None,
                                    batch.mean_queue_delay_ms if batch else None))
-        views.append(ModelView(entry["name"], entry.get("policy", ""), entry.get("base_path", ""),
-                               labels, tuple(rows)))
+        views.append(ModelView(model.name, model.policy, model.base_path, dict(model.labels),
+                               tuple(rows)))
     return views
 
 

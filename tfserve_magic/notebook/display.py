@@ -21,6 +21,7 @@ from tfserve_magic.lifecycle.launcher import (
     log_section,
 )
 from tfserve_magic.lifecycle.registry import ServerRecord
+from tfserve_magic.status import ServerDescription
 
 __all__ = [
     "dtype_name",
@@ -94,19 +95,18 @@ def render_servers(infos: Sequence[ServerInfo]) -> str:
     return _table(("NAME", "PID", "PORT", "GRPC", "MODELS", "UPTIME", "STATE", ""), rows)
 
 
-def render_status(description: Mapping[str, Any], model: str | None = None) -> str:
+def render_status(description: ServerDescription, model: str | None = None) -> str:
     """One server's models (contract 2): versions, states, labels and load errors."""
     blocks = []
-    for entry in description.get("models", []):
-        if model and entry["name"] != model:
+    for entry in description.models:
+        if model and entry.name != model:
             continue
-        labels = entry.get("labels", {})
         by_version: dict[int, list[str]] = {}
-        for label, version in labels.items():
+        for label, version in entry.labels.items():
             by_version.setdefault(version, []).append(label)
-        rows = [(str(v["version"]), v["state"], ", ".join(sorted(by_version.get(v["version"], []))),
-                 v.get("error", "")) for v in entry.get("versions", [])]
-        head = f"{entry['name']}  ({entry.get('policy', '')}; {entry.get('base_path', '')})"
+        rows = [(str(v.version), v.state.name, ", ".join(sorted(by_version.get(v.version, []))),
+                 v.error) for v in entry.versions]
+        head = f"{entry.name}  ({entry.policy}; {entry.base_path})"
         body = _table(("VERSION", "STATE", "LABELS", "ERROR"), rows) if rows else \
             "  no versions yet"
         blocks.append(head + "\n" + body)

@@ -22,6 +22,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from tfserve_magic.client.rest import ServingError
 from tfserve_magic.lifecycle import launcher
 from tfserve_magic.notebook import defaults, display
+from tfserve_magic.status import ServerDescription
 
 __all__ = ["TFServeMagics"]
 
@@ -224,7 +225,7 @@ class TFServeMagics(Magics):
 
     def _cmd_status(self, args: argparse.Namespace, extra: Sequence[str]) -> None:
         handle = launcher.find(args.name)
-        info = handle.client.server_info() or {}
+        info = handle.client.server_info() or ServerDescription()
         grpc = f" (gRPC {handle.grpc_target})" if handle.grpc_target else ""
         print(f"{handle.name} at {handle.url}{grpc}\n" + display.render_status(info))
 

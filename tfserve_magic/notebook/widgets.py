@@ -27,6 +27,7 @@ from tfserve_magic.notebook.dashboard_state import (
     BatchStats,
     ModelView,
     Traffic,
+    VersionRow,
     batch_stats,
     model_views,
     parse_traffic,
@@ -35,12 +36,14 @@ from tfserve_magic.notebook.dashboard_state import (
 )
 from tfserve_magic.notebook.display import dtype_name, shape_text
 from tfserve_magic.operations.labels import LabelError, move_label
+from tfserve_magic.status import VersionState
 
 __all__ = ["Dashboard", "dashboard"]
 
-_STATE_COLOURS = {"AVAILABLE": "#1a7f37", "LOADING": "#9a6700", "START": "#9a6700",
-                  "UNLOADING": "#9a6700", "END": "#6e7781", "FAILED": "#cf222e",
-                  "STOPPED": "#6e7781"}
+_SERVING, _CHANGING, _GONE, _FAILED = "#1a7f37", "#9a6700", "#6e7781", "#cf222e"
+_STATE_COLOURS = {VersionState.AVAILABLE: _SERVING, VersionState.START: _CHANGING,
+                  VersionState.LOADING: _CHANGING, VersionState.UNLOADING: _CHANGING,
+                  VersionState.END: _GONE}
 _CHART_WINDOW = 120.0  # seconds of traffic the chart shows
 
 
@@ -52,6 +55,16 @@ def _cell(tag: str, text: str, align: str = "left", style: str = "") -> str:
 
 def _number(value: float | None, digits: int) -> str:
     return "" if value is None else f"{value:.{digits}f}"
+
+
+def _state_html(row: VersionRow, stopped: bool) -> str:
+    """The state cell: STOPPED once the server is gone, FAILED in red for a load error."""
+    if stopped:
+        text, colour = "STOPPED", _GONE
+    else:
+        text = row.shown_state
+        colour = _FAILED if row.failed else _STATE_COLOURS.get(row.state, "#000")
+    return f"<b style='color:{colour}'>{text}</b>"
 
 
 def _versions_table(view: ModelView, stopped: bool = False) -> str:
@@ -68,9 +81,7 @@ def _versions_table(view: ModelView, stopped: bool = False) -> str:
                    for name, align in columns)
     rows = []
     for row in view.rows:
-        state = "STOPPED" if stopped else row.shown_state
-        values = [str(row.version),
-                  f"<b style='color:{_STATE_COLOURS.get(state, '#000')}'>{state}</b>",
+        values = [str(row.version), _state_html(row, stopped),
                   html.escape(", ".join(row.labels)),
                   "" if stopped else _number(row.requests_per_second, 1),
                   "" if stopped else _number(row.mean_latency_ms, 1)]
@@ -273,7 +284,7 @@ class Dashboard(w.VBox):
             views = model_views(info, traffic, self._batching)
             self.header.value = (f"<b>{html.escape(self.handle.name)}</b> at "
                                  f"<code>{html.escape(self.handle.url)}</code> "
-                                 f"(pid {info.get('pid')})")
+                                 f"(pid {info.pid})")
             for view in views:
                 panel = self._panels.get(view.name)
                 if panel is None:

@@ -38,10 +38,10 @@ class LabelError(TFServeError):
 
 def _config_path(client: Client) -> str:
     info = client.server_info()
-    if not info or not info.get("model_config_file"):
+    if not info or not info.model_config_file:
         raise LabelError("this server does not run from a models.config, so its labels cannot "
                          "be changed (start it with %tfserve start, or --model_config_file)")
-    path = str(info["model_config_file"])
+    path = info.model_config_file
     if not os.path.exists(path):
         raise LabelError(f"this server's models.config ({path}) is not on this machine: connect "
                          "it with %tfserve connect URL --grpc HOST:PORT to move labels over gRPC")
@@ -54,10 +54,9 @@ def _served_models(client: Client) -> list[ModelConfig]:
     if info is None:
         raise LabelError("this server does not report its configuration (TensorFlow Serving): "
                          "move the label in the models.config it runs from")
-    return [ModelConfig(name=m["name"], base_path=m["base_path"],
-                        policy=parse_version_policy(m["policy"]),
-                        labels={str(k): int(v) for k, v in m["labels"].items()})
-            for m in info["models"]]
+    return [ModelConfig(name=m.name, base_path=m.base_path, policy=parse_version_policy(m.policy),
+                        labels=dict(m.labels))
+            for m in info.models]
 
 
 def _allows_unavailable(client: Client) -> bool:
@@ -116,8 +115,8 @@ def _apply(client: Client, path: str, models: list[ModelConfig], model: str,
     except ServingError as error:
         write_atomically(path, previous)  # the server keeps serving the old labels
         raise LabelError(error.message) from None
-    served = next(m for m in info["models"] if m["name"] == model)["labels"]
-    return {str(k): int(v) for k, v in served.items()}
+    served = next(m for m in info.models if m.name == model)
+    return dict(served.labels)
 
 
 def _apply_over_grpc(client: Client, target: str, models: list[ModelConfig], model: str,

@@ -35,13 +35,13 @@ class PushOutcome:
 def push(model_object: Any, model: str, *, version: int | None = None, timeout: float = 120.0,
          server: str | None = None) -> PushOutcome:
     handle = launcher.find_serving(model, server)
-    info = handle.client.server_info() or {}
-    entry = next((m for m in info.get("models", []) if m["name"] == model), None)
+    info = handle.client.server_info()
+    entry = info.model(model) if info else None
     if entry is None:
         raise ValueError(f"server {handle.name} does not serve a model named {model}")
-    exported = export_version(model_object, entry["base_path"], version)
-    policy = entry.get("policy", "")
-    aspired = aspired_versions(parse_version_policy(policy), scan_versions(entry["base_path"]))
+    exported = export_version(model_object, entry.base_path, version)
+    policy = entry.policy
+    aspired = aspired_versions(parse_version_policy(policy), scan_versions(entry.base_path))
     if exported.version not in aspired:
         return PushOutcome(False, model, exported.version, exported.path,
                            f"Wrote {model} version {exported.version} to {exported.path}, but the "

@@ -103,11 +103,10 @@ class ServersHandler(_Base):
                 status = registry.probe(record)
                 proxy = self.proxy_url(record)
                 curls = {}
-                for model in (status or {}).get("models", []):
-                    metadata = _metadata(record, model["name"])
+                for model in status.model_names if status else ():
+                    metadata = _metadata(record, model)
                     if metadata is not None:
-                        curls[model["name"]] = curl_predict(origin + proxy, model["name"],
-                                                            metadata, token)
+                        curls[model] = curl_predict(origin + proxy, model, metadata, token)
                 rows.append(server_view(record, status, proxy, curls, token))
             return rows
 

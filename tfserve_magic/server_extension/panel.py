@@ -14,6 +14,7 @@ from typing import Any
 
 from tfserve_magic.lifecycle.registry import ServerRecord
 from tfserve_magic.notebook.dashboard_state import model_views
+from tfserve_magic.status import ServerDescription
 
 __all__ = ["server_view", "shown_curl"]
 
@@ -27,11 +28,12 @@ def shown_curl(command: str, token: str) -> str:
     return command.replace(shlex.quote(f"Authorization: token {token}"), _TOKEN_VARIABLE)
 
 
-def server_view(record: ServerRecord, status: Mapping[str, Any] | None, proxy_url: str,
+def server_view(record: ServerRecord, status: ServerDescription | None, proxy_url: str,
                 curls: Mapping[str, str], token: str) -> dict[str, Any]:
-    """The panel's row for ``record``: the record's fields, liveness, and ``model_views``."""
+    """The panel's row for ``record``: the record's fields, liveness, its description as the
+    server gave it (``status``) and ``model_views``."""
     models = []
-    for view in model_views(status or {}):
+    for view in model_views(status or ServerDescription()):
         command = curls.get(view.name)
         models.append({
             "name": view.name,
@@ -42,4 +44,4 @@ def server_view(record: ServerRecord, status: Mapping[str, Any] | None, proxy_ur
                                                   "shown": shown_curl(command, token)},
         })
     return {**record.public_json(), "alive": status is not None, "proxy_url": proxy_url,
-            "status": status, "model_views": models}
+            "status": None if status is None else status.to_json(), "model_views": models}

@@ -39,9 +39,9 @@ def test_folder_ships_only_available_versions_with_container_paths(in_notebook_r
     shipped = sorted(p.relative_to(out / "models").as_posix()
                      for p in (out / "models").glob("*/*"))
     assert shipped == ["half_plus_two/1", "plus/1", "plus/2"]  # not the version that failed
-    served = {m["name"]: m for m in launcher.find("shop").client.server_info()["models"]}
+    served = launcher.find("shop").client.server_info().model("plus")
     assert (out / "models/plus/2/saved_model.pb").read_bytes() == \
-        (Path(served["plus"]["base_path"]) / "2/saved_model.pb").read_bytes()
+        (Path(served.base_path) / "2/saved_model.pb").read_bytes()
 
     models = {m.name: m for m in parse_model_config_text((out / "config/models.config").read_text())}
     assert models["plus"].base_path == "/models/plus"

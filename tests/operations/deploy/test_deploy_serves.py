@@ -77,7 +77,7 @@ def test_the_folder_serves_like_the_notebook_server(in_notebook_runtime, tmp_pat
             (2, VersionState.AVAILABLE), (1, VersionState.AVAILABLE)]
         with pytest.raises(ServingError, match="next"):  # version 3 failed: not shipped
             deployed.predict("plus", x, label="next")
-        labels = {m["name"]: m["labels"] for m in deployed.server_info()["models"]}
+        labels = {m.name: m.labels for m in deployed.server_info().models}
         assert labels == {"plus": {"stable": 1, "canary": 2}, "half_plus_two": {}}
         metrics = server.get("/monitoring/prometheus/metrics")
         assert metrics.status == 200 and b":tensorflow:serving:request_count" in metrics.body

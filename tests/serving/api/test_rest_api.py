@@ -6,8 +6,11 @@ from __future__ import annotations
 import base64
 import json
 
+import orjson
 import pytest
 from server_process import RunningServer
+
+from tfserve_magic.status import ServerDescription
 
 
 def predict(server: RunningServer, model: str, body, suffix: str = ""):
@@ -354,8 +357,15 @@ def test_no_cors_headers_unless_enabled(shared_server) -> None:
 
 
 def test_server_description_endpoint(shared_server) -> None:
-    info = shared_server.manage("GET", "/tfserve_magic/v1/server").json()
+    response = shared_server.manage("GET", "/tfserve_magic/v1/server")
+    info = response.json()
     assert info["pid"] == shared_server.pid
+    # The wire shape the lab panel and other clients read, key order included.
+    assert list(info) == ["pid", "version", "started_at", "model_config_file", "prometheus_path",
+                          "models"]
+    assert list(info["models"][0]) == ["name", "base_path", "policy", "labels", "versions"]
+    assert list(info["models"][0]["versions"][0]) == ["version", "state", "error"]
+    assert orjson.dumps(ServerDescription.from_json(info).to_json()) == response.body
     versioned = next(m for m in info["models"] if m["name"] == "versioned")
     assert versioned["labels"] == {"stable": 1, "canary": 3}
     assert versioned["policy"] == "all {}"

@@ -263,6 +263,7 @@ def test_batching_across_a_hot_version_swap_fails_no_request(tmp_path, plus_vers
 def test_dashboard_data_shows_batch_size_and_queueing_delay(per_model_server) -> None:
     from tfserve_magic.notebook.dashboard_state import batch_stats, model_views, parse_traffic
     from tfserve_magic.notebook.widgets import _versions_table
+    from tfserve_magic.status import ServerDescription
 
     def scrape() -> Any:
         return parse_traffic(per_model_server.get("/monitoring/prometheus/metrics").body.decode())
@@ -276,7 +277,8 @@ def test_dashboard_data_shows_batch_size_and_queueing_delay(per_model_server) ->
     assert merge.batches_per_second == 0.5 and merge.mean_batch_size == 10.0
     assert merge.mean_queue_delay_ms is not None and merge.mean_queue_delay_ms > 0
     assert ("unbatched", 1) not in stats
-    info = per_model_server.manage("GET", "/tfserve_magic/v1/server").json()
+    info = ServerDescription.from_json(
+        per_model_server.manage("GET", "/tfserve_magic/v1/server").json())
     view = next(v for v in model_views(info, {("merge", 1): (1.0, 2.0)}, stats) if v.name == "merge")
     assert view.rows[0].mean_batch_size == 10.0
     table = _versions_table(view)

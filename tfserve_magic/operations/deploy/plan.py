@@ -26,6 +26,7 @@ from tfserve_magic.serving.models.policy import aspired_versions
 from tfserve_magic.serving.models.repository import RepositoryError, scan_versions
 from tfserve_magic.serving.process.flags import build_parser
 from tfserve_magic.serving.process.options import tf_serving_flag_names
+from tfserve_magic.status import ServerDescription
 
 __all__ = [
     "CONFIG_ROOT",
@@ -191,8 +192,7 @@ def _read_text(path: str, what: str) -> str:
         raise DeployError(f"cannot read the server's {what} {path}: {exc.strerror}") from None
 
 
-def _models(record: ServerRecord, description: Mapping[str, Any] | None,
-            values: Mapping[str, Any]) -> list[ModelConfig]:
+def _models(record: ServerRecord, values: Mapping[str, Any]) -> list[ModelConfig]:
     path = values.get("model_config_file") or record.model_config_file
     if path:
         try:
@@ -205,24 +205,19 @@ def _models(record: ServerRecord, description: Mapping[str, Any] | None,
     raise DeployError(f"server {record.name} has neither a models.config nor a base path")
 
 
-def _available(description: Mapping[str, Any], model: str) -> dict[int, str]:
-    entry = next((m for m in description.get("models", []) if m["name"] == model), None)
-    if entry is None:
-        return {}
-    return {int(v["version"]): v["state"] for v in entry.get("versions", [])}
-
-
-def _versions(model: ModelConfig, description: Mapping[str, Any] | None,
+def _versions(model: ModelConfig, description: ServerDescription | None,
               server: str) -> dict[int, str]:
     try:
         on_disk = scan_versions(model.base_path)
     except RepositoryError as exc:
         raise DeployError(f"model {model.name}: {exc}") from None
     if description is not None:
-        states = _available(description, model.name)
-        chosen = {v for v, state in states.items() if state == "AVAILABLE"}
+        served = description.model(model.name)
+        reports = served.versions if served else ()
+        chosen = set(served.available) if served else set()
         if not chosen:
-            seen = ", ".join(f"{v} {s}" for v, s in sorted(states.items())) or "none"
+            seen = ", ".join(f"{r.version} {r.state.name}"
+                             for r in sorted(reports, key=lambda r: r.version)) or "none"
             raise DeployError(f"model {model.name} on server {server} has no AVAILABLE version "
                               f"to deploy (versions: {seen}); see %tfserve status {server}")
     else:
@@ -276,7 +271,7 @@ def plan_deployment(server: str, *, targets: Sequence[Target] = TARGETS, replica
                           "folder of a server started here, to roll out there")
     description = registry.probe(record)
     values = _flag_values(record)
-    models = _models(record, description, values)
+    models = _models(record, values)
     plans = []
     for model in models:
         versions = _versions(model, description, record.name)

@@ -8,12 +8,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any
 
 from tfserve_magic.serving.api.origins import AccessPolicy
 from tfserve_magic.serving.metrics import ServerMetrics
 from tfserve_magic.serving.models.manager import ServableManager
 from tfserve_magic.serving.process.options import ServerOptions
+from tfserve_magic.status import ServerDescription
 
 __all__ = ["ServerContext"]
 
@@ -33,12 +33,9 @@ class ServerContext:
     access: AccessPolicy
     prometheus_path: str | None = None  # where the metrics are served; None when monitoring is off
 
-    def describe(self) -> dict[str, Any]:
-        return {
-            "pid": self.pid,
-            "version": self.version,
-            "started_at": self.started_at,
-            "model_config_file": self.options.model_config_file or None,
-            "prometheus_path": self.prometheus_path,
-            "models": self.manager.describe(),
-        }
+    def describe(self) -> ServerDescription:
+        return ServerDescription(
+            models=self.manager.describe(), pid=self.pid, version=self.version,
+            started_at=self.started_at,
+            model_config_file=self.options.model_config_file or None,
+            prometheus_path=self.prometheus_path)

@@ -45,9 +45,8 @@ def _assets() -> tuple[string.Template, str, str, str]:
 
 
 def _models(ctx: ServerContext) -> list[dict[str, object]]:
-    # What the page shows; base paths (folders on this machine) stay out of it.
-    return [{"name": m["name"], "policy": m["policy"], "labels": m["labels"],
-             "versions": m["versions"]} for m in ctx.manager.describe()]
+    # What the page shows: the models as told without the secret (no folders of this machine).
+    return ctx.describe().to_json(private=False)["models"]  # type: ignore[no-any-return]
 
 
 class PageHandler(tornado.web.RequestHandler):

@@ -53,7 +53,6 @@ _GET = re.compile(
 _INLINE_JSON_BYTES = 64 * 1024  # smaller bodies are parsed on the loop; larger ones in the pool
 _INT64_MAX = 2**63 - 1
 _TRIM_AFTER_BYTES = 4 << 20  # after a body this large, hand freed heap back to the OS
-_PRIVATE = frozenset({"pid", "model_config_file", "base_path"})  # for the server's secret only
 _ERRORS_LOGGED = Throttle(interval=60.0, max_causes=256)
 
 
@@ -368,12 +367,8 @@ class ServerInfoHandler(_ManagementHandler):
     secret, the models and their states only (no pid, no folders)."""
 
     def get(self) -> None:
-        described = self.ctx.describe()
-        if self.secret_refusal() is not None:
-            described = {k: v for k, v in described.items() if k not in _PRIVATE} | {
-                "models": [{k: v for k, v in m.items() if k not in _PRIVATE}
-                           for m in described["models"]]}
-        self.send_json(orjson.dumps(described))
+        told = self.secret_refusal() is None
+        self.send_json(orjson.dumps(self.ctx.describe().to_json(private=told)))
 
 
 class ReloadHandler(_ManagementHandler):
@@ -387,7 +382,7 @@ class ReloadHandler(_ManagementHandler):
             await self.ctx.reload()
         except StatusError as error:
             return self.send_error_status(error)
-        self.send_json(orjson.dumps(self.ctx.describe()))
+        self.send_json(orjson.dumps(self.ctx.describe().to_json()))
 
 
 class _PageHandler(_Handler, PageHandler):

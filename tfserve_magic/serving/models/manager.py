@@ -39,7 +39,7 @@ from tfserve_magic.serving.models.repository import (
     outside_base_path,
     scan_versions,
 )
-from tfserve_magic.status import VersionState, VersionStatus
+from tfserve_magic.status import ModelDescription, VersionReport, VersionState, VersionStatus
 
 __all__ = [
     "Loader",
@@ -386,19 +386,15 @@ class ServableManager:
             return [entries[version]]
         return [entries[v] for v in sorted(entries, reverse=True)]
 
-    def describe(self) -> list[dict[str, Any]]:
+    def describe(self) -> tuple[ModelDescription, ...]:
         """Every configured model with its labels and version states (contract 2)."""
         out = []
         for name in self.model_names:
             config = self._models[name].config
             statuses = self._status.get(name, {})
-            out.append({
-                "name": name,
-                "base_path": config.base_path,
-                "policy": config.policy.describe(),
-                "labels": self.labels(name),
-                "versions": [{"version": v, "state": statuses[v].state.name,
-                              "error": statuses[v].error_message}
-                             for v in sorted(statuses, reverse=True)],
-            })
-        return out
+            out.append(ModelDescription(
+                name=name, base_path=config.base_path, policy=config.policy.describe(),
+                labels=self.labels(name),
+                versions=tuple(VersionReport(v, statuses[v].state, statuses[v].error_message)
+                               for v in sorted(statuses, reverse=True))))
+        return tuple(out)
