@@ -330,18 +330,35 @@ def _predict(servable: Servable, signature: str, owned: list[dict[str, Any]]) ->
     return responses.encode_predict_response(fmt, outputs)
 
 
-def _classify_or_regress(servable: Servable, signature: str, verb: str,
-                         examples: tuple[codec.Example | None, list[codec.Example]],
-                         check_method: bool) -> bytes:
-    context, rows = examples
+Examples = tuple[codec.Example | None, list[codec.Example]]  # (context, rows) of a request
+
+
+def _serialized(servable: Servable, signature: str, examples: Examples) -> Any:
     if signature not in servable.inputs:  # before any tf.Example is built
         raise InvalidArgument(f"No signature was found with the name: {signature}")
-    serialized = servable.serialize_examples(context, rows)
-    if verb == "regress":
-        return responses.encode_regress_response(
-            inference.regress(servable, signature, serialized, check_method))
+    return servable.serialize_examples(*examples)
+
+
+def _classify(servable: Servable, signature: str, examples: Examples, check_method: bool) -> bytes:
+    """The Classify API: tf.Examples in, (label, score) pairs out."""
+    serialized = _serialized(servable, signature, examples)
     return responses.encode_classify_response(
         *inference.classify(servable, signature, serialized, check_method))
+
+
+def _regress(servable: Servable, signature: str, examples: Examples, check_method: bool) -> bytes:
+    """The Regress API: tf.Examples in, one value per example out."""
+    serialized = _serialized(servable, signature, examples)
+    return responses.encode_regress_response(
+        inference.regress(servable, signature, serialized, check_method))
+
+
+_EXAMPLE_APIS = {"classify": _classify, "regress": _regress}
+
+
+def _classify_or_regress(servable: Servable, signature: str, verb: str, examples: Examples,
+                         check_method: bool) -> bytes:
+    return _EXAMPLE_APIS[verb](servable, signature, examples, check_method)
 
 
 class _ManagementHandler(_JsonHandler):
