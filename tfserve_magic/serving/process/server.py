@@ -18,8 +18,10 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import tornado.netutil
 
@@ -43,7 +45,11 @@ from tfserve_magic.serving.process.options import ServerOptions
 from tfserve_magic.status import SECRET_ENV
 
 if TYPE_CHECKING:
+    from tfserve_magic.serving.api.context import ServerContext
     from tfserve_magic.serving.api.grpc_server import GrpcListener
+    from tfserve_magic.serving.batching.servable import Batching
+    from tfserve_magic.serving.models.manager import ServableManager
+    from tfserve_magic.serving.models.watcher import Watcher
 
 __all__ = ["PreparedServer", "prepare", "run"]
 
@@ -135,11 +141,55 @@ async def _main(prepared: PreparedServer) -> None:
         await listener.stop()
 
 
+@dataclass
+class _Parts:
+    """The objects one server runs with, and the order they stop in."""
+
+    ctx: ServerContext
+    manager: ServableManager
+    watcher: Watcher
+    loads: ThreadPoolExecutor
+    batching: Batching | None
+
+    def close(self) -> None:
+        self.manager.unload_all()
+        if self.batching:
+            self.batching.stop()
+        self.ctx.executor.shutdown(wait=False, cancel_futures=True)
+        self.loads.shutdown(wait=False, cancel_futures=True)
+
+
 async def _serve(prepared: PreparedServer, listener: GrpcListener) -> None:
+    """Build the server's parts, open both surfaces, load the models, run the background tasks
+    until SIGTERM / SIGINT (or the parent is gone), then shut down."""
+    parts = _build(prepared)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    http_server = _serve_rest(prepared, parts.ctx)
+    await listener.start(parts.ctx)
+    for flag in prepared.options.ignored_flags:
+        log.warning("Flag --%s is accepted for compatibility and ignored", flag)
+    try:
+        parts.manager.apply_config(prepared.models, initial=True)
+    except FailedPrecondition as exc:  # only when labels are allowed but still invalid
+        log.error("%s", exc.message)
+    tasks = [loop.create_task(task) for task in _background(prepared.options, parts, stop)]
+    await stop.wait()
+    log.info("Shutting down")
+    http_server.stop()
+    for task in tasks:
+        task.cancel()
+    parts.close()
+
+
+def _build(prepared: PreparedServer) -> _Parts:
+    """Import the TensorFlow side (its native start-up noise dropped unless --verbose),
+    configure devices, and make what both surfaces share: metrics, pools, manager, watcher."""
     options = prepared.options
     with quiet_native_startup(options.verbose):
         from tfserve_magic.serving.api.context import ServerContext
-        from tfserve_magic.serving.api.rest import make_app
         from tfserve_magic.serving.metrics import ServerMetrics
         from tfserve_magic.serving.models.loader import (  # TensorFlow loads here
             SavedModelLoader,
@@ -149,11 +199,6 @@ async def _serve(prepared: PreparedServer, listener: GrpcListener) -> None:
         from tfserve_magic.serving.models.watcher import Watcher
 
         configure_tensorflow(options)
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-
     metrics = ServerMetrics()
     workers = ThreadPoolExecutor(max_workers=max(4, (os.cpu_count() or 1) * 2),
                                  thread_name_prefix="tfserve-request")
@@ -185,9 +230,17 @@ async def _serve(prepared: PreparedServer, listener: GrpcListener) -> None:
                             os.environ.pop(SECRET_ENV, "")),
                         prometheus_path=prepared.monitoring.prometheus_path
                         if prepared.monitoring.prometheus_enabled else None)
-    app = make_app(ctx)
+    return _Parts(ctx, manager, watcher, loads, batching)
+
+
+def _serve_rest(prepared: PreparedServer, ctx: ServerContext) -> GuardedHTTPServer:
+    """The REST surface on the sockets bound before the handshake."""
+    from tfserve_magic.serving.api.rest import make_app
+
+    options = prepared.options
     http_server = GuardedHTTPServer(
-        app, decompress_request=True, max_body_size=options.max_request_bytes + (1 << 20),
+        make_app(ctx), decompress_request=True,
+        max_body_size=options.max_request_bytes + (1 << 20),
         max_buffer_size=options.max_request_bytes + (1 << 20),
         idle_connection_timeout=options.http_header_timeout_seconds,
         body_timeout=options.http_body_timeout_seconds,
@@ -195,41 +248,29 @@ async def _serve(prepared: PreparedServer, listener: GrpcListener) -> None:
     http_server.add_sockets(prepared.sockets)
     log.info("Serving REST on http://%s:%d (at most %d connections)", options.rest_api_host,
              prepared.port, http_server.max_connections)
-    await listener.start(ctx)
-    for flag in options.ignored_flags:
-        log.warning("Flag --%s is accepted for compatibility and ignored", flag)
+    return http_server
 
-    try:
-        manager.apply_config(prepared.models, initial=True)
-    except FailedPrecondition as exc:  # only when labels are allowed but still invalid
-        log.error("%s", exc.message)
-    tasks = []
+
+def _background(options: ServerOptions, parts: _Parts,
+                stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]:
+    """What runs beside the surfaces: file-system and config polling, the parent watch, and
+    the collector freeze once the first loads are done."""
+    work = []
     if options.file_system_poll_wait_seconds > 0:
-        tasks.append(loop.create_task(
-            watcher.run_filesystem(options.file_system_poll_wait_seconds)))
+        work.append(parts.watcher.run_filesystem(options.file_system_poll_wait_seconds))
     if options.model_config_file and options.model_config_file_poll_wait_seconds > 0:
-        tasks.append(loop.create_task(
-            watcher.run_config(options.model_config_file_poll_wait_seconds)))
+        work.append(parts.watcher.run_config(options.model_config_file_poll_wait_seconds))
     if options.exit_with_parent_pid:
-        tasks.append(loop.create_task(_watch_parent(options.exit_with_parent_pid, stop)))
+        work.append(_watch_parent(options.exit_with_parent_pid, stop))
+    work.append(_freeze_after_initial_loads(parts.manager))
+    return work
 
-    async def freeze_after_initial_loads() -> None:
-        await manager.wait_idle()
-        # Large JSON bodies make many small objects; keeping TensorFlow's long-lived objects out
-        # of the collector's way halves large-request latency (measured with `make bench`).
-        gc.freeze()
 
-    tasks.append(loop.create_task(freeze_after_initial_loads()))
-    await stop.wait()
-    log.info("Shutting down")
-    http_server.stop()
-    for task in tasks:
-        task.cancel()
-    manager.unload_all()
-    if batching:
-        batching.stop()
-    workers.shutdown(wait=False, cancel_futures=True)
-    loads.shutdown(wait=False, cancel_futures=True)
+async def _freeze_after_initial_loads(manager: ServableManager) -> None:
+    await manager.wait_idle()
+    # Large JSON bodies make many small objects; keeping TensorFlow's long-lived objects out
+    # of the collector's way halves large-request latency (measured with `make bench`).
+    gc.freeze()
 
 
 def _announce(prepared: PreparedServer) -> None:
