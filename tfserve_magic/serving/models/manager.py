@@ -247,7 +247,7 @@ class ServableManager:
         return message.replace(base, f"<base_path of {name}>")
 
     async def _attempt(self, name: str, model: _Model, harness: _Harness) -> None:
-        """One load attempt; a failure schedules the next (``max_num_load_retries``)."""
+        """One load attempt: LOADING, then AVAILABLE, or a failure (``_failed``)."""
         version, path = harness.version, harness.path
         harness.attempts += 1
         harness.retry_at = None
@@ -258,31 +258,12 @@ class ServableManager:
         self._publish(name, version, VersionState.LOADING, harness.error)
         started = time.monotonic()
         try:
-            escape = outside_base_path(model.config.base_path, path)
-            if escape is not None:
-                log.error("Version folder %s of model %s links to %s, outside its base path; "
-                          "not loading it", path, name, escape)
-                harness.attempts = 1 + self._retries  # nothing a retry could change
-                raise FailedPrecondition(
-                    f"Version folder {version} of model {name} is a link to a folder outside "
-                    "the model's base path; refusing to load it")
+            self._refuse_escape(name, model, harness)
             servable = await asyncio.get_running_loop().run_in_executor(
                 self._executor, self._load_servable, name, version, path)
         except Exception as exc:  # any failure of a user's model must not stop the server
-            error = exc if isinstance(exc, StatusError) else StatusError(
-                f"{exc}" or type(exc).__name__, Code.UNKNOWN)
-            log.error("Loading servable %s version %d from %s failed: %s",
-                      name, version, path, error.message)
-            harness.error = error
-            if harness.attempts <= self._retries and version in model.aspired:
-                # Still LOADING, and the status says why and what comes next.
-                harness.retry_at = time.monotonic() + self._retry_interval
-                self._publish(name, version, VersionState.LOADING, StatusError(
-                    f"{error.message} (attempt {harness.attempts} of {1 + self._retries} "
-                    f"failed; retrying in {self._retry_interval:g} s)", error.code))
-                asyncio.get_running_loop().call_later(self._retry_interval, self._kick, name)
-            else:
-                self._give_up(name, harness)
+            self._failed(name, model, harness, exc if isinstance(exc, StatusError) else
+                         StatusError(f"{exc}" or type(exc).__name__, Code.UNKNOWN))
             return
         harness.servable = servable
         harness.state = VersionState.AVAILABLE
@@ -292,6 +273,34 @@ class ServableManager:
                  name, version, time.monotonic() - started)
         if self._on_load:
             self._on_load(name, version, True)
+
+    def _refuse_escape(self, name: str, model: _Model, harness: _Harness) -> None:
+        """A version folder linking outside the base path is never loaded, nor retried."""
+        escape = outside_base_path(model.config.base_path, harness.path)
+        if escape is None:
+            return
+        log.error("Version folder %s of model %s links to %s, outside its base path; "
+                  "not loading it", harness.path, name, escape)
+        harness.attempts = 1 + self._retries  # nothing a retry could change
+        raise FailedPrecondition(
+            f"Version folder {harness.version} of model {name} is a link to a folder outside "
+            "the model's base path; refusing to load it")
+
+    def _failed(self, name: str, model: _Model, harness: _Harness, error: StatusError) -> None:
+        """After a failed attempt: schedule the next (``max_num_load_retries``) while the
+        version is still aspired, else give up (END with the error)."""
+        log.error("Loading servable %s version %d from %s failed: %s",
+                  name, harness.version, harness.path, error.message)
+        harness.error = error
+        if harness.attempts > self._retries or harness.version not in model.aspired:
+            self._give_up(name, harness)
+            return
+        # Still LOADING, and the status says why and what comes next.
+        harness.retry_at = time.monotonic() + self._retry_interval
+        self._publish(name, harness.version, VersionState.LOADING, StatusError(
+            f"{error.message} (attempt {harness.attempts} of {1 + self._retries} "
+            f"failed; retrying in {self._retry_interval:g} s)", error.code))
+        asyncio.get_running_loop().call_later(self._retry_interval, self._kick, name)
 
     def _give_up(self, name: str, harness: _Harness) -> None:
         harness.retry_at = None
