@@ -144,6 +144,16 @@ def test_the_rules_see_relative_and_lazy_imports(tmp_path, monkeypatch) -> None:
     assert {"pkg_probe", "pkg_probe.other", "pkg_probe.sub.mod"} <= found
 
 
+# Who sends HTTP requests with urllib: the client (to model servers) and the kernel's probe of
+# the Jupyter server's own API; everything else goes through the client.
+URLLIB_SENDERS = ("tfserve_magic.client.rest", "tfserve_magic.notebook.jupyter_env")
+
+
+def test_http_requests_go_through_the_client() -> None:
+    senders = sorted(m for m in ALL_MODULES if "urllib.request" in _imports_in_source(m))
+    assert senders == sorted(URLLIB_SENDERS), senders
+
+
 def test_serving_core_source_never_imports_jupyter() -> None:
     for module in [*_modules(tfserve_magic.serving), "tfserve_magic.serving"]:
         bad = {n for n in _imports_in_source(module) for j in JUPYTER
