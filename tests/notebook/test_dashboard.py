@@ -23,6 +23,7 @@ from tfserve_magic.notebook.dashboard_state import (
     rates,
     route_choices,
 )
+from tfserve_magic.notebook.display import shape_text
 from tfserve_magic.notebook.widgets import Dashboard
 from tfserve_magic.operations.labels import LabelError, move_label
 from tfserve_magic.status import VersionState
@@ -63,6 +64,9 @@ def test_dashboard_follows_versions_labels_and_failures(served, plus_version_bui
     # dtypes read as in %tfserve signatures (TensorFlow's names), not as TF Serving's enum.
     assert ">x</td>" in panel.signatures.value and ">float32</td>" in panel.signatures.value
     assert "DT_" not in panel.signatures.value
+    # Shapes read as everywhere in the notebook (display.shape_text: "[None]", not "(None,)").
+    x = handle.client.signatures("plus")["serving_default"]["inputs"]["x"]
+    assert f">{shape_text(x)}</td>" in panel.signatures.value and "[None" in shape_text(x)
     assert [label for label, _ in panel.route.options] == ["latest", "version 1",
                                                            "label stable (v1)"]
 
