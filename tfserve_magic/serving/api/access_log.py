@@ -1,39 +1,80 @@
-"""Which requests reach the server log: the failed and the slow ones (TF Serving logs none);
-every request with ``--verbose``.
+"""What the server log says about requests: the failed and the slow ones (TF Serving logs none),
+every request with ``--verbose``; a refusal with its reason; a 500 with its traceback.
 
 A refusal that the handler already logged with its reason is not logged twice; other failures
 (an unknown path, a 405) get one line per cause and minute, so neither polling (the dashboard,
-the lab panel) nor a client repeating a bad request can flood the log.
+the lab panel) nor a client repeating a bad request can flood the log. A 500 is a bug of ours:
+its traceback is logged once per distinct cause, then one line per cause and minute.
 """
 
 from __future__ import annotations
 
 import logging
+from types import TracebackType
+from typing import Any
 
 import tornado.web
 
+from tfserve_magic.serving.errors import StatusError
 from tfserve_magic.serving.safelog import Throttle, clean
 
-__all__ = ["SLOW_SECONDS", "log_request"]
+__all__ = ["SLOW_SECONDS", "log_finished", "log_refusal", "log_request", "log_unexpected"]
 
 log = logging.getLogger("tornado.access")
+events = logging.getLogger("tfserve_magic.serving.api")
 
 SLOW_SECONDS = 1.0
 _FAILURES = Throttle(interval=60.0, max_causes=256)
+_ERRORS = Throttle(interval=60.0, max_causes=256)
 
 
 def log_request(handler: tornado.web.RequestHandler) -> None:
     """Tornado's ``log_function``: called once per finished request."""
-    status = handler.get_status()
-    millis = handler.request.request_time() * 1000
-    request = f"{handler.request.method} {clean(handler.request.path)}"
     ctx = handler.settings.get("tfserve_ctx")
-    if ctx is not None and ctx.options.verbose:
-        log.info("%d %s %.1f ms", status, request, millis)
+    log_finished(handler.get_status(), handler.request.method or "", handler.request.path,
+                 handler.request.request_time(), getattr(handler, "refusal_logged", False),
+                 verbose=ctx is not None and ctx.options.verbose)
+
+
+def log_finished(status: int, method: str, path: str, seconds: float, refusal_logged: bool,
+                 verbose: bool) -> None:
+    """One finished request: logged when verbose, slow, or failed for a reason not yet logged."""
+    millis = seconds * 1000
+    if verbose:
+        log.info("%d %s %s %.1f ms", status, method, clean(path), millis)
     elif millis >= SLOW_SECONDS * 1000:
-        log.warning("Slow request: %d %s took %.0f ms", status, request, millis)
-    elif status >= 400 and not getattr(handler, "refusal_logged", False):
-        allowed, held = _FAILURES.allow((status, handler.request.method, handler.request.path))
+        log.warning("Slow request: %d %s %s took %.0f ms", status, method, clean(path), millis)
+    elif status >= 400 and not refusal_logged:
+        allowed, held = _FAILURES.allow((status, method, path))
         if allowed:
-            log.warning("%d %s%s", status, request,
+            log.warning("%d %s %s%s", status, method, clean(path),
                         f" ({held} more since last logged)" if held else "")
+
+
+def log_refusal(method: str, path: str, error: StatusError) -> None:
+    """A request answered with TF Serving's error: why, for whoever reads the log later."""
+    events.warning("%s %s -> %d %s: %s", method, path, error.http_status, error.code.name,
+                   error.message[:2000])
+
+
+def log_unexpected(method: str, path: str,
+                   exc_info: tuple[type[BaseException], BaseException, TracebackType | None]
+                   ) -> None:
+    """A 500 (a bug of ours), throttled per raising place so a repeated request cannot grow
+    the log without bound."""
+    typ, value, tb = exc_info
+    cause = (typ, *_raising_frame(tb))
+    first = not _ERRORS.seen(cause)
+    now, held = _ERRORS.allow(cause)
+    if first:
+        events.error("%s %s -> 500: %s", method, path, value, exc_info=exc_info)
+    elif now:
+        events.error("%s %s -> 500: %s (traceback logged before; %d more since)",
+                     method, path, value, held)
+
+
+def _raising_frame(tb: Any) -> tuple[str, int]:
+    frame = None
+    while tb is not None:
+        frame, tb = tb, tb.tb_next
+    return (frame.tb_frame.f_code.co_filename, frame.tb_lineno) if frame else ("", 0)

@@ -16,6 +16,7 @@ Tornado, no TensorFlow.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 import urllib.parse
@@ -38,6 +39,7 @@ def host_name(host: str) -> str:
     return host.rstrip(".")
 
 
+@functools.lru_cache(maxsize=1024)  # asked on every request: parse each name once
 def _is_loopback(name: str) -> bool:
     if name in _LOOPBACK_NAMES or name.endswith(".localhost"):
         return True
@@ -56,12 +58,12 @@ class AccessPolicy:
     allowed_hosts: str = ""
     secret: str = ""
 
-    @property
+    @functools.cached_property
     def checks_host(self) -> bool:
         return "*" not in self._extra_hosts and (_is_loopback(host_name(self.bind_host))
                                                  or bool(self._extra_hosts))
 
-    @property
+    @functools.cached_property
     def _extra_hosts(self) -> frozenset[str]:
         return frozenset(host_name(h) for h in self.allowed_hosts.split(",") if h.strip())
 

@@ -10,50 +10,36 @@ execution and large JSON work run on a thread pool, never on the event loop.
 
 from __future__ import annotations
 
-import asyncio
 import http
 import logging
 import re
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
 import tornado.web
 
-from tfserve_magic.serving.api import codec, inference, responses
-from tfserve_magic.serving.api.access_log import log_request
+from tfserve_magic.serving.api import model_calls, responses
+from tfserve_magic.serving.api.access_log import log_refusal, log_request, log_unexpected
 from tfserve_magic.serving.api.context import ServerContext
 from tfserve_magic.serving.api.pages import PageHandler
-from tfserve_magic.serving.batching.servable import BatchingServable
 from tfserve_magic.serving.errors import (
     Code,
-    DeadlineExceeded,
     InvalidArgument,
     PayloadTooLarge,
     StatusError,
 )
 from tfserve_magic.serving.metrics import CONTENT_TYPE
-from tfserve_magic.serving.models.manager import Servable
-from tfserve_magic.serving.process.memory import release_memory
-from tfserve_magic.serving.safelog import Throttle
 from tfserve_magic.status import SECRET_HEADER
 
 __all__ = ["make_app"]
 
 log = logging.getLogger(__name__)
 
-_PREDICT = re.compile(
-    r"/v1/models/([^/:]+)(?:(?:/versions/([0-9]+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)",
-    re.IGNORECASE)
 _GET = re.compile(
     r"/v1/models(?:/([^/:]+))?(?:(?:/versions/([0-9]+))|(?:/labels/([^/:]+)))?(?:/(metadata))?",
     re.IGNORECASE)
-_INLINE_JSON_BYTES = 64 * 1024  # smaller bodies are parsed on the loop; larger ones in the pool
-_INT64_MAX = 2**63 - 1
-_TRIM_AFTER_BYTES = 4 << 20  # after a body this large, hand freed heap back to the OS
-_ERRORS_LOGGED = Throttle(interval=60.0, max_causes=256)
 
 
 class _Handler(tornado.web.RequestHandler):
@@ -97,23 +83,12 @@ class _JsonHandler(_Handler):
 
     def log_refusal(self, error: StatusError) -> None:
         self.refusal_logged = True  # the access log need not repeat it
-        log.warning("%s %s -> %d %s: %s", self.request.method, self.request.path,
-                    error.http_status, error.code.name, error.message[:2000])
+        log_refusal(self.request.method or "", self.request.path, error)
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, tornado.web.HTTPError):
             return super().log_exception(typ, value, tb)
-        # A 500 is a bug of ours: its traceback once per distinct cause, then one line per
-        # cause and minute, so a client repeating the request cannot grow the log without bound.
-        cause = (typ, *_raising_frame(tb))
-        first = not _ERRORS_LOGGED.seen(cause)
-        now, held = _ERRORS_LOGGED.allow(cause)
-        if first:
-            log.error("%s %s -> 500: %s", self.request.method, self.request.path,
-                      value, exc_info=(typ, value, tb))
-        elif now:
-            log.error("%s %s -> 500: %s (traceback logged before; %d more since)",
-                      self.request.method, self.request.path, value, held)
+        log_unexpected(self.request.method or "", self.request.path, (typ, value, tb))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         # Unexpected exceptions: still TF Serving's error shape, and the log says why.
@@ -210,7 +185,7 @@ class V1Handler(_JsonHandler):
         model = urllib.parse.unquote(name)
         version: int | None = None
         try:
-            version = _version(version_text)
+            version = model_calls.parse_version(version_text)
             if metadata:
                 body = self._metadata(model, version, _label(label))
             else:
@@ -235,57 +210,18 @@ class V1Handler(_JsonHandler):
     async def post(self) -> None:
         if self._answered():
             return
-        match = _PREDICT.fullmatch(self.request.path)
-        if not match or match.group(4) not in ("predict", "classify", "regress"):
+        call = model_calls.parse_call_path(self.request.path)
+        if call is None:
             return self._malformed()
-        name, version_text, label, verb = match.groups()
-        model = urllib.parse.unquote(name)
-        api = {"predict": "Predict", "classify": "Classify", "regress": "Regress"}[verb]
-        started = time.monotonic()
-        served: int | None = None
         try:
-            version = _version(version_text)
-            body, self._body = self._body, bytearray()  # parsed once, then freed
-            size = len(body)
-            doc = (codec.parse_json_object(body) if size < _INLINE_JSON_BYTES else
-                   await self._in_pool(codec.parse_json_object, body))
-            del body
-            signature = codec.signature_name_of(doc) or "serving_default"
-            if verb != "predict":
-                examples = codec.parse_examples_request(doc, verb)
-            served, servable = self.ctx.manager.servable(model, version, _label(label))
-            if verb == "predict" and isinstance(servable, BatchingServable) and \
-                    size < _INLINE_JSON_BYTES:
-                # Small and batched: no worker thread at all, the batch thread runs the model.
-                fmt, inputs = codec.parse_predict_request(doc, _signature_inputs(servable, signature))
-                result = responses.encode_predict_response(fmt, await self._deadline(
-                    asyncio.wrap_future(servable.submit(signature, inputs))))
-            elif verb == "predict":
-                owned = [doc]  # the worker drops the JSON document once it has the arrays
-                del doc
-                result = await self._in_pool(_predict, servable, signature, owned)
-                if size > _TRIM_AFTER_BYTES:
-                    await self._in_pool(release_memory)
-            else:
-                result = await self._in_pool(
-                    _classify_or_regress, servable, signature, verb, examples,
-                    self.ctx.options.enable_signature_method_name_check)
+            result = await model_calls.call_model(self.ctx, call, self._take_body())
         except StatusError as error:
-            self._observe(model, served, api, error.code, started)
             return self.send_error_status(error)
-        self._observe(model, served, api, Code.OK, started)
         self.send_json(result)
 
-    async def _in_pool(self, function: Callable[..., Any], *args: Any) -> Any:
-        return await self._deadline(
-            asyncio.get_running_loop().run_in_executor(self.ctx.executor, function, *args))
-
-    async def _deadline(self, future: Awaitable[Any]) -> Any:
-        timeout = self.ctx.options.rest_timeout_seconds
-        try:
-            return await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
-            raise DeadlineExceeded("Deadline Exceeded") from None
+    def _take_body(self) -> bytearray:
+        body, self._body = self._body, bytearray()  # parsed once, then freed
+        return body
 
     def _observe(self, model: str, version: int | None, api: str, code: Code,
                  started: float) -> None:
@@ -293,72 +229,8 @@ class V1Handler(_JsonHandler):
                                          time.monotonic() - started)
 
 
-def _raising_frame(tb: Any) -> tuple[str, int]:
-    frame = None
-    while tb is not None:
-        frame, tb = tb, tb.tb_next
-    return (frame.tb_frame.f_code.co_filename, frame.tb_lineno) if frame else ("", 0)
-
-
-def _version(text: str | None) -> int | None:
-    if text is None:
-        return None
-    digits = text.lstrip("0")
-    # Length first: int() of thousands of digits is slow, and refused past 4300 digits.
-    if len(digits) > len(str(_INT64_MAX)) or int(digits or "0") > _INT64_MAX:
-        raise InvalidArgument(f"Failed to convert version: {text} to numeric.")
-    return int(digits or "0")
-
-
 def _label(text: str | None) -> str | None:
     return None if text is None else urllib.parse.unquote(text)
-
-
-def _signature_inputs(servable: Servable, signature: str) -> Mapping[str, codec.TensorSpec]:
-    specs = servable.inputs.get(signature)
-    if specs is None:
-        raise InvalidArgument(f"Serving signature name: \"{signature}\" not found in signature def")
-    return specs
-
-
-def _predict(servable: Servable, signature: str, owned: list[dict[str, Any]]) -> bytes:
-    # Each stage's input is dropped before the next allocates, so a request's peak memory is a
-    # small multiple of its body (issue 13): JSON document -> arrays -> outputs -> response.
-    fmt, inputs = codec.parse_predict_request(owned.pop(), _signature_inputs(servable, signature))
-    outputs = servable.run(signature, inputs)
-    del inputs
-    return responses.encode_predict_response(fmt, outputs)
-
-
-Examples = tuple[codec.Example | None, list[codec.Example]]  # (context, rows) of a request
-
-
-def _serialized(servable: Servable, signature: str, examples: Examples) -> Any:
-    if signature not in servable.inputs:  # before any tf.Example is built
-        raise InvalidArgument(f"No signature was found with the name: {signature}")
-    return servable.serialize_examples(*examples)
-
-
-def _classify(servable: Servable, signature: str, examples: Examples, check_method: bool) -> bytes:
-    """The Classify API: tf.Examples in, (label, score) pairs out."""
-    serialized = _serialized(servable, signature, examples)
-    return responses.encode_classify_response(
-        *inference.classify(servable, signature, serialized, check_method))
-
-
-def _regress(servable: Servable, signature: str, examples: Examples, check_method: bool) -> bytes:
-    """The Regress API: tf.Examples in, one value per example out."""
-    serialized = _serialized(servable, signature, examples)
-    return responses.encode_regress_response(
-        inference.regress(servable, signature, serialized, check_method))
-
-
-_EXAMPLE_APIS = {"classify": _classify, "regress": _regress}
-
-
-def _classify_or_regress(servable: Servable, signature: str, verb: str, examples: Examples,
-                         check_method: bool) -> bytes:
-    return _EXAMPLE_APIS[verb](servable, signature, examples, check_method)
 
 
 class _ManagementHandler(_JsonHandler):

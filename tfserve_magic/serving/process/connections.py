@@ -1,8 +1,11 @@
 """The HTTP server's connections: bounded in number and time, slow senders shed first.
 
 Each connection is in one phase: waiting for a request's headers (new or keep-alive), receiving
-its body, or being answered. Headers and bodies have deadlines (Tornado's header and body
-timeouts). When the connection count reaches its limit, or ``accept()`` finds the descriptor
+its body, or being answered. Headers and bodies have deadlines, enforced by a sweep over the
+phases a few times a second (Tornado's own header and body timeouts would arm a timer around
+every read of every request, a tenth of a small request's CPU).
+
+When the connection count reaches its limit, or ``accept()`` finds the descriptor
 table full, the connection that has waited longest without finishing its request is closed to
 make room; connections being answered are never shed. With nothing to shed, accepting pauses
 until a connection closes (or briefly, when descriptors are held elsewhere) instead of spinning
@@ -24,16 +27,17 @@ from typing import Any
 
 import tornado.httpserver
 import tornado.httputil
-from tornado.ioloop import IOLoop
+from tornado.ioloop import IOLoop, PeriodicCallback
 
 from tfserve_magic.serving.safelog import Throttle
 
-__all__ = ["GuardedHTTPServer", "default_max_connections"]
+__all__ = ["Claim", "GuardedHTTPServer", "default_max_connections"]
 
 log = logging.getLogger(__name__)
 
 _RESERVED_DESCRIPTORS = 64  # model files, logs and threads keep working at the limit
 _ACCEPTS_PER_EVENT = 128  # Tornado's own bound: fairness with requests in flight
+_SWEEP_SECONDS = 0.25  # how often overdue headers and bodies are looked for (at most)
 _PAUSE_SECONDS = 0.5  # with nothing to shed, retry accept() after this (or on a close)
 _FULL = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
@@ -55,51 +59,103 @@ def default_max_connections() -> int:
     return max(8, budget)
 
 
-class _PhaseTracker(tornado.httputil.HTTPMessageDelegate):
-    """Passes one request through, noting when its headers and its body have arrived."""
+Claim = Callable[[tornado.httputil.RequestStartLine, tornado.httputil.HTTPHeaders,
+                  tornado.httputil.HTTPConnection], tornado.httputil.HTTPMessageDelegate | None]
 
-    def __init__(self, inner: tornado.httputil.HTTPMessageDelegate,
-                 mark: Callable[[_Phase], None]) -> None:
-        self._inner = inner
-        self._mark = mark
+
+class _Request(tornado.httputil.HTTPMessageDelegate):
+    """One request on a connection: notes when its headers and its body have arrived, and
+    passes it to the delegate that claims it (or to the application's routing)."""
+
+    __slots__ = ("_inner", "_request_conn", "_server", "_server_conn")
+
+    def __init__(self, server: GuardedHTTPServer, server_conn: object,
+                 request_conn: tornado.httputil.HTTPConnection) -> None:
+        self._server = server
+        self._server_conn = server_conn
+        self._request_conn = request_conn
+        self._inner: tornado.httputil.HTTPMessageDelegate | None = None
 
     def headers_received(self, start_line: Any, headers: Any) -> Any:
-        self._mark(_Phase.BODY)
-        return self._inner.headers_received(start_line, headers)
+        server = self._server
+        server.mark(self._server_conn, _Phase.BODY)
+        inner = server.claim(start_line, headers, self._request_conn) if server.claim else None
+        if inner is None:
+            inner = server.full_request(self._server_conn, self._request_conn)
+        self._inner = inner
+        return inner.headers_received(start_line, headers)
 
     def data_received(self, chunk: bytes) -> Any:
+        assert self._inner is not None
         return self._inner.data_received(chunk)
 
     def finish(self) -> None:
-        self._mark(_Phase.ANSWERING)
+        assert self._inner is not None
+        self._server.mark(self._server_conn, _Phase.ANSWERING)
         self._inner.finish()
 
     def on_connection_close(self) -> None:
-        self._inner.on_connection_close()
+        if self._inner is not None:
+            self._inner.on_connection_close()
 
 
 class GuardedHTTPServer(tornado.httpserver.HTTPServer):
     """Tornado's HTTPServer with a connection limit, shedding and a self-pausing accept loop."""
 
-    def initialize(self, *args: Any, max_connections: int = 0, **kwargs: Any) -> None:
+    def initialize(self, *args: Any, max_connections: int = 0, claim: Claim | None = None,
+                   idle_connection_timeout: float | None = None,
+                   body_timeout: float | None = None, **kwargs: Any) -> None:
+        """Tornado's arguments, and: ``max_connections`` (0: what the descriptor limit
+        allows); ``claim``, which may take a request by its start line and headers before the
+        application's routing sees it (``serving.api.small_requests``). The two timeouts
+        (keep-alive waits are header waits; Tornado's defaults: an hour, none) are swept for."""
         super().initialize(*args, **kwargs)
+        self.conn_params.header_timeout = None  # no timer around each read: swept instead
+        header_timeout = idle_connection_timeout or 3600.0
+        body_timeout = body_timeout or float("inf")
+        self.claim = claim
         self.max_connections = max_connections or default_max_connections()
         self._phases: dict[Any, tuple[_Phase, float]] = {}
+        self._limits = {_Phase.HEADERS: header_timeout, _Phase.BODY: body_timeout}
         self._paused: list[Callable[[], None]] = []
         self._events = Throttle(interval=10.0)
         self.shed_count = 0
+        self.timed_out_count = 0
+        interval = min(_SWEEP_SECONDS, header_timeout / 4, body_timeout / 4)
+        self._sweeper = PeriodicCallback(self._sweep, interval * 1000)
+        self._sweeper.start()
+
+    def stop(self) -> None:
+        self._sweeper.stop()
+        super().stop()
+
+    def _sweep(self) -> None:
+        """Close the connections whose headers or body are overdue."""
+        now = time.monotonic()
+        overdue = [conn for conn, (phase, since) in self._phases.items()
+                   if phase is not _Phase.ANSWERING and now - since > self._limits[phase]]
+        for conn in overdue:
+            phase = self._phases.pop(conn)[0]
+            conn.stream.close()
+            self.timed_out_count += 1
+            self._note("timeout", "Closed a connection %s for longer than %.0f s (%d so far)",
+                       phase.value, self._limits[phase], self.timed_out_count)
 
     # ---------------------------------------------------------------- phases
 
     def start_request(self, server_conn: object,
                       request_conn: tornado.httputil.HTTPConnection) -> Any:
         self._phases[server_conn] = (_Phase.HEADERS, time.monotonic())
+        return _Request(self, server_conn, request_conn)
 
-        def mark(phase: _Phase) -> None:
-            if server_conn in self._phases:
-                self._phases[server_conn] = (phase, time.monotonic())
+    def full_request(self, server_conn: object,
+                     request_conn: tornado.httputil.HTTPConnection) -> Any:
+        """The application's delegate for a request nobody claimed."""
+        return super().start_request(server_conn, request_conn)
 
-        return _PhaseTracker(super().start_request(server_conn, request_conn), mark)
+    def mark(self, server_conn: object, phase: _Phase) -> None:
+        if server_conn in self._phases:
+            self._phases[server_conn] = (phase, time.monotonic())
 
     def on_close(self, server_conn: object) -> None:
         self._phases.pop(server_conn, None)

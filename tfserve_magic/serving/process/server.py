@@ -236,6 +236,7 @@ def _build(prepared: PreparedServer) -> _Parts:
 def _serve_rest(prepared: PreparedServer, ctx: ServerContext) -> GuardedHTTPServer:
     """The REST surface on the sockets bound before the handshake."""
     from tfserve_magic.serving.api.rest import make_app
+    from tfserve_magic.serving.api.small_requests import SmallRequests
 
     options = prepared.options
     http_server = GuardedHTTPServer(
@@ -244,7 +245,7 @@ def _serve_rest(prepared: PreparedServer, ctx: ServerContext) -> GuardedHTTPServ
         max_buffer_size=options.max_request_bytes + (1 << 20),
         idle_connection_timeout=options.http_header_timeout_seconds,
         body_timeout=options.http_body_timeout_seconds,
-        max_connections=options.max_connections)
+        max_connections=options.max_connections, claim=SmallRequests(ctx).claim)
     http_server.add_sockets(prepared.sockets)
     log.info("Serving REST on http://%s:%d (at most %d connections)", options.rest_api_host,
              prepared.port, http_server.max_connections)

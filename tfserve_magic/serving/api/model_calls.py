@@ -1,0 +1,165 @@
+"""One model call over REST, from the request body's bytes to the answer's: the JSON parsed, the
+servable found by name, version or label, the signature run, TF Serving's response encoded.
+
+``POST /v1/models/<name>[/versions/<n>|/labels/<label>]:(predict|classify|regress)``
+(``model_servers/http_rest_api_handler.cc``). Both ways a request arrives, the full handler
+(``rest.V1Handler``) and the small-request path (``small_requests``), call :func:`call_model`;
+it observes the request metrics and raises :class:`StatusError` with TF Serving's message for the
+caller to render. The event loop only does small work: bodies under ``INLINE_JSON_BYTES`` are
+parsed on it, larger ones in the worker pool; models run in the pool, or on the batch thread
+for a small batched predict (no worker at all). Every wait has the ``--rest_api_timeout_in_ms``
+deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import urllib.parse
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tfserve_magic.serving.api import codec, inference, responses
+from tfserve_magic.serving.api.context import ServerContext
+from tfserve_magic.serving.batching.servable import BatchingServable
+from tfserve_magic.serving.errors import Code, DeadlineExceeded, InvalidArgument, StatusError
+from tfserve_magic.serving.models.manager import Servable
+from tfserve_magic.serving.process.memory import release_memory
+
+__all__ = ["INLINE_JSON_BYTES", "Call", "call_model", "parse_call_path", "parse_version", "within"]
+
+INLINE_JSON_BYTES = 64 * 1024  # smaller bodies are parsed on the loop; larger ones in the pool
+_TRIM_AFTER_BYTES = 4 << 20  # after a body this large, hand freed heap back to the OS
+_INT64_MAX = 2**63 - 1
+_PATH = re.compile(
+    r"/v1/models/([^/:]+)(?:(?:/versions/([0-9]+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)",
+    re.IGNORECASE)
+_APIS = {"predict": "Predict", "classify": "Classify", "regress": "Regress"}
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """What a model call's URL names (still percent-decoded; the version not yet checked)."""
+
+    model: str
+    version_text: str | None
+    label: str | None
+    verb: str  # predict | classify | regress
+
+    @property
+    def api(self) -> str:
+        """The API name the request metrics use (TF Serving's)."""
+        return _APIS[self.verb]
+
+
+def parse_call_path(path: str) -> Call | None:
+    """The call a URL path names, or None when it names none. As in TF Serving, the path is
+    matched without regard to case but the verb must be lower case."""
+    match = _PATH.fullmatch(path)
+    if match is None or match.group(4) not in _APIS:
+        return None
+    name, version_text, label, verb = match.groups()
+    return Call(urllib.parse.unquote(name), version_text,
+                None if label is None else urllib.parse.unquote(label), verb)
+
+
+def parse_version(text: str | None) -> int | None:
+    """A version from a URL; TF Serving's message for what does not fit an int64."""
+    if text is None:
+        return None
+    digits = text.lstrip("0")
+    # Length first: int() of thousands of digits is slow, and refused past 4300 digits.
+    if len(digits) > len(str(_INT64_MAX)) or int(digits or "0") > _INT64_MAX:
+        raise InvalidArgument(f"Failed to convert version: {text} to numeric.")
+    return int(digits or "0")
+
+
+async def call_model(ctx: ServerContext, call: Call, body: bytearray) -> bytes:
+    """Run one call and return TF Serving's JSON answer; raises StatusError. The body is
+    dropped as soon as it is parsed (pass it without keeping a reference)."""
+    started = time.monotonic()
+    served: int | None = None
+    try:
+        version = parse_version(call.version_text)
+        size = len(body)
+        doc = (codec.parse_json_object(body) if size < INLINE_JSON_BYTES else
+               await _in_pool(ctx, codec.parse_json_object, body))
+        del body
+        signature = codec.signature_name_of(doc) or "serving_default"
+        if call.verb == "predict":
+            served, servable = ctx.manager.servable(call.model, version, call.label)
+            if isinstance(servable, BatchingServable) and size < INLINE_JSON_BYTES:
+                fmt, inputs = codec.parse_predict_request(doc, signature_inputs(servable, signature))
+                result = responses.encode_predict_response(fmt, await within(
+                    ctx, asyncio.wrap_future(servable.submit(signature, inputs))))
+            else:
+                owned = [doc]  # the worker drops the JSON document once it has the arrays
+                del doc
+                result = await _in_pool(ctx, _predict, servable, signature, owned)
+                if size > _TRIM_AFTER_BYTES:
+                    await _in_pool(ctx, release_memory)
+        else:
+            examples = codec.parse_examples_request(doc, call.verb)
+            served, servable = ctx.manager.servable(call.model, version, call.label)
+            check = ctx.options.enable_signature_method_name_check
+            result = await _in_pool(ctx, _classify if call.verb == "classify" else _regress,
+                                    servable, signature, examples, check)
+    except StatusError as error:
+        ctx.metrics.observe_request(call.model, served, call.api, error.code.name,
+                                    time.monotonic() - started)
+        raise
+    ctx.metrics.observe_request(call.model, served, call.api, Code.OK.name,
+                                time.monotonic() - started)
+    return result
+
+
+async def within(ctx: ServerContext, future: Awaitable[Any]) -> Any:
+    """Await ``future`` within the REST deadline (``--rest_api_timeout_in_ms``)."""
+    try:
+        return await asyncio.wait_for(future, ctx.options.rest_timeout_seconds)
+    except asyncio.TimeoutError:
+        raise DeadlineExceeded("Deadline Exceeded") from None
+
+
+async def _in_pool(ctx: ServerContext, function: Callable[..., Any], *args: Any) -> Any:
+    return await within(ctx, asyncio.get_running_loop().run_in_executor(
+        ctx.executor, function, *args))
+
+
+def signature_inputs(servable: Servable, signature: str) -> Mapping[str, codec.TensorSpec]:
+    specs = servable.inputs.get(signature)
+    if specs is None:
+        raise InvalidArgument(f"Serving signature name: \"{signature}\" not found in signature def")
+    return specs
+
+
+def _predict(servable: Servable, signature: str, owned: list[dict[str, Any]]) -> bytes:
+    # Each stage's input is dropped before the next allocates, so a request's peak memory is a
+    # small multiple of its body (issue 13): JSON document -> arrays -> outputs -> response.
+    fmt, inputs = codec.parse_predict_request(owned.pop(), signature_inputs(servable, signature))
+    outputs = servable.run(signature, inputs)
+    del inputs
+    return responses.encode_predict_response(fmt, outputs)
+
+
+Examples = tuple[codec.Example | None, list[codec.Example]]
+
+
+def _serialized(servable: Servable, signature: str, examples: Examples) -> Any:
+    if signature not in servable.inputs:  # before any tf.Example is built
+        raise InvalidArgument(f"No signature was found with the name: {signature}")
+    return servable.serialize_examples(*examples)
+
+
+def _classify(servable: Servable, signature: str, examples: Examples, check: bool) -> bytes:
+    serialized = _serialized(servable, signature, examples)
+    return responses.encode_classify_response(
+        *inference.classify(servable, signature, serialized, check))
+
+
+def _regress(servable: Servable, signature: str, examples: Examples, check: bool) -> bytes:
+    serialized = _serialized(servable, signature, examples)
+    return responses.encode_regress_response(
+        inference.regress(servable, signature, serialized, check))

@@ -1,0 +1,136 @@
+"""The small-request path: model calls with a declared body under 64 KiB (what notebooks,
+scripts, web pages and load tests send), answered straight from Tornado's HTTP/1.1 connection
+without its Application and RequestHandler machinery, which cost about half of such a
+request's server CPU (py-spy under ``benchmarks/peers.py``).
+
+:meth:`SmallRequests.claim` looks at a request's start line and headers and takes it only when
+nothing about it is unusual: ``POST`` to a model call URL, a ``Content-Length`` within the limits,
+no ``Transfer-Encoding`` or ``Content-Encoding``, a Host the access policy accepts. Anything else
+goes to the full handlers in ``rest``. The work itself is :func:`model_calls.call_model`, as
+there, so the answer, its status and headers, the metrics and the log lines are the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import sys
+import time
+from email.utils import formatdate
+from typing import Any
+
+import tornado.httputil
+
+from tfserve_magic.serving.api import model_calls, responses
+from tfserve_magic.serving.api.access_log import log_finished, log_refusal, log_unexpected
+from tfserve_magic.serving.api.context import ServerContext
+from tfserve_magic.serving.errors import StatusError
+
+__all__ = ["SmallRequests"]
+
+# A body sent in chunks or compressed (Tornado takes Content-Encoding off and notes it in the
+# X-Consumed- header when it decompresses) is the full handler's: it bounds the bytes received.
+_UNUSUAL_HEADERS = ("Transfer-Encoding", "Content-Encoding", "X-Consumed-Content-Encoding")
+_REASONS = {status.value: status.phrase for status in http.HTTPStatus}
+
+
+class SmallRequests:
+    """Claims the small model calls of one server (see the module doc)."""
+
+    def __init__(self, ctx: ServerContext) -> None:
+        self._ctx = ctx
+        self._limit = min(model_calls.INLINE_JSON_BYTES - 1, ctx.options.max_request_bytes)
+        self._headers = {"Content-Type": "application/json"}
+        if ctx.options.rest_api_enable_cors_support:
+            self._headers |= {"Access-Control-Allow-Origin": "*",
+                              "Access-Control-Allow-Methods": "POST, GET",
+                              "Access-Control-Allow-Headers": "Content-Type"}
+        self._tasks: set[asyncio.Task[None]] = set()  # answers under way (kept from the GC)
+        self._date = (0, "")
+
+    def claim(self, start_line: tornado.httputil.RequestStartLine,
+              headers: tornado.httputil.HTTPHeaders,
+              connection: tornado.httputil.HTTPConnection
+              ) -> tornado.httputil.HTTPMessageDelegate | None:
+        """A delegate that answers this request, or None to leave it to the full handlers."""
+        if start_line.method != "POST":
+            return None
+        path = start_line.path.partition("?")[0]
+        call = model_calls.parse_call_path(path)
+        if call is None or any(name in headers for name in _UNUSUAL_HEADERS):
+            return None
+        length = headers.get("Content-Length", "")
+        if not (length.isascii() and length.isdigit() and len(length) < 7
+                and int(length) <= self._limit):
+            return None
+        if self._ctx.access.host_refusal(headers.get("Host") or "127.0.0.1") is not None:
+            return None
+        return _SmallRequest(self, connection, call, path)
+
+    def respond(self, connection: tornado.httputil.HTTPConnection, status: int,
+                body: bytes) -> None:
+        headers = tornado.httputil.HTTPHeaders(
+            {**self._headers, "Content-Length": str(len(body)), "Date": self._http_date()})
+        connection.write_headers(
+            tornado.httputil.ResponseStartLine("", status, _REASONS.get(status, "Unknown")),
+            headers, body)
+        connection.finish()
+
+    def _http_date(self) -> str:
+        now = int(time.time())
+        if self._date[0] != now:
+            self._date = (now, formatdate(now, usegmt=True))
+        return self._date[1]
+
+    def start(self, request: _SmallRequest) -> None:
+        task = asyncio.get_running_loop().create_task(request.answer(self._ctx))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+class _SmallRequest(tornado.httputil.HTTPMessageDelegate):
+    """One claimed request: its body, then its answer."""
+
+    __slots__ = ("_body", "_call", "_closed", "_connection", "_owner", "_path", "_started")
+
+    def __init__(self, owner: SmallRequests, connection: tornado.httputil.HTTPConnection,
+                 call: model_calls.Call, path: str) -> None:
+        self._owner = owner
+        self._connection = connection
+        self._call = call
+        self._path = path
+        self._body = bytearray()
+        self._closed = False
+        self._started = time.monotonic()
+
+    def headers_received(self, start_line: Any, headers: Any) -> None:
+        return None
+
+    def data_received(self, chunk: bytes) -> None:
+        self._body += chunk
+
+    def finish(self) -> None:
+        self._owner.start(self)
+
+    def on_connection_close(self) -> None:
+        self._closed = True  # the client left: the answer is dropped when it comes
+
+    def _take_body(self) -> bytearray:
+        body, self._body = self._body, bytearray()  # parsed once, then freed
+        return body
+
+    async def answer(self, ctx: ServerContext) -> None:
+        refusal_logged = False
+        try:
+            status, result = 200, await model_calls.call_model(ctx, self._call, self._take_body())
+        except StatusError as error:
+            log_refusal("POST", self._path, error)
+            refusal_logged = True
+            status, result = error.http_status, responses.error_body(error.message)
+        except Exception as exc:  # a bug of ours: TF Serving's shape, and the log says why
+            log_unexpected("POST", self._path, sys.exc_info())  # type: ignore[arg-type]
+            status, result = 500, responses.error_body(str(exc))
+        if not self._closed:
+            self._owner.respond(self._connection, status, result)
+        log_finished(status, "POST", self._path, time.monotonic() - self._started,
+                     refusal_logged, ctx.options.verbose)
