@@ -312,3 +312,33 @@ def test_rest_and_grpc_requests_share_one_batch(per_model_server) -> None:
     grpc_outputs, rest = results
     assert grpc_outputs["y"].tolist() == [10.0] * 6 and grpc_outputs["rows"].tolist() == [10] * 6
     assert rest.status == 200 and rest.json()["predictions"] == [{"y": 2.0, "rows": 10}] * 4
+
+
+def test_a_request_past_its_deadline_leaves_its_batch_to_the_others(tmp_path) -> None:
+    """A REST request whose deadline passes while it waits in a queue is answered 504 and
+    dropped from its batch; the request that later fills that batch gets its own answer."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))  # TF Serving's stubs
+    from grpc_helpers import Stubs, outputs, predict_request
+    from models import build_batch_probe
+
+    build_batch_probe(str(tmp_path / "merge"), 1)
+    (tmp_path / "merge" / "1" / "batching_params.pbtxt").write_text(PARAMS["merge"] + "\n")
+    server = start_server(f"--model_base_path={tmp_path / 'merge'}", "--model_name=merge",
+                          "--enable_batching", "--enable_per_model_batching_parameters",
+                          "--rest_api_timeout_in_ms=500", log_dir=tmp_path)
+    stubs = None
+    try:
+        server.wait_state("merge")
+        late = server.post("/v1/models/merge:predict", {"instances": [1.0] * 4})
+        assert late.status == 504 and late.json() == {"error": "Deadline Exceeded"}
+        stubs = Stubs(server.grpc_target)
+        # 6 more rows fill the batch of 10 that the late request's 4 rows still sit in.
+        answer = outputs(stubs.prediction.Predict(
+            predict_request("merge", {"x": np.float32([5.0] * 6)}), timeout=60))
+        assert answer["y"].tolist() == [10.0] * 6
+        assert answer["rows"].tolist() == [6] * 6  # the late request's rows did not run
+        assert "Batch processing failed" not in server.log()
+    finally:
+        if stubs is not None:
+            stubs.close()
+        server.stop()

@@ -196,11 +196,15 @@ class BatchScheduler:
             if taken is None:
                 return
             queue, batch = taken
+            # A caller that gave up (a REST deadline) cancelled its future: its rows stay out
+            # of the call, and nobody can cancel the others once they are running.
+            tasks = [task for task in batch.tasks if task.future.set_running_or_notify_cancel()]
             try:
-                queue.process(batch.tasks)
+                if tasks:
+                    queue.process(tasks)
             except BaseException as exc:  # process() settles its futures; this is a last guard
                 log.exception("Batch processing failed")
-                _fail(batch.tasks, exc)
+                _fail(tasks, exc)
             finally:
                 with self.lock:
                     queue.in_flight -= 1
