@@ -74,9 +74,9 @@ def test_connected_server_works_like_a_local_one_until_disconnected(
 
     dash = Dashboard(launcher.find("prod"), autostart=False)
     try:
-        versions = dash._panels["plus"].versions.value
+        versions = dash.panels["plus"].versions.value
         assert "data-version='2'" in versions and "AVAILABLE" in versions
-        assert ">x</td>" in dash._panels["plus"].signatures.value
+        assert ">x</td>" in dash.panels["plus"].signatures.value
     finally:
         dash.close()
 
@@ -163,7 +163,7 @@ def test_over_grpc_predict_and_a_label_moved_by_the_reload_rpc(ip, capsys,
         before = on_disk.read()
     dash = Dashboard(handle, autostart=False)
     try:
-        panel = dash._panels["plus"]
+        panel = dash.panels["plus"]
         panel.label_name.value, panel.label_version.value = "stable", 2
         panel.move.click()  # the dashboard's "Move label" button
         assert "plus: label 'stable' now points to version 2." in str(dash.output.outputs)

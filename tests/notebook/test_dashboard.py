@@ -58,7 +58,8 @@ def test_dashboard_follows_versions_labels_and_failures(served, plus_version_bui
 
     handle, base, config = served
     dash = Dashboard(handle, autostart=False)
-    panel = dash._panels["plus"]
+    panel = dash.panels["plus"]
+    assert list(dash.panels) == ["plus"] and dash.models.children == (panel,)
     assert "data-version='1'" in panel.versions.value and "AVAILABLE" in panel.versions.value
     assert "stable" in panel.versions.value
     # dtypes read as in %tfserve signatures (TensorFlow's names), not as TF Serving's enum.
@@ -118,7 +119,7 @@ def test_switching_the_route_changes_what_predict_uses(served, plus_version_buil
     handle.client.reload()
     wait_for(lambda: handle.client.status("plus", 2)[0].state is VersionState.AVAILABLE, 60, what="v2")
     dash = Dashboard(handle, autostart=False)
-    panel = dash._panels["plus"]
+    panel = dash.panels["plus"]
     ip = get_ipython()
     ip.run_line_magic("load_ext", "tfserve_magic")
 
@@ -145,9 +146,9 @@ def test_refreshes_by_itself_and_stops_when_closed_or_server_stops(served, plus_
     dash = Dashboard(handle, interval=0.2)
     assert dash.refreshing
     place(plus_version_builds, base, 2)
-    wait_for(lambda: "data-version='2'" in dash._panels["plus"].versions.value, 60,
+    wait_for(lambda: "data-version='2'" in dash.panels["plus"].versions.value, 60,
              what="the dashboard to show v2 by itself")
-    panel = dash._panels["plus"]
+    panel = dash.panels["plus"]
 
     def charted() -> bool:
         handle.client.predict("plus", [1.0])
@@ -168,7 +169,7 @@ def test_refreshes_by_itself_and_stops_when_closed_or_server_stops(served, plus_
     assert "stopped answering" in other.stopped_reason
     assert "refreshing stopped" in str(other.output.outputs)
     # Beside that error, nothing says a version is still serving.
-    stopped = other._panels["plus"]
+    stopped = other.panels["plus"]
     assert "AVAILABLE" not in stopped.versions.value and "STOPPED" in stopped.versions.value
     assert "stopped" in other.header.value
     assert stopped.route.disabled and stopped.move.disabled

@@ -171,7 +171,7 @@ def test_signature_host_python_dashboard_and_stop_all(ip, capsys, tmp_path, half
 
     dash = tfserve_magic.dashboard("two", interval=60)
     try:
-        assert "data-version='1'" in dash._panels["two"].versions.value
+        assert "data-version='1'" in dash.panels["two"].versions.value
     finally:
         dash.close()
     with pytest.raises(ValueError, match="no running server named nope"):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import ipywidgets as w
@@ -38,7 +39,7 @@ from tfserve_magic.notebook.display import dtype_name, shape_text
 from tfserve_magic.operations.labels import LabelError, move_label
 from tfserve_magic.status import VersionState
 
-__all__ = ["Dashboard", "dashboard"]
+__all__ = ["Dashboard", "ModelPanel", "dashboard"]
 
 _SERVING, _CHANGING, _GONE, _FAILED = "#1a7f37", "#9a6700", "#6e7781", "#cf222e"
 _STATE_COLOURS = {VersionState.AVAILABLE: _SERVING, VersionState.START: _CHANGING,
@@ -115,8 +116,13 @@ def _signatures_table(signatures: dict[str, Any]) -> str:
             + "".join(rows) + "</table>")
 
 
-class _ModelPanel(w.VBox):
-    """One model's part of the dashboard; rebuilt values, stable widgets."""
+class ModelPanel(w.VBox):
+    """One model's part of the dashboard; rebuilt values, stable widgets.
+
+    What it shows: ``versions`` and ``signatures`` (HTML tables), ``chart`` (a PNG) with
+    ``chart_note``, and the controls ``route`` (what ``%%predict`` uses), ``label_name``,
+    ``label_version`` and ``move`` (the *Move label* button), ``signature_version``. Made and
+    updated by its ``Dashboard`` (see ``Dashboard.panels``)."""
 
     def __init__(self, owner: Dashboard, name: str) -> None:
         self.owner = owner
@@ -243,7 +249,7 @@ class Dashboard(w.VBox):
         self.header = w.HTML()
         self.output = w.Output(layout=w.Layout(max_height="120px", overflow="auto"))
         self.models = w.VBox()
-        self._panels: dict[str, _ModelPanel] = {}
+        self._panels: dict[str, ModelPanel] = {}  # shown or not: stable widgets
         self._traffic: Traffic | None = None
         self._traffic_at = 0.0
         self._batching: dict[tuple[str, int], BatchStats] = {}
@@ -259,6 +265,11 @@ class Dashboard(w.VBox):
             self._thread = threading.Thread(target=self._run, name="tfserve-dashboard",
                                             daemon=True)
             self._thread.start()
+
+    @property
+    def panels(self) -> Mapping[str, ModelPanel]:
+        """The panels shown, by model name, in the order shown."""
+        return {c.name: c for c in self.models.children if isinstance(c, ModelPanel)}
 
     @property
     def refreshing(self) -> bool:
@@ -288,7 +299,7 @@ class Dashboard(w.VBox):
             for view in views:
                 panel = self._panels.get(view.name)
                 if panel is None:
-                    panel = self._panels[view.name] = _ModelPanel(self, view.name)
+                    panel = self._panels[view.name] = ModelPanel(self, view.name)
                 try:
                     panel.update(view)
                 except Exception as error:  # a widget problem must not kill the refresh loop

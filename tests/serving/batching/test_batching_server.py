@@ -4,6 +4,7 @@ request in a batch, per-model parameters, a bad file at start, and a hot version
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 import threading
@@ -260,29 +261,53 @@ def test_batching_across_a_hot_version_swap_fails_no_request(tmp_path, plus_vers
         server.stop()
 
 
-def test_dashboard_data_shows_batch_size_and_queueing_delay(per_model_server) -> None:
+def _versions_rows(table: str) -> list[dict[str, str]]:
+    """The dashboard's versions table as {column: cell text} per version row."""
+    head, *rows = re.findall(r"<tr[^>]*>(.*?)</tr>", table)
+    columns = re.findall(r"<th[^>]*>(.*?)</th>", head)
+    return [dict(zip(columns, (re.sub(r"<[^>]+>", "", cell)
+                               for cell in re.findall(r"<td[^>]*>(.*?)</td>", row)), strict=True))
+            for row in rows]
+
+
+def test_dashboard_shows_batch_size_and_queueing_delay(per_model_server, isolated_runtime) -> None:
+    from tfserve_magic.lifecycle import launcher
+    from tfserve_magic.lifecycle.remote import connect
     from tfserve_magic.notebook.dashboard_state import batch_stats, model_views, parse_traffic
-    from tfserve_magic.notebook.widgets import _versions_table
+    from tfserve_magic.notebook.widgets import Dashboard
     from tfserve_magic.status import ServerDescription
 
     def scrape() -> Any:
         return parse_traffic(per_model_server.get("/monitoring/prometheus/metrics").body.decode())
 
-    before = scrape()
-    bodies = [{"instances": [1.0] * 4}, {"instances": [2.0] * 6}]  # one full batch of 10
-    assert [r.status for r in _parallel([_predict(per_model_server, "merge", b) for b in bodies])] \
-        == [200, 200]
-    stats = batch_stats(before, scrape(), 2.0)
-    merge = stats[("merge", 1)]
-    assert merge.batches_per_second == 0.5 and merge.mean_batch_size == 10.0
-    assert merge.mean_queue_delay_ms is not None and merge.mean_queue_delay_ms > 0
-    assert ("unbatched", 1) not in stats
-    info = ServerDescription.from_json(
-        per_model_server.manage("GET", "/tfserve_magic/v1/server").json())
-    view = next(v for v in model_views(info, {("merge", 1): (1.0, 2.0)}, stats) if v.name == "merge")
-    assert view.rows[0].mean_batch_size == 10.0
-    table = _versions_table(view)
-    assert "batch size" in table and "queue, ms" in table and ">10.0<" in table
+    connect(per_model_server.url, "batching", secret=per_model_server.secret)
+    dash = Dashboard(launcher.find("batching"), autostart=False)  # its first scrape: the baseline
+    try:
+        merge_panel = dash.panels["merge"]
+        assert "batch size" not in merge_panel.versions.value  # no batches yet
+        before = scrape()
+        bodies = [{"instances": [1.0] * 4}, {"instances": [2.0] * 6}]  # one full batch of 10
+        assert [r.status for r in _parallel([_predict(per_model_server, "merge", b)
+                                             for b in bodies])] == [200, 200]
+        stats = batch_stats(before, scrape(), 2.0)
+        merge = stats[("merge", 1)]
+        assert merge.batches_per_second == 0.5 and merge.mean_batch_size == 10.0
+        assert merge.mean_queue_delay_ms is not None and merge.mean_queue_delay_ms > 0
+        assert ("unbatched", 1) not in stats
+        info = ServerDescription.from_json(
+            per_model_server.manage("GET", "/tfserve_magic/v1/server").json())
+        view = next(v for v in model_views(info, {("merge", 1): (1.0, 2.0)}, stats)
+                    if v.name == "merge")
+        assert view.rows[0].mean_batch_size == 10.0
+
+        dash.refresh()  # what the user sees: the same batch, from the dashboard's own scrapes
+        [row] = _versions_rows(merge_panel.versions.value)
+        assert row["version"] == "1" and row["batch size"] == "10.0"
+        assert row["queue, ms"] == f"{merge.mean_queue_delay_ms:.2f}"  # the same batch's delay
+        [unbatched] = _versions_rows(dash.panels["unbatched"].versions.value)
+        assert "batch size" not in unbatched and unbatched["version"] == "1"
+    finally:
+        dash.close()
 
 
 def test_rest_and_grpc_requests_share_one_batch(per_model_server) -> None:
