@@ -45,8 +45,12 @@ def test_throttle_logs_a_cause_once_per_interval_and_forgets_the_oldest() -> Non
     again = Throttle(interval=0.0)
     again.allow("x")
     assert again.allow("x") == (True, 0)
-    counted = Throttle(interval=3600)
+    now = [1000.0]
+    counted = Throttle(interval=3600, clock=lambda: now[0])
     counted.allow("y")
     counted.allow("y")
-    counted._interval = 0.0  # the next call is past the interval: it reports what it held back
-    assert counted.allow("y") == (True, 1)
+    now[0] += 3599.0
+    assert counted.allow("y") == (False, 0)  # still inside the interval
+    now[0] += 1.0  # the interval has passed: it reports what it held back
+    assert counted.allow("y") == (True, 2)
+    assert counted.allow("y") == (False, 0)

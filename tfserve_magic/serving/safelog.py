@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 __all__ = ["OneLineFormatter", "Throttle", "clean"]
 
@@ -53,16 +53,19 @@ class OneLineFormatter(logging.Formatter):
 
 class Throttle:
     """Says whether a cause should be logged now: the first time, then at most once per
-    ``interval`` seconds, remembering at most ``max_causes`` causes (oldest forgotten first)."""
+    ``interval`` seconds, remembering at most ``max_causes`` causes (oldest forgotten first).
+    ``clock`` gives the time in seconds (``time.monotonic``; a declared seam for tests)."""
 
-    def __init__(self, interval: float = 60.0, max_causes: int = 256) -> None:
+    def __init__(self, interval: float = 60.0, max_causes: int = 256,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._interval = interval
+        self._clock = clock
         self._max = max_causes
         self._causes: OrderedDict[Hashable, tuple[float, int]] = OrderedDict()
 
     def allow(self, cause: Hashable) -> tuple[bool, int]:
         """(log it now, how many of this cause were held back since it was last logged)."""
-        now = time.monotonic()
+        now = self._clock()
         last = self._causes.get(cause)
         if last is not None and now - last[0] < self._interval:
             self._causes[cause] = (last[0], last[1] + 1)

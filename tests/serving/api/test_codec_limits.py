@@ -69,10 +69,12 @@ def test_error_messages_quoting_huge_documents_are_bounded() -> None:
     message = parse_error(big)
     assert len(message) < 4300 and message.endswith(
         "...(truncated) Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist ")
-    deep = {"a": 1}
-    for _ in range(5000):
-        deep = {"a": [deep]}
-    assert codec._show(deep).endswith("...(truncated)")
+    # As deep as a body can be (orjson's limit, 1024 levels): the quoted value is cut just the same.
+    deep = b'{"a": ' + b'[{"a": ' * 511 + b"1" + b"}]" * 511 + b', "inputs": 1, "instances": 1}'
+    message = parse_error(deep)
+    assert message.startswith('JSON Value: {"a":[{"a":[{"a":') and len(message) < 4300
+    assert message.endswith("...(truncated) Not formatted correctly expecting only one of "
+                            "'inputs' or 'instances' keys to exist "), message
 
 
 def test_an_error_body_quoting_a_lone_surrogate_still_encodes() -> None:
