@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 import tornado.httpclient
-from server_process import start_server
+from server_process import RunningServer, start_server
 
 from tfserve_magic.lifecycle import registry
 
@@ -26,16 +26,43 @@ def jp_base_url():
     return "/user/alice/"  # a JupyterHub-style base URL
 
 
-@pytest.fixture
-def model_server(tmp_path, monkeypatch, half_plus_two):
-    monkeypatch.setenv("TFSERVE_MAGIC_RUNTIME_DIR", str(tmp_path / "runtime"))
+def _serve_half_plus_two(log_dir, half_plus_two) -> RunningServer:
     server = start_server("--model_name=half_plus_two", f"--model_base_path={half_plus_two}",
-                          log_dir=tmp_path)
+                          log_dir=log_dir)
     server.wait_state("half_plus_two")
+    return server
+
+
+def _record_as_hp2(server: RunningServer) -> None:
     registry.write_record(registry.ServerRecord(
         name="hp2", pid=server.pid, host="127.0.0.1", rest_api_port=server.port, url=server.url,
         models=("half_plus_two",), log_file=str(server.log_path), started_at=time.time(),
         secret=server.secret))
+
+
+@pytest.fixture(scope="module")
+def shared_model_server(tmp_path_factory, half_plus_two):
+    """One model server for the tests of this file that only send it requests."""
+    server = _serve_half_plus_two(tmp_path_factory.mktemp("model_server"), half_plus_two)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def model_server(tmp_path, monkeypatch, shared_model_server):
+    """The shared model server, recorded as hp2 in a registry of this test only."""
+    monkeypatch.setenv("TFSERVE_MAGIC_RUNTIME_DIR", str(tmp_path / "runtime"))
+    assert shared_model_server.proc.poll() is None, shared_model_server.log()
+    _record_as_hp2(shared_model_server)
+    return shared_model_server
+
+
+@pytest.fixture
+def own_model_server(tmp_path, monkeypatch, half_plus_two):
+    """A model server of this test only, recorded as hp2: for tests that stop or kill it."""
+    monkeypatch.setenv("TFSERVE_MAGIC_RUNTIME_DIR", str(tmp_path / "runtime"))
+    server = _serve_half_plus_two(tmp_path, half_plus_two)
+    _record_as_hp2(server)
     yield server
     server.stop()
 
@@ -71,19 +98,19 @@ async def test_proxied_answers_equal_direct_ones_byte_for_byte(jp_fetch, model_s
     assert by_port.code == 200
 
 
-async def test_servers_api_lists_and_stops(jp_fetch, model_server) -> None:
+async def test_servers_api_lists_and_stops(jp_fetch, own_model_server) -> None:
     listing = json.loads((await fetch(jp_fetch, "tfserve", "api", "servers")).body)
     (entry,) = listing["servers"]
     assert entry["name"] == "hp2" and entry["alive"] is True
     assert entry["proxy_url"] == "/user/alice/tfserve/hp2/"
     assert entry["status"]["models"][0]["versions"][0]["state"] == "AVAILABLE"
-    assert "secret" not in entry and model_server.secret not in json.dumps(listing)
+    assert "secret" not in entry and own_model_server.secret not in json.dumps(listing)
     log = json.loads((await fetch(jp_fetch, "tfserve", "api", "servers", "hp2", "log")).body)
     assert any("Successfully loaded servable" in line for line in log["lines"])
     stopped = await fetch(jp_fetch, "tfserve", "api", "servers", "hp2", "stop", method="POST",
                           body=b"")
     assert json.loads(stopped.body) == {"stopped": ["hp2"]}
-    assert model_server.proc.wait(30) is not None
+    assert own_model_server.proc.wait(30) is not None
     assert registry.read_records() == []
 
 
@@ -153,7 +180,7 @@ async def test_body_over_the_limit_is_413(jp_fetch, jp_serverapp, model_server) 
     assert "TFServeProxy.max_body_size" in json.loads(response.body)["error"]
 
 
-async def test_upstream_stopped_mid_test_gives_502(jp_fetch, model_server, closed_port) -> None:
+async def test_upstream_stopped_mid_test_gives_502(jp_fetch, own_model_server, closed_port) -> None:
     first = await fetch(jp_fetch, "tfserve", "hp2", "v1", "models", "half_plus_two")
     assert first.code == 200
     # The model server crashes; its record stays behind and now names a live process (this
@@ -161,8 +188,8 @@ async def test_upstream_stopped_mid_test_gives_502(jp_fetch, model_server, close
     # dead server's own port could be taken by another program meanwhile.)
     import os
 
-    model_server.proc.kill()
-    model_server.proc.wait(30)
+    own_model_server.proc.kill()
+    own_model_server.proc.wait(30)
     registry.write_record(registry.ServerRecord(
         name="hp2", pid=os.getpid(), host="127.0.0.1", rest_api_port=closed_port,
         url=f"http://127.0.0.1:{closed_port}", models=("half_plus_two",)))
