@@ -14,10 +14,12 @@ deadline.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +30,8 @@ from tfserve_magic.serving.errors import Code, DeadlineExceeded, InvalidArgument
 from tfserve_magic.serving.models.manager import Servable
 from tfserve_magic.serving.process.memory import release_memory
 
-__all__ = ["INLINE_JSON_BYTES", "Call", "call_model", "parse_call_path", "parse_version", "within"]
+__all__ = ["INLINE_JSON_BYTES", "Call", "Pending", "call_model", "observe", "parse_call_path",
+           "parse_version", "start_call", "within"]
 
 INLINE_JSON_BYTES = 64 * 1024  # smaller bodies are parsed on the loop; larger ones in the pool
 _TRIM_AFTER_BYTES = 4 << 20  # after a body this large, hand freed heap back to the OS
@@ -76,6 +79,49 @@ def parse_version(text: str | None) -> int | None:
     return int(digits or "0")
 
 
+@dataclass(slots=True)
+class Pending:
+    """A call under way: the version serving it, the future of its outputs (from the batch
+    thread or a worker) and what turns them into the answer's bytes."""
+
+    served: int
+    future: Future[Any]
+    encode: Callable[[Any], bytes]
+
+
+def start_call(ctx: ServerContext, call: Call, version: int | None, owned: list[Any],
+               size: int) -> Pending:
+    """Route a parsed request to its servable and set it running; raises StatusError. ``owned``
+    holds the JSON document and is emptied, so the document goes once its arrays exist."""
+    doc = owned[0]
+    signature = codec.signature_name_of(doc) or "serving_default"
+    if call.verb != "predict":
+        examples = codec.parse_examples_request(doc, call.verb)
+        owned.clear()
+        del doc
+        served, servable = ctx.manager.servable(call.model, version, call.label)
+        check = ctx.options.enable_signature_method_name_check
+        return Pending(served, ctx.executor.submit(
+            _classify if call.verb == "classify" else _regress, servable, signature, examples,
+            check), _as_is)
+    del doc
+    served, servable = ctx.manager.servable(call.model, version, call.label)
+    if isinstance(servable, BatchingServable) and size < INLINE_JSON_BYTES:
+        # Small and batched: no worker thread at all, the batch thread runs the model.
+        fmt, inputs = codec.parse_predict_request(owned.pop(), signature_inputs(servable, signature))
+        return Pending(served, servable.submit(signature, inputs),
+                       functools.partial(responses.encode_predict_response, fmt))
+    return Pending(served, ctx.executor.submit(_predict, servable, signature, [owned.pop()], size),
+                   _as_is)
+
+
+def observe(ctx: ServerContext, call: Call, served: int | None, code: Code,
+            started: float) -> None:
+    """The request metrics of one finished call."""
+    ctx.metrics.observe_request(call.model, served, call.api, code.name,
+                                time.monotonic() - started)
+
+
 async def call_model(ctx: ServerContext, call: Call, body: bytearray) -> bytes:
     """Run one call and return TF Serving's JSON answer; raises StatusError. The body is
     dropped as soon as it is parsed (pass it without keeping a reference)."""
@@ -84,34 +130,16 @@ async def call_model(ctx: ServerContext, call: Call, body: bytearray) -> bytes:
     try:
         version = parse_version(call.version_text)
         size = len(body)
-        doc = (codec.parse_json_object(body) if size < INLINE_JSON_BYTES else
-               await _in_pool(ctx, codec.parse_json_object, body))
+        owned = [codec.parse_json_object(body) if size < INLINE_JSON_BYTES else
+                 await _in_pool(ctx, codec.parse_json_object, body)]
         del body
-        signature = codec.signature_name_of(doc) or "serving_default"
-        if call.verb == "predict":
-            served, servable = ctx.manager.servable(call.model, version, call.label)
-            if isinstance(servable, BatchingServable) and size < INLINE_JSON_BYTES:
-                fmt, inputs = codec.parse_predict_request(doc, signature_inputs(servable, signature))
-                result = responses.encode_predict_response(fmt, await within(
-                    ctx, asyncio.wrap_future(servable.submit(signature, inputs))))
-            else:
-                owned = [doc]  # the worker drops the JSON document once it has the arrays
-                del doc
-                result = await _in_pool(ctx, _predict, servable, signature, owned)
-                if size > _TRIM_AFTER_BYTES:
-                    await _in_pool(ctx, release_memory)
-        else:
-            examples = codec.parse_examples_request(doc, call.verb)
-            served, servable = ctx.manager.servable(call.model, version, call.label)
-            check = ctx.options.enable_signature_method_name_check
-            result = await _in_pool(ctx, _classify if call.verb == "classify" else _regress,
-                                    servable, signature, examples, check)
+        pending = start_call(ctx, call, version, owned, size)
+        served = pending.served
+        result = pending.encode(await within(ctx, asyncio.wrap_future(pending.future)))
     except StatusError as error:
-        ctx.metrics.observe_request(call.model, served, call.api, error.code.name,
-                                    time.monotonic() - started)
+        observe(ctx, call, served, error.code, started)
         raise
-    ctx.metrics.observe_request(call.model, served, call.api, Code.OK.name,
-                                time.monotonic() - started)
+    observe(ctx, call, served, Code.OK, started)
     return result
 
 
@@ -135,13 +163,21 @@ def signature_inputs(servable: Servable, signature: str) -> Mapping[str, codec.T
     return specs
 
 
-def _predict(servable: Servable, signature: str, owned: list[dict[str, Any]]) -> bytes:
+def _as_is(result: bytes) -> bytes:
+    return result
+
+
+def _predict(servable: Servable, signature: str, owned: list[dict[str, Any]], size: int) -> bytes:
     # Each stage's input is dropped before the next allocates, so a request's peak memory is a
     # small multiple of its body (issue 13): JSON document -> arrays -> outputs -> response.
     fmt, inputs = codec.parse_predict_request(owned.pop(), signature_inputs(servable, signature))
     outputs = servable.run(signature, inputs)
     del inputs
-    return responses.encode_predict_response(fmt, outputs)
+    answer = responses.encode_predict_response(fmt, outputs)
+    del outputs
+    if size > _TRIM_AFTER_BYTES:
+        release_memory()
+    return answer
 
 
 Examples = tuple[codec.Example | None, list[codec.Example]]

@@ -21,10 +21,10 @@ from typing import Any
 
 import tornado.httputil
 
-from tfserve_magic.serving.api import model_calls, responses
+from tfserve_magic.serving.api import codec, model_calls, responses
 from tfserve_magic.serving.api.access_log import log_finished, log_refusal, log_unexpected
 from tfserve_magic.serving.api.context import ServerContext
-from tfserve_magic.serving.errors import StatusError
+from tfserve_magic.serving.errors import Code, DeadlineExceeded, StatusError
 
 __all__ = ["SmallRequests"]
 
@@ -38,14 +38,13 @@ class SmallRequests:
     """Claims the small model calls of one server (see the module doc)."""
 
     def __init__(self, ctx: ServerContext) -> None:
-        self._ctx = ctx
+        self.ctx = ctx
         self._limit = min(model_calls.INLINE_JSON_BYTES - 1, ctx.options.max_request_bytes)
         self._headers = {"Content-Type": "application/json"}
         if ctx.options.rest_api_enable_cors_support:
             self._headers |= {"Access-Control-Allow-Origin": "*",
                               "Access-Control-Allow-Methods": "POST, GET",
                               "Access-Control-Allow-Headers": "Content-Type"}
-        self._tasks: set[asyncio.Task[None]] = set()  # answers under way (kept from the GC)
         self._date = (0, "")
 
     def claim(self, start_line: tornado.httputil.RequestStartLine,
@@ -63,7 +62,7 @@ class SmallRequests:
         if not (length.isascii() and length.isdigit() and len(length) < 7
                 and int(length) <= self._limit):
             return None
-        if self._ctx.access.host_refusal(headers.get("Host") or "127.0.0.1") is not None:
+        if self.ctx.access.host_refusal(headers.get("Host") or "127.0.0.1") is not None:
             return None
         return _SmallRequest(self, connection, call, path)
 
@@ -82,16 +81,12 @@ class SmallRequests:
             self._date = (now, formatdate(now, usegmt=True))
         return self._date[1]
 
-    def start(self, request: _SmallRequest) -> None:
-        task = asyncio.get_running_loop().create_task(request.answer(self._ctx))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-
 class _SmallRequest(tornado.httputil.HTTPMessageDelegate):
-    """One claimed request: its body, then its answer."""
+    """One claimed request: its body, then its answer. No coroutine: the call's future (from
+    the batch thread or a worker) calls back onto the loop, and a timer keeps the deadline."""
 
-    __slots__ = ("_body", "_call", "_closed", "_connection", "_owner", "_path", "_started")
+    __slots__ = ("_body", "_call", "_closed", "_connection", "_loop", "_owner", "_path",
+                 "_pending", "_settled", "_started", "_timer")
 
     def __init__(self, owner: SmallRequests, connection: tornado.httputil.HTTPConnection,
                  call: model_calls.Call, path: str) -> None:
@@ -101,7 +96,11 @@ class _SmallRequest(tornado.httputil.HTTPMessageDelegate):
         self._path = path
         self._body = bytearray()
         self._closed = False
+        self._settled = False
         self._started = time.monotonic()
+        self._pending: model_calls.Pending | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop = asyncio.get_running_loop()
 
     def headers_received(self, start_line: Any, headers: Any) -> None:
         return None
@@ -109,21 +108,53 @@ class _SmallRequest(tornado.httputil.HTTPMessageDelegate):
     def data_received(self, chunk: bytes) -> None:
         self._body += chunk
 
-    def finish(self) -> None:
-        self._owner.start(self)
-
     def on_connection_close(self) -> None:
         self._closed = True  # the client left: the answer is dropped when it comes
 
-    def _take_body(self) -> bytearray:
-        body, self._body = self._body, bytearray()  # parsed once, then freed
-        return body
+    def finish(self) -> None:
+        ctx = self._owner.ctx
+        try:
+            version = model_calls.parse_version(self._call.version_text)
+            body, self._body = self._body, bytearray()
+            owned = [codec.parse_json_object(body)]
+            size = len(body)
+            del body
+            self._pending = model_calls.start_call(ctx, self._call, version, owned, size)
+        except Exception as exc:  # settled as the full handler would: 4xx, or 500 for a bug
+            return self._settle(None, exc)
+        timeout = ctx.options.rest_timeout_seconds
+        if timeout is not None:
+            self._timer = self._loop.call_later(timeout, self._expire)
+        self._pending.future.add_done_callback(self._from_worker)
 
-    async def answer(self, ctx: ServerContext) -> None:
+    def _from_worker(self, _future: Any) -> None:
+        self._loop.call_soon_threadsafe(self._settle, self._pending)
+
+    def _expire(self) -> None:
+        if self._pending is not None:
+            self._pending.future.cancel()  # still queued: it never runs
+        self._settle(None, DeadlineExceeded("Deadline Exceeded"))
+
+    def _settle(self, pending: model_calls.Pending | None,
+                failure: Exception | None = None) -> None:
+        """Answer once: from the finished call, or from the failure before it could finish."""
+        if self._settled:
+            return
+        self._settled = True
+        if self._timer is not None:
+            self._timer.cancel()
+        ctx = self._owner.ctx
+        served = self._pending.served if self._pending is not None else None
         refusal_logged = False
         try:
-            status, result = 200, await model_calls.call_model(ctx, self._call, self._take_body())
+            if failure is not None:
+                raise failure
+            assert pending is not None
+            result = pending.encode(pending.future.result())
+            status = 200
+            model_calls.observe(ctx, self._call, served, Code.OK, self._started)
         except StatusError as error:
+            model_calls.observe(ctx, self._call, served, error.code, self._started)
             log_refusal("POST", self._path, error)
             refusal_logged = True
             status, result = error.http_status, responses.error_body(error.message)
