@@ -42,7 +42,8 @@ def test_the_page_directly_and_through_the_proxy(tmp_path, monkeypatch,
             page.locator("body[data-ready=true]").wait_for(timeout=60_000)
             assert rows.count() == 1 and "AVAILABLE" in rows.first.inner_text()  # latest 1
             assert rows.first.get_attribute("data-version") == "2"
-            assert "x: float" in page.inner_text(".signatures")
+            # dtypes read as in %tfserve signatures and the dashboard (numpy's names)
+            assert "x: float32 [None]" in page.inner_text(".signatures")
             answer = _predict_from_the_form(page, '{"instances": [1.0, 5.0]}')
             assert answer == '{"predictions":[3,7]}', answer  # y = x + 2 (version 2)
             page.select_option("#target", "versions/2")

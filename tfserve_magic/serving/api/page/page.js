@@ -34,8 +34,12 @@
     return { ok: response.ok, status: response.status, body: body };
   }
 
+  // numpy's names, as %tfserve signatures and the dashboard print them (DT_FLOAT -> float32).
+  const NUMPY_NAMES = { float: "float32", double: "float64", half: "float16" };
+
   function dtype(info) {
-    return (info.dtype || "").replace(/^DT_/, "").toLowerCase();
+    const name = (info.dtype || "").replace(/^DT_/, "").toLowerCase();
+    return NUMPY_NAMES[name] || name;
   }
 
   function shape(info) {
