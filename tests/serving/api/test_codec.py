@@ -105,8 +105,7 @@ def test_a_signature_without_inputs_is_refused() -> None:
 
 def test_examples_and_context() -> None:
     context, examples = parse_examples_request(
-        {"context": {"lang": "en"}, "examples": [{"x": 2.5, "n": [1, 2], "raw": {"b64": "AQ=="}}]},
-        "regress")
+        {"context": {"lang": "en"}, "examples": [{"x": 2.5, "n": [1, 2], "raw": {"b64": "AQ=="}}]})
     assert context == {"lang": ("bytes", [b"en"])}
     assert examples == [{"x": ("float", [2.5]), "n": ("int64", [1, 2]),
                          "raw": ("bytes", [b"\x01"])}]
@@ -124,5 +123,5 @@ def test_examples_and_context() -> None:
 ])
 def test_example_refusals(doc, message: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
-        parse_examples_request(doc, "classify")
+        parse_examples_request(doc)
     assert message in caught.value.message

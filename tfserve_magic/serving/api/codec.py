@@ -473,8 +473,9 @@ Feature = tuple[str, list[Any]]  # ("bytes" | "float" | "int64", values)
 Example = dict[str, Feature]
 
 
-def parse_examples_request(doc: Mapping[str, Any], method: str) -> tuple[Example | None, list[Example]]:
-    """(context, examples) of a classify/regress body, as MakeExampleFromJsonObject reads them."""
+def parse_examples_request(doc: Mapping[str, Any]) -> tuple[Example | None, list[Example]]:
+    """(context, examples) of a classify/regress body, as MakeExampleFromJsonObject reads them
+    (its message names classify for regress too, as TF Serving's does)."""
     context = _example(doc["context"]) if "context" in doc else None
     if "examples" not in doc:
         raise InvalidArgument(f"JSON Value: {_show(doc)} When method is classify, key "

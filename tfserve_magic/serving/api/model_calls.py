@@ -96,7 +96,7 @@ def start_call(ctx: ServerContext, call: Call, version: int | None, owned: list[
     doc = owned[0]
     signature = codec.signature_name_of(doc) or "serving_default"
     if call.verb != "predict":
-        examples = codec.parse_examples_request(doc, call.verb)
+        examples = codec.parse_examples_request(doc)
         owned.clear()
         del doc
         served, servable = ctx.manager.servable(call.model, version, call.label)
