@@ -31,8 +31,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check tfserve_magic tests benchmarks
 	$(BIN)/mypy
 
+# Two workers: most tests wait on a server subprocess importing TensorFlow, one core each. A test
+# file stays on one worker, and the browser tests go first, together (tests/conftest.py).
 test: lint browser
-	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=25 tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --no-loadscope-reorder --durations=25 tests
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/rest_overhead.py

@@ -6,6 +6,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import server_process
@@ -14,6 +15,22 @@ from server_process import VERSIONED_CONFIG, RunningServer, start_server, write_
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: without xdist it is never called
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Work units of `make test`'s two workers: a test file runs on one worker, so the servers
+    its module fixtures start are started once; the browser tests are one unit, so two
+    JupyterLabs with Chromium never compete for the two cores (they are collected first, and
+    ``--no-loadscope-reorder`` keeps that order, so the longest unit does not come last)."""
+    from xdist.scheduler import LoadFileScheduling
+
+    class FilesAndBrowser(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "tests/browser" if nodeid.startswith("tests/browser/") \
+                else super()._split_scope(nodeid)
+
+    return FilesAndBrowser(config, log)
 
 
 @pytest.fixture(scope="session")
