@@ -28,13 +28,11 @@ from tfserve_magic.serving.api.context import ServerContext
 from tfserve_magic.serving.batching.servable import BatchingServable
 from tfserve_magic.serving.errors import Code, DeadlineExceeded, InvalidArgument, StatusError
 from tfserve_magic.serving.models.manager import Servable
-from tfserve_magic.serving.process.memory import release_memory
 
 __all__ = ["INLINE_JSON_BYTES", "Call", "Pending", "call_model", "observe", "parse_call_path",
            "parse_version", "start_call", "within"]
 
 INLINE_JSON_BYTES = 64 * 1024  # smaller bodies are parsed on the loop; larger ones in the pool
-_TRIM_AFTER_BYTES = 4 << 20  # after a body this large, hand freed heap back to the OS
 _INT64_MAX = 2**63 - 1
 _PATH = re.compile(
     r"/v1/models/([^/:]+)(?:(?:/versions/([0-9]+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)",
@@ -111,7 +109,7 @@ def start_call(ctx: ServerContext, call: Call, version: int | None, owned: list[
         fmt, inputs = codec.parse_predict_request(owned.pop(), signature_inputs(servable, signature))
         return Pending(served, servable.submit(signature, inputs),
                        functools.partial(responses.encode_predict_response, fmt))
-    return Pending(served, ctx.executor.submit(_predict, servable, signature, [owned.pop()], size),
+    return Pending(served, ctx.executor.submit(_predict, servable, signature, [owned.pop()]),
                    _as_is)
 
 
@@ -167,17 +165,13 @@ def _as_is(result: bytes) -> bytes:
     return result
 
 
-def _predict(servable: Servable, signature: str, owned: list[dict[str, Any]], size: int) -> bytes:
+def _predict(servable: Servable, signature: str, owned: list[dict[str, Any]]) -> bytes:
     # Each stage's input is dropped before the next allocates, so a request's peak memory is a
     # small multiple of its body (issue 13): JSON document -> arrays -> outputs -> response.
     fmt, inputs = codec.parse_predict_request(owned.pop(), signature_inputs(servable, signature))
     outputs = servable.run(signature, inputs)
     del inputs
-    answer = responses.encode_predict_response(fmt, outputs)
-    del outputs
-    if size > _TRIM_AFTER_BYTES:
-        release_memory()
-    return answer
+    return responses.encode_predict_response(fmt, outputs)
 
 
 Examples = tuple[codec.Example | None, list[codec.Example]]

@@ -10,11 +10,13 @@ execution and large JSON work run on a thread pool, never on the event loop.
 
 from __future__ import annotations
 
+import asyncio
 import http
 import logging
 import re
 import time
 import urllib.parse
+from collections.abc import Awaitable
 from typing import Any
 
 import orjson
@@ -31,12 +33,14 @@ from tfserve_magic.serving.errors import (
     StatusError,
 )
 from tfserve_magic.serving.metrics import CONTENT_TYPE
+from tfserve_magic.serving.process.memory import release_memory
 from tfserve_magic.status import SECRET_HEADER
 
 __all__ = ["make_app"]
 
 log = logging.getLogger(__name__)
 
+_TRIM_AFTER_BYTES = 4 << 20  # after a body this large, hand freed heap back to the OS
 _GET = re.compile(
     r"/v1/models(?:/([^/:]+))?(?:(?:/versions/([0-9]+))|(?:/labels/([^/:]+)))?(?:/(metadata))?",
     re.IGNORECASE)
@@ -71,10 +75,11 @@ class _JsonHandler(_Handler):
             self.set_header("Access-Control-Allow-Methods", "POST, GET")
             self.set_header("Access-Control-Allow-Headers", "Content-Type")
 
-    def send_json(self, body: bytes, status: int = 200) -> None:
+    def send_json(self, body: bytes, status: int = 200) -> Awaitable[None]:
+        """Answer; the returned future resolves once the body has left for the client."""
         self.set_status(status, http.HTTPStatus(status).phrase if status in
                         http.HTTPStatus._value2member_map_ else "Unknown")
-        self.finish(body)
+        return self.finish(body)
 
     def send_error_status(self, error: StatusError) -> None:
         # The client gets TF Serving's body; the log says why, for whoever reads it later.
@@ -213,11 +218,16 @@ class V1Handler(_JsonHandler):
         call = model_calls.parse_call_path(self.request.path)
         if call is None:
             return self._malformed()
+        large = len(self._body) > _TRIM_AFTER_BYTES
         try:
-            result = await model_calls.call_model(self.ctx, call, self._take_body())
+            sent = self.send_json(await model_calls.call_model(self.ctx, call, self._take_body()))
         except StatusError as error:
-            return self.send_error_status(error)
-        self.send_json(result)
+            sent = None
+            self.send_error_status(error)
+        if large:  # once the answer has left too, hand the freed heap back to the OS
+            if sent is not None:
+                await sent
+            await asyncio.get_running_loop().run_in_executor(self.ctx.executor, release_memory)
 
     def _take_body(self) -> bytearray:
         body, self._body = self._body, bytearray()  # parsed once, then freed
