@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from server_process import RunningServer, start_server
+from server_process import RunningServer, start_server, write_server_config
 
 from tfserve_magic.lifecycle import launcher, registry
 from tfserve_magic.lifecycle.remote import connect, disconnect
@@ -25,11 +25,7 @@ def remote(tmp_path_factory: pytest.TempPathFactory,
     base = root / "plus"
     for version in (1, 2):
         shutil.copytree(plus_version_builds / str(version), base / str(version))
-    config = root / "models.config"
-    config.write_text(f'model_config_list {{ config {{ name: "plus" base_path: "{base}" '
-                      'model_platform: "tensorflow" model_version_policy { all {} } } }')
-    monitoring = root / "monitoring.config"
-    monitoring.write_text("prometheus_config { enable: true }\n")
+    config, monitoring = write_server_config(root, {"plus": (base, "model_version_policy { all {} }")})
     server = start_server(f"--model_config_file={config}",
                           f"--monitoring_config_file={monitoring}", log_dir=root)
     try:

@@ -14,7 +14,7 @@ import grpc
 import numpy as np
 import pytest
 from grpc_helpers import Stubs, outputs, predict_request, rpc_error
-from server_process import run_server_expecting_failure, start_server, wait_for
+from server_process import run_server_expecting_failure, start_server, wait_for, write_server_config
 from tensorflow_serving.apis import model_management_pb2
 
 from tfserve_magic.serving.errors import ConfigError
@@ -135,9 +135,8 @@ def test_reload_adds_a_model_and_moves_a_label_for_both_apis(tmp_path, plus_vers
     base = tmp_path / "plus"
     for version in (1, 2):
         shutil.copytree(plus_version_builds / str(version), base / str(version))
-    config = tmp_path / "models.config"
-    config.write_text(f'model_config_list {{ config {{ name: "plus" base_path: "{base}" '
-                      'model_version_policy { all {} } version_labels { key: "stable" value: 1 } } }')
+    config, _ = write_server_config(tmp_path, {"plus": (
+        base, 'model_version_policy { all {} } version_labels { key: "stable" value: 1 }')})
     server = start_server(f"--model_config_file={config}",
                           "--allow_version_labels_for_unavailable_models",
                           "--file_system_poll_wait_seconds=0", log_dir=tmp_path)
