@@ -6,8 +6,8 @@ request's server CPU (py-spy under ``benchmarks/peers.py``).
 :meth:`SmallRequests.claim` looks at a request's start line and headers and takes it only when
 nothing about it is unusual: ``POST`` to a model call URL, a ``Content-Length`` within the limits,
 no ``Transfer-Encoding`` or ``Content-Encoding``, a Host the access policy accepts. Anything else
-goes to the full handlers in ``rest``. The work itself is :func:`model_calls.call_model`, as
-there, so the answer, its status and headers, the metrics and the log lines are the same.
+goes to the full handlers in ``rest``. The work itself is :func:`model_calls.start_call`, as
+there, so the answer, its status, the metrics and the log lines are the same.
 """
 
 from __future__ import annotations
@@ -85,9 +85,6 @@ class _SmallRequest(tornado.httputil.HTTPMessageDelegate):
     """One claimed request: its body, then its answer. No coroutine: the call's future (from
     the batch thread or a worker) calls back onto the loop, and a timer keeps the deadline."""
 
-    __slots__ = ("_body", "_call", "_closed", "_connection", "_loop", "_owner", "_path",
-                 "_pending", "_settled", "_started", "_timer")
-
     def __init__(self, owner: SmallRequests, connection: tornado.httputil.HTTPConnection,
                  call: model_calls.Call, path: str) -> None:
         self._owner = owner
@@ -121,22 +118,21 @@ class _SmallRequest(tornado.httputil.HTTPMessageDelegate):
             del body
             self._pending = model_calls.start_call(ctx, self._call, version, owned, size)
         except Exception as exc:  # settled as the full handler would: 4xx, or 500 for a bug
-            return self._settle(None, exc)
+            return self._settle(exc)
         timeout = ctx.options.rest_timeout_seconds
         if timeout is not None:
             self._timer = self._loop.call_later(timeout, self._expire)
         self._pending.future.add_done_callback(self._from_worker)
 
     def _from_worker(self, _future: Any) -> None:
-        self._loop.call_soon_threadsafe(self._settle, self._pending)
+        self._loop.call_soon_threadsafe(self._settle)
 
     def _expire(self) -> None:
         if self._pending is not None:
             self._pending.future.cancel()  # still queued: it never runs
-        self._settle(None, DeadlineExceeded("Deadline Exceeded"))
+        self._settle(DeadlineExceeded("Deadline Exceeded"))
 
-    def _settle(self, pending: model_calls.Pending | None,
-                failure: Exception | None = None) -> None:
+    def _settle(self, failure: Exception | None = None) -> None:
         """Answer once: from the finished call, or from the failure before it could finish."""
         if self._settled:
             return
@@ -144,7 +140,8 @@ class _SmallRequest(tornado.httputil.HTTPMessageDelegate):
         if self._timer is not None:
             self._timer.cancel()
         ctx = self._owner.ctx
-        served = self._pending.served if self._pending is not None else None
+        pending = self._pending
+        served = pending.served if pending is not None else None
         refusal_logged = False
         try:
             if failure is not None:

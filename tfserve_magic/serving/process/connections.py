@@ -67,8 +67,6 @@ class _Request(tornado.httputil.HTTPMessageDelegate):
     """One request on a connection: notes when its headers and its body have arrived, and
     passes it to the delegate that claims it (or to the application's routing)."""
 
-    __slots__ = ("_inner", "_request_conn", "_server", "_server_conn")
-
     def __init__(self, server: GuardedHTTPServer, server_conn: object,
                  request_conn: tornado.httputil.HTTPConnection) -> None:
         self._server = server
