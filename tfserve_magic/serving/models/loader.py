@@ -148,10 +148,9 @@ class _Signature:
         for name in specs:  # (an input TensorFlow has no dtype for is refused at each call)
             with contextlib.suppress(TypeError, ValueError):
                 self._dtypes[name] = _tf_dtype(specs, name)
-        self._shapes = {name: spec.shape for name, spec in specs.items()}
         order = tuple(getattr(function, "_arg_keywords", None) or ())
-        self._order = order if (hasattr(function, "_call_flat") and set(order) == set(specs)
-                                and set(order) == set(self._dtypes)) else ()
+        self._order = order if (hasattr(function, "_call_flat")
+                                and set(order) == set(specs) == set(self._dtypes)) else ()
 
     def __call__(self, inputs: Mapping[str, np.ndarray]) -> Mapping[str, Any]:
         dtypes = self._dtypes
@@ -159,7 +158,7 @@ class _Signature:
                                    _tf_dtype(self._specs, name))
                  for name, value in inputs.items()}
         if self._order and feeds.keys() == self._dtypes.keys() and all(
-                _fits(feeds[name].shape, self._shapes[name]) for name in self._order):
+                _fits(feeds[name].shape, self._specs[name].shape) for name in self._order):
             function = self._function
             return function._call_flat(  # type: ignore[no-any-return]
                 [feeds[name] for name in self._order], function.captured_inputs)
