@@ -109,10 +109,16 @@ class BatchingConfig:
 
 
 # ``%tfserve start --batching``: many small concurrent requests on a laptop or a notebook VM.
-# No timeout (batches form while a call runs, so a lone request never waits), two threads, and
-# room for many waiting clients; TF Serving's performance guide starts online serving so.
+# No timeout (batches form while a call runs, so a lone request never waits) and room for many
+# waiting clients, as TF Serving's performance guide starts online serving. One thread, not one
+# per core as in C++: a second Python batch thread only competes for the GIL with the event loop
+# and the first (TF already spreads one call over the cores), so batches get smaller and each
+# costs a full call. Measured (server on one core, 16 clients, batch-1 requests, 2026-11-25):
+# MLP 784-256-10 mean batch 2.2 rows and 1083-1276 req/s with one thread against 1.5 rows and
+# 705-929 req/s with two; the tiny model 6.8-12.1 rows, 1491-1589 req/s against 5.0 rows,
+# 1369-1406 req/s. A timeout (300 or 1000 us) moved neither more than the noise.
 NOTEBOOK_DEFAULTS = BatchingConfig(max_batch_size=32, batch_timeout_micros=0,
-                                   max_enqueued_batches=64, num_batch_threads=2)
+                                   max_enqueued_batches=64, num_batch_threads=1)
 
 
 def parse_batching_text(text: str, source: str) -> BatchingConfig:
