@@ -239,8 +239,10 @@ def test_malformed_requests_get_400_and_a_close(shared_server: RunningServer,
                                                 data: bytes) -> None:
     with Conn(shared_server) as conn:
         conn.send(data)
-        answer = conn.read_head()
+        answer = conn.read_answer()
         assert answer.status == 400
+        assert set(answer.json()) == {"error"}
+        assert answer.json()["error"].startswith("Malformed HTTP request: "), answer.json()
         assert conn.closed_by_server()
     assert_still_serving(shared_server)
 
@@ -250,16 +252,22 @@ def test_malformed_request_after_a_good_one_keeps_the_good_answer(
     with Conn(shared_server) as conn:
         conn.send(request("POST", PREDICT, predict_body([4.0])) + b"GARBAGE\r\n\r\n")
         assert_predicted(conn.read_answer(), [4.0])
-        assert conn.read_head().status == 400
+        answer = conn.read_answer()
+        assert answer.status == 400
+        assert answer.json() == {"error": "Malformed HTTP request: Invalid method encountered"}
         assert conn.closed_by_server()
 
 
 # ----------------------------------------------------------------- 6. header size limit
 
-def test_headers_over_the_limit_are_refused_by_closing(shared_server: RunningServer) -> None:
+def test_headers_over_the_limit_get_431_and_a_close(shared_server: RunningServer) -> None:
     with Conn(shared_server) as conn:
         conn.send(request("GET", STATUS, headers={"X-Big": "a" * (HEADER_LIMIT + 1000)}))
-        assert conn.closed_by_server()  # today: closed without an answer (no 431)
+        answer = conn.read_answer()
+        assert answer.status == 431
+        assert answer.json() == {
+            "error": f"Request headers are larger than the limit of {HEADER_LIMIT} bytes"}
+        assert conn.closed_by_server()
     assert_still_serving(shared_server)
 
 
@@ -310,7 +318,7 @@ def test_head_gets_the_error_status_and_headers_without_a_body(
 @pytest.mark.parametrize("method, status, message", [
     ("PUT", 400, f"Malformed request: PUT {STATUS}"),
     ("DELETE", 400, f"Malformed request: DELETE {STATUS}"),
-    ("FOO", 405, None),
+    ("FOO", 400, "Malformed HTTP request: Invalid method encountered"),
 ])
 def test_unsupported_methods_get_tf_serving_json_errors(
         shared_server: RunningServer, method: str, status: int, message: str | None) -> None:

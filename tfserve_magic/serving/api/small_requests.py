@@ -1,7 +1,7 @@
 """The small-request path: model calls with a declared body under 64 KiB (what notebooks,
-scripts, web pages and load tests send), answered straight from Tornado's HTTP/1.1 connection
-without its Application and RequestHandler machinery, which cost about half of such a
-request's server CPU (py-spy under ``benchmarks/peers.py``).
+scripts, web pages and load tests send), answered straight from the HTTP/1.1 connection
+(``process.http1``) without Tornado's Application and RequestHandler machinery, which cost
+about half of such a request's server CPU (py-spy under ``benchmarks/peers.py``).
 
 :meth:`SmallRequests.claim` looks at a request's start line and headers and takes it only when
 nothing about it is unusual: ``POST`` to a model call URL, a ``Content-Length`` within the limits,
@@ -25,13 +25,15 @@ from tfserve_magic.serving.api import codec, model_calls, responses
 from tfserve_magic.serving.api.access_log import log_finished, log_refusal, log_unexpected
 from tfserve_magic.serving.api.context import ServerContext
 from tfserve_magic.serving.errors import Code, DeadlineExceeded, StatusError
+from tfserve_magic.serving.process.http1 import Exchange
 
 __all__ = ["SmallRequests"]
 
-# A body sent in chunks or compressed (Tornado takes Content-Encoding off and notes it in the
-# X-Consumed- header when it decompresses) is the full handler's: it bounds the bytes received.
+# A body sent in chunks or compressed (the connection takes Content-Encoding off and notes it
+# in the X-Consumed- header when it inflates) is the full handler's: it bounds the bytes
+# received.
 _UNUSUAL_HEADERS = ("Transfer-Encoding", "Content-Encoding", "X-Consumed-Content-Encoding")
-_REASONS = {status.value: status.phrase for status in http.HTTPStatus}
+_REASONS = {status.value: status.phrase.encode("ascii") for status in http.HTTPStatus}
 
 
 class SmallRequests:
@@ -40,17 +42,17 @@ class SmallRequests:
     def __init__(self, ctx: ServerContext) -> None:
         self.ctx = ctx
         self._limit = min(model_calls.INLINE_JSON_BYTES - 1, ctx.options.max_request_bytes)
-        self._headers = {"Content-Type": "application/json"}
+        headers = "Content-Type: application/json\r\n"
         if ctx.options.rest_api_enable_cors_support:
-            self._headers |= {"Access-Control-Allow-Origin": "*",
-                              "Access-Control-Allow-Methods": "POST, GET",
-                              "Access-Control-Allow-Headers": "Content-Type"}
-        self._date = (0, "")
+            headers += ("Access-Control-Allow-Origin: *\r\n"
+                        "Access-Control-Allow-Methods: POST, GET\r\n"
+                        "Access-Control-Allow-Headers: Content-Type\r\n")
+        self._headers = headers.encode("latin1")
+        self._date = (0, b"")
 
     def claim(self, start_line: tornado.httputil.RequestStartLine,
               headers: tornado.httputil.HTTPHeaders,
-              connection: tornado.httputil.HTTPConnection
-              ) -> tornado.httputil.HTTPMessageDelegate | None:
+              connection: Exchange) -> tornado.httputil.HTTPMessageDelegate | None:
         """A delegate that answers this request, or None to leave it to the full handlers."""
         if start_line.method != "POST":
             return None
@@ -66,26 +68,25 @@ class SmallRequests:
             return None
         return _SmallRequest(self, connection, call, path)
 
-    def respond(self, connection: tornado.httputil.HTTPConnection, status: int,
-                body: bytes) -> None:
-        headers = tornado.httputil.HTTPHeaders(
-            {**self._headers, "Content-Length": str(len(body)), "Date": self._http_date()})
-        connection.write_headers(
-            tornado.httputil.ResponseStartLine("", status, _REASONS.get(status, "Unknown")),
-            headers, body)
-        connection.finish()
+    def respond(self, connection: Exchange, status: int, body: bytes) -> None:
+        """The whole answer in one write."""
+        head = b"HTTP/1.1 %d %s\r\n%sDate: %s\r\nContent-Length: %d" % (
+            status, _REASONS.get(status, b"Unknown"), self._headers, self._http_date(),
+            len(body))
+        connection.answer(head, body)
 
-    def _http_date(self) -> str:
+    def _http_date(self) -> bytes:
         now = int(time.time())
         if self._date[0] != now:
-            self._date = (now, formatdate(now, usegmt=True))
+            self._date = (now, formatdate(now, usegmt=True).encode("ascii"))
         return self._date[1]
+
 
 class _SmallRequest(tornado.httputil.HTTPMessageDelegate):
     """One claimed request: its body, then its answer. No coroutine: the call's future (from
     the batch thread or a worker) calls back onto the loop, and a timer keeps the deadline."""
 
-    def __init__(self, owner: SmallRequests, connection: tornado.httputil.HTTPConnection,
+    def __init__(self, owner: SmallRequests, connection: Exchange,
                  call: model_calls.Call, path: str) -> None:
         self._owner = owner
         self._connection = connection

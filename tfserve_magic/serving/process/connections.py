@@ -1,9 +1,10 @@
-"""The HTTP server's connections: bounded in number and time, slow senders shed first.
+"""The REST port's connections: accepted here, bounded in number and time, slow senders shed
+first; each one an :class:`http1.Http1Protocol` that hands its requests to a claim (the small
+model calls) or to Tornado's application.
 
 Each connection is in one phase: waiting for a request's headers (new or keep-alive), receiving
 its body, or being answered. Headers and bodies have deadlines, enforced by a sweep over the
-phases a few times a second (Tornado's own header and body timeouts would arm a timer around
-every read of every request, a tenth of a small request's CPU).
+phases a few times a second rather than a timer around every read.
 
 When the connection count reaches its limit, or ``accept()`` finds the descriptor
 table full, the connection that has waited longest without finishing its request is closed to
@@ -15,7 +16,7 @@ No TensorFlow, no Jupyter.
 
 from __future__ import annotations
 
-import enum
+import asyncio
 import errno
 import logging
 import os
@@ -25,10 +26,9 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import tornado.httpserver
 import tornado.httputil
-from tornado.ioloop import IOLoop, PeriodicCallback
 
+from tfserve_magic.serving.process.http1 import Exchange, Http1Protocol, Phase
 from tfserve_magic.serving.safelog import Throttle
 
 __all__ = ["Claim", "GuardedHTTPServer", "default_max_connections"]
@@ -39,13 +39,8 @@ _RESERVED_DESCRIPTORS = 64  # model files, logs and threads keep working at the 
 _ACCEPTS_PER_EVENT = 128  # Tornado's own bound: fairness with requests in flight
 _SWEEP_SECONDS = 0.25  # how often overdue headers and bodies are looked for (at most)
 _PAUSE_SECONDS = 0.5  # with nothing to shed, retry accept() after this (or on a close)
+_MAX_HEADER_BYTES = 64 << 10  # Tornado's default limit for a request's start line and headers
 _FULL = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
-
-
-class _Phase(enum.Enum):
-    HEADERS = "waiting for headers"
-    BODY = "receiving a body"
-    ANSWERING = "being answered"
 
 
 def default_max_connections() -> int:
@@ -59,127 +54,118 @@ def default_max_connections() -> int:
     return max(8, budget)
 
 
-Claim = Callable[[tornado.httputil.RequestStartLine, tornado.httputil.HTTPHeaders,
-                  tornado.httputil.HTTPConnection], tornado.httputil.HTTPMessageDelegate | None]
+Claim = Callable[[tornado.httputil.RequestStartLine, tornado.httputil.HTTPHeaders, Exchange],
+                 tornado.httputil.HTTPMessageDelegate | None]
 
 
-class _Request(tornado.httputil.HTTPMessageDelegate):
-    """One request on a connection: notes when its headers and its body have arrived, and
-    passes it to the delegate that claims it (or to the application's routing)."""
+class GuardedHTTPServer:
+    """The REST port's server: a connection limit, shedding, timeouts and a self-pausing
+    accept loop, around connections that serve Tornado's ``application``."""
 
-    def __init__(self, server: GuardedHTTPServer, server_conn: object,
-                 request_conn: tornado.httputil.HTTPConnection) -> None:
-        self._server = server
-        self._server_conn = server_conn
-        self._request_conn = request_conn
-        self._inner: tornado.httputil.HTTPMessageDelegate | None = None
-
-    def headers_received(self, start_line: Any, headers: Any) -> Any:
-        server = self._server
-        server.mark(self._server_conn, _Phase.BODY)
-        inner = server.claim(start_line, headers, self._request_conn) if server.claim else None
-        if inner is None:
-            inner = server.full_request(self._server_conn, self._request_conn)
-        self._inner = inner
-        return inner.headers_received(start_line, headers)
-
-    def data_received(self, chunk: bytes) -> Any:
-        assert self._inner is not None
-        return self._inner.data_received(chunk)
-
-    def finish(self) -> None:
-        assert self._inner is not None
-        self._server.mark(self._server_conn, _Phase.ANSWERING)
-        self._inner.finish()
-
-    def on_connection_close(self) -> None:
-        if self._inner is not None:
-            self._inner.on_connection_close()
-
-
-class GuardedHTTPServer(tornado.httpserver.HTTPServer):
-    """Tornado's HTTPServer with a connection limit, shedding and a self-pausing accept loop."""
-
-    def initialize(self, *args: Any, max_connections: int = 0, claim: Claim | None = None,
-                   idle_connection_timeout: float | None = None,
-                   body_timeout: float | None = None, **kwargs: Any) -> None:
-        """Tornado's arguments, and: ``max_connections`` (0: what the descriptor limit
-        allows); ``claim``, which may take a request by its start line and headers before the
-        application's routing sees it (``serving.api.small_requests``). The two timeouts
-        (keep-alive waits are header waits; Tornado's defaults: an hour, none) are swept for."""
-        super().initialize(*args, **kwargs)
-        self.conn_params.header_timeout = None  # no timer around each read: swept instead
+    def __init__(self, application: tornado.httputil.HTTPServerConnectionDelegate, *,
+                 max_body_size: int, max_connections: int = 0, claim: Claim | None = None,
+                 idle_connection_timeout: float | None = None,
+                 body_timeout: float | None = None) -> None:
+        """``max_connections`` (0: what the descriptor limit allows); ``claim``, which may
+        take a request by its start line and headers before the application's routing sees
+        it (``serving.api.small_requests``). The two timeouts (keep-alive waits are header
+        waits; by default an hour and none) are swept for."""
+        self.application = application
+        self.claim = claim
+        self.max_header_size = _MAX_HEADER_BYTES
+        self.max_body_size = max_body_size
         header_timeout = idle_connection_timeout or 3600.0
         body_timeout = body_timeout or float("inf")
-        self.claim = claim
         self.max_connections = max_connections or default_max_connections()
-        self._phases: dict[Any, tuple[_Phase, float]] = {}
-        self._limits = {_Phase.HEADERS: header_timeout, _Phase.BODY: body_timeout}
+        self._loop = asyncio.get_running_loop()
+        self._phases: dict[Http1Protocol, tuple[str, float]] = {}
+        self._connecting = 0  # accepted, not yet a connection
+        self._limits = {Phase.HEADERS: header_timeout, Phase.BODY: body_timeout}
+        self._listeners: list[Callable[[], None]] = []
         self._paused: list[Callable[[], None]] = []
         self._events = Throttle(interval=10.0)
         self.shed_count = 0
         self.timed_out_count = 0
         interval = min(_SWEEP_SECONDS, header_timeout / 4, body_timeout / 4)
-        self._sweeper = PeriodicCallback(self._sweep, interval * 1000)
-        self._sweeper.start()
+        self._sweeper = self._loop.call_later(interval, self._sweep, interval)
 
     def stop(self) -> None:
-        self._sweeper.stop()
-        super().stop()
+        """Stop accepting (connections already open finish what they are doing)."""
+        self._sweeper.cancel()
+        for remove in self._listeners:
+            remove()
+        self._listeners = []
 
-    def _sweep(self) -> None:
+    def _sweep(self, interval: float) -> None:
         """Close the connections whose headers or body are overdue."""
         now = time.monotonic()
         overdue = [conn for conn, (phase, since) in self._phases.items()
-                   if phase is not _Phase.ANSWERING and now - since > self._limits[phase]]
+                   if phase != Phase.ANSWERING and now - since > self._limits[phase]]
         for conn in overdue:
             phase = self._phases.pop(conn)[0]
-            conn.stream.close()
+            conn.abort()
             self.timed_out_count += 1
             self._note("timeout", "Closed a connection %s for longer than %.0f s (%d so far)",
-                       phase.value, self._limits[phase], self.timed_out_count)
+                       phase, self._limits[phase], self.timed_out_count)
+        self._sweeper = self._loop.call_later(interval, self._sweep, interval)
 
-    # ---------------------------------------------------------------- phases
+    # ---------------------------------------------------------------- connections
 
-    def start_request(self, server_conn: object,
-                      request_conn: tornado.httputil.HTTPConnection) -> Any:
-        self._phases[server_conn] = (_Phase.HEADERS, time.monotonic())
-        return _Request(self, server_conn, request_conn)
+    def start_request(self, exchange: Exchange, start_line: tornado.httputil.RequestStartLine,
+                      headers: tornado.httputil.HTTPHeaders
+                      ) -> tornado.httputil.HTTPMessageDelegate:
+        delegate = self.claim(start_line, headers, exchange) if self.claim else None
+        if delegate is None:
+            delegate = self.application.start_request(exchange.protocol, exchange)
+        return delegate
 
-    def full_request(self, server_conn: object,
-                     request_conn: tornado.httputil.HTTPConnection) -> Any:
-        """The application's delegate for a request nobody claimed."""
-        return super().start_request(server_conn, request_conn)
+    def opened(self, connection: Http1Protocol) -> None:
+        self._connecting -= 1
+        self._phases[connection] = (Phase.HEADERS, time.monotonic())
 
-    def mark(self, server_conn: object, phase: _Phase) -> None:
-        if server_conn in self._phases:
-            self._phases[server_conn] = (phase, time.monotonic())
+    def mark(self, connection: Http1Protocol, phase: str) -> None:
+        if connection in self._phases:  # not one already shed or timed out
+            self._phases[connection] = (phase, time.monotonic())
 
-    def on_close(self, server_conn: object) -> None:
-        self._phases.pop(server_conn, None)
-        super().on_close(server_conn)
+    def closed(self, connection: Http1Protocol) -> None:
+        if self._phases.pop(connection, None) is None:
+            return
         self._resume()
 
-    def handle_stream(self, stream: Any, address: Any) -> None:
-        if len(self._phases) >= self.max_connections and not self._shed_one("the limit"):
-            stream.close()  # everyone is being answered: the newcomer waits for a retry
+    def malformed(self, connection: Http1Protocol, reason: str) -> None:
+        self._note("malformed", "Refused a request from %s: %s", connection.context, reason)
+
+    def _admit(self, sock: socket.socket) -> None:
+        """A new connection, if there is room (or a waiting one can be shed for it)."""
+        if len(self._phases) + self._connecting >= self.max_connections and \
+                not self._shed_one("the limit"):
+            sock.close()  # everyone is being answered: the newcomer waits for a retry
             self._note("refused", "Refused a connection: all %d are being answered",
                        self.max_connections)
             return
-        super().handle_stream(stream, address)
+        self._connecting += 1
+        self._loop.create_task(self._connect(sock))
+
+    async def _connect(self, sock: socket.socket) -> None:
+        try:
+            await self._loop.connect_accepted_socket(lambda: Http1Protocol(self), sock)
+        except OSError as exc:  # the client left before its transport was made
+            self._connecting -= 1
+            sock.close()
+            log.debug("A connection closed before it was set up: %s", exc)
 
     def _shed_one(self, reason: str) -> bool:
         """Close the connection that has waited longest without finishing its request."""
         waiting = [(since, conn) for conn, (phase, since) in self._phases.items()
-                   if phase is not _Phase.ANSWERING]
+                   if phase != Phase.ANSWERING]
         if not waiting:
             return False
         _, conn = min(waiting, key=lambda item: item[0])
         phase = self._phases.pop(conn)[0]
-        conn.stream.close()
+        conn.abort()
         self.shed_count += 1
         self._note("shed", "Closed a connection %s to make room (%s; %d shed so far, "
-                   "limit %d connections)", phase.value, reason, self.shed_count,
+                   "limit %d connections)", phase, reason, self.shed_count,
                    self.max_connections)
         return True
 
@@ -192,17 +178,17 @@ class GuardedHTTPServer(tornado.httpserver.HTTPServer):
 
     def add_sockets(self, sockets: Iterable[socket.socket]) -> None:
         for sock in sockets:
-            self._sockets[sock.fileno()] = sock
-            self._handlers[sock.fileno()] = self._accept_on(sock)
+            sock.setblocking(False)
+            self._listeners.append(self._accept_on(sock))
 
     def _accept_on(self, sock: socket.socket) -> Callable[[], None]:
-        loop = IOLoop.current()
+        loop = self._loop
         state = {"listening": True, "removed": False}
 
-        def on_readable(fd: Any, events: int) -> None:
+        def on_readable() -> None:
             for _ in range(_ACCEPTS_PER_EVENT):
                 try:
-                    connection, address = sock.accept()
+                    connection, _address = sock.accept()
                 except (BlockingIOError, InterruptedError):
                     return
                 except ConnectionAbortedError:
@@ -216,26 +202,26 @@ class GuardedHTTPServer(tornado.httpserver.HTTPServer):
                                "pausing new connections", exc.strerror)
                     pause()
                     return
-                self._handle_connection(connection, address)
+                self._admit(connection)
 
         def pause() -> None:
             if state["listening"]:
-                loop.remove_handler(sock)
+                loop.remove_reader(sock)
                 state["listening"] = False
                 self._paused.append(resume)
                 loop.call_later(_PAUSE_SECONDS, resume)
 
         def resume() -> None:
             if not state["listening"] and not state["removed"]:
-                loop.add_handler(sock, on_readable, IOLoop.READ)
+                loop.add_reader(sock, on_readable)
                 state["listening"] = True
 
         def remove() -> None:
             if state["listening"]:
-                loop.remove_handler(sock)
+                loop.remove_reader(sock)
             state["listening"], state["removed"] = False, True
 
-        loop.add_handler(sock, on_readable, IOLoop.READ)
+        loop.add_reader(sock, on_readable)
         return remove
 
     def _resume(self) -> None:

@@ -240,9 +240,7 @@ def _serve_rest(prepared: PreparedServer, ctx: ServerContext) -> GuardedHTTPServ
 
     options = prepared.options
     http_server = GuardedHTTPServer(
-        make_app(ctx), decompress_request=True,
-        max_body_size=options.max_request_bytes + (1 << 20),
-        max_buffer_size=options.max_request_bytes + (1 << 20),
+        make_app(ctx), max_body_size=options.max_request_bytes + (1 << 20),
         idle_connection_timeout=options.http_header_timeout_seconds,
         body_timeout=options.http_body_timeout_seconds,
         max_connections=options.max_connections, claim=SmallRequests(ctx).claim)

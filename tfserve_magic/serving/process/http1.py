@@ -1,0 +1,595 @@
+"""One HTTP/1.1 connection of the REST port: requests parsed in C by ``httptools`` (llhttp,
+what uvicorn uses) on an asyncio protocol, and handed to Tornado through its own
+``HTTPConnection`` / ``HTTPMessageDelegate`` interfaces, so Tornado's ``Application`` and
+handlers serve them unchanged. Tornado's ``HTTP1Connection`` reads and parses headers in Python
+and arms an epoll change per request: about 200 us of a small request's CPU here, where this
+costs about 15 (``benchmarks/peers.py``; the README has the numbers).
+
+What a client sees is what Tornado's connection gives: keep-alive as HTTP/1.0 and 1.1 say,
+pipelined requests answered in order, ``100 (Continue)`` when asked for, gzip bodies inflated
+(``X-Consumed-Content-Encoding`` says so), ``400 Bad Request`` and a close for what cannot be
+parsed, a close when headers or a body outgrow their limits, and Tornado's flow control: a
+delegate that returns a future from ``headers_received`` or ``data_received`` gets nothing more
+until it resolves. The connection's owner (``connections``) tracks each connection's phase
+for its timeouts and limits. No TensorFlow, no Jupyter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, cast
+
+import httptools
+import orjson
+import tornado.httputil
+import tornado.iostream
+import tornado.util
+
+__all__ = ["ConnectionOwner", "Exchange", "Http1Protocol", "Phase"]
+
+log = logging.getLogger(__name__)
+
+_CONTINUE = b"HTTP/1.1 100 (Continue)\r\n\r\n"
+_REASONS = {400: b"Bad Request", 413: b"Payload Too Large",
+            431: b"Request Header Fields Too Large"}
+_INFLATE_CHUNK = 64 << 10  # a gzip body reaches its delegate in pieces no larger than this
+_HEADERS, _BODY, _END, _ERROR = 0, 1, 2, 3  # parsed events waiting for their delegate
+
+
+class _Stop(Exception):
+    """Raised from a parser callback to stop parsing: a limit broke, its event is queued."""
+
+
+class Phase:
+    """Where a connection is, for its owner's timeouts and limits."""
+    HEADERS = "waiting for headers"  # a new or kept-alive connection between requests too
+    BODY = "receiving a body"
+    ANSWERING = "being answered"
+
+
+class ConnectionOwner(Protocol):
+    """What a connection needs from the server that accepted it."""
+
+    max_header_size: int
+    max_body_size: int
+
+    def start_request(self, exchange: Exchange, start_line: tornado.httputil.RequestStartLine,
+                      headers: tornado.httputil.HTTPHeaders
+                      ) -> tornado.httputil.HTTPMessageDelegate:
+        """The delegate that takes this request (claimed, or the application's routing)."""
+
+    def opened(self, connection: Http1Protocol) -> None:
+        """A new connection, waiting for its first request's headers."""
+
+    def mark(self, connection: Http1Protocol, phase: str) -> None:
+        """The connection entered ``phase``."""
+
+    def closed(self, connection: Http1Protocol) -> None:
+        """The connection is gone."""
+
+    def malformed(self, connection: Http1Protocol, reason: str) -> None:
+        """A request could not be parsed or broke a limit (logged, throttled)."""
+
+
+class _Context:
+    """Tornado's per-connection context: who is on the other end."""
+
+    __slots__ = ("address", "protocol", "remote_ip")
+
+    def __init__(self, address: Any) -> None:
+        self.address = address
+        self.remote_ip = address[0] if isinstance(address, tuple) and address else "0.0.0.0"
+        self.protocol = "http"
+
+    def __str__(self) -> str:
+        return str(self.remote_ip)
+
+
+class Http1Protocol(asyncio.Protocol):
+    """One client connection: parses its bytes and runs its requests one after another."""
+
+    def __init__(self, owner: ConnectionOwner) -> None:
+        self._owner = owner
+        self._parser = httptools.HttpRequestParser(self)
+        self._transport: asyncio.Transport | None = None
+        self.context = _Context(None)
+        self._events: deque[tuple[int, Any]] = deque()  # parsed, not yet delivered
+        self._exchange: Exchange | None = None  # the request being received or answered
+        self._waiting = False  # a delegate's future has not resolved yet
+        self._pumping = False
+        self._reading_paused = False
+        self._writing_paused = False
+        self._drained: list[asyncio.Future[None]] = []
+        self._in_headers = False  # between requests: nothing pending
+        self._began_here = False
+        self._header_bytes = 0
+        self._url = b""
+        self._header_list: list[tuple[bytes, bytes]] = []
+        self._body_bytes = 0
+        self._stopped_parsing = False  # an upgrade or an error: nothing more is read
+        self.is_closed = False
+
+    # ---------------------------------------------------------------- transport
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.context = _Context(transport.get_extra_info("peername"))
+        self._owner.opened(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.is_closed = True
+        self._events.clear()
+        for waiter in self._drained:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._drained = []
+        exchange, self._exchange = self._exchange, None
+        if exchange is not None:
+            exchange.connection_lost()
+        self._owner.closed(self)
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        waiters, self._drained = self._drained, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def close(self) -> None:
+        """Close after what was written has left (not waiting for the client)."""
+        if not self.is_closed and self._transport is not None:
+            self._transport.close()
+
+    def abort(self) -> None:
+        """Close now, dropping anything not yet sent."""
+        if not self.is_closed and self._transport is not None:
+            self._transport.abort()
+
+    def send(self, data: bytes) -> Awaitable[None] | None:
+        """Write; a future when the transport asked us to wait for it to drain."""
+        if self.is_closed or self._transport is None or self._transport.is_closing():
+            return None
+        self._transport.write(data)
+        if not self._writing_paused:
+            return None
+        waiter = asyncio.get_running_loop().create_future()
+        self._drained.append(waiter)
+        return waiter
+
+    # ---------------------------------------------------------------- parsing
+
+    def data_received(self, data: bytes) -> None:
+        if self._stopped_parsing:
+            return
+        self._began_here = False
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._stopped_parsing = True  # no protocol upgrades: answer, then close
+        except httptools.HttpParserError as exc:
+            if not self._stopped_parsing:  # else a limit broke: its event is queued
+                cause = exc.__context__ if isinstance(exc.__context__, ValueError) else exc
+                self._stop(400, f"Malformed HTTP request: {cause or type(cause).__name__}")
+        if self._in_headers and not self._stopped_parsing:
+            # Headers not complete yet: count what arrived since they began (a read that began
+            # them may hold a previous body: only later reads count, so at most one read of
+            # slack), and refuse what outgrows the limit before the parser buffers more.
+            self._header_bytes = 0 if self._began_here else self._header_bytes + len(data)
+            if self._header_bytes > self._owner.max_header_size:
+                self._stop(431, self._headers_too_large())
+        self._pump()
+
+    def _headers_too_large(self) -> str:
+        return f"Request headers are larger than the limit of {self._owner.max_header_size} bytes"
+
+    def _stop(self, status: int, message: str) -> None:
+        """Parse nothing more; answer ``status`` once the requests before this one are."""
+        self._stopped_parsing = True
+        self._events.append((_ERROR, (status, message)))
+
+    def on_message_begin(self) -> None:
+        self._in_headers = True
+        self._began_here = True
+        self._header_bytes = 0
+        self._url = b""
+        self._header_list = []
+        self._body_bytes = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_list.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self._in_headers = False
+        self._header_bytes = 0
+        size = len(self._url) + sum(len(name) + len(value) + 4 for name, value in
+                                    self._header_list)
+        if size > self._owner.max_header_size:
+            self._stop(431, self._headers_too_large())
+            raise _Stop
+        headers = tornado.httputil.HTTPHeaders()
+        for name, value in self._header_list:
+            headers.add(name.decode("latin1"), value.decode("latin1"))
+        self._header_list = []
+        version = "HTTP/" + self._parser.get_http_version()
+        if version not in ("HTTP/1.1", "HTTP/1.0"):  # llhttp takes a line with none as 0.9
+            raise ValueError(f"Unsupported HTTP version in request line: {version}")
+        start_line = tornado.httputil.RequestStartLine(
+            self._parser.get_method().decode("ascii"), self._url.decode("latin1"), version)
+        declared = headers.get("Content-Length")
+        if declared is not None and declared.isdigit() and int(declared) > \
+                self._owner.max_body_size:
+            # Tornado's limit: the application may answer first (413), then the
+            # connection closes without reading the body.
+            self._events.append((_HEADERS, (start_line, headers)))
+            self._events.append((_END, (f"Request body of {declared} bytes is larger than "
+                                        f"the limit of {self._owner.max_body_size} bytes")))
+            self._stopped_parsing = True
+            raise _Stop  # nothing more is parsed
+        self._events.append((_HEADERS, (start_line, headers)))
+
+    def on_body(self, body: bytes) -> None:
+        self._body_bytes += len(body)
+        if self._body_bytes > self._owner.max_body_size:
+            self._events.append((_END, (f"Request body is larger than the limit of "
+                                        f"{self._owner.max_body_size} bytes")))
+            self._stopped_parsing = True
+            raise _Stop
+        self._events.append((_BODY, body))
+
+    def on_message_complete(self) -> None:
+        self._events.append((_END, None))
+
+    # ---------------------------------------------------------------- delivering
+
+    def _pump(self) -> None:
+        """Deliver parsed events to the request they belong to, in order, while nothing
+        (a delegate's future, an answer still being written) holds them back."""
+        if self._pumping:
+            return  # an answer finished inside a delegate step: the loop below goes on
+        self._pumping = True
+        try:
+            self._deliver_events()
+        finally:
+            self._pumping = False
+        if self._events and not self.is_closed:
+            self._pause_reading()  # bounded: at most what one read brought stays parsed
+        elif not self._waiting and not self._stopped_parsing:
+            self._resume_reading()
+
+    def _deliver_events(self) -> None:
+        events = self._events
+        while events and not self._waiting and not self.is_closed:
+            kind, value = events[0]
+            exchange = self._exchange
+            if kind == _HEADERS:
+                if exchange is not None:
+                    break  # pipelined: the previous answer is still being written
+                events.popleft()
+                start_line, headers = value
+                exchange = self._exchange = Exchange(self, start_line, headers)
+                self._owner.mark(self, Phase.BODY)
+                self._deliver(exchange.begin, None)
+            elif kind == _BODY:
+                events.popleft()
+                if exchange is not None:
+                    self._deliver(exchange.body, value)
+            elif kind == _ERROR:
+                if exchange is not None and exchange.reading:
+                    events.popleft()  # broken inside this request: it ends here
+                    self._refuse(*value)
+                elif exchange is not None:
+                    break  # answer the requests before it first
+                else:
+                    events.popleft()
+                    self._refuse(*value)
+            else:
+                events.popleft()
+                if exchange is None:
+                    continue
+                if value is not None:  # a limit broke while the body arrived
+                    exchange.abandon(value)
+                    continue
+                self._owner.mark(self, Phase.ANSWERING)
+                self._deliver(exchange.end, None)
+
+    def _deliver(self, step: Callable[[Any], Awaitable[None] | None], value: Any) -> None:
+        """Run one delegate step; a pending future holds the rest back until it resolves."""
+        try:
+            pending = step(value)
+        except tornado.httputil.HTTPInputError as exc:
+            return self._refuse(400, f"Malformed HTTP request: {exc}")
+        except Exception:
+            log.exception("Uncaught exception on a REST connection")
+            return self.abort()
+        if pending is None:
+            return
+        future = asyncio.ensure_future(pending)
+        if future.done():
+            if not future.cancelled() and future.exception() is not None:
+                log.error("Uncaught exception on a REST connection",
+                          exc_info=future.exception())
+                self.abort()
+            return
+        self._waiting = True
+        self._pause_reading()
+        future.add_done_callback(self._resolved)
+
+    def _resolved(self, future: asyncio.Future[Any]) -> None:
+        self._waiting = False
+        if not future.cancelled() and future.exception() is not None:
+            log.error("Uncaught exception on a REST connection", exc_info=future.exception())
+            return self.abort()
+        self._pump()
+
+    def answered(self, exchange: Exchange, keep_alive: bool) -> None:
+        """The exchange's answer has been written: next request, or close."""
+        if exchange is not self._exchange:
+            return
+        self._exchange = None
+        if not keep_alive:
+            self._events.clear()
+            return self.close()
+        self._owner.mark(self, Phase.HEADERS)
+        self._pump()
+        if self._stopped_parsing and not self._events and self._exchange is None:
+            self.close()  # an upgrade asked for: nothing more will be read
+
+    def _refuse(self, status: int, message: str) -> None:
+        """TF Serving's error shape with ``status``, then close (a close alone when an answer
+        has already begun: a second status line would corrupt it)."""
+        self._stopped_parsing = True
+        self._events.clear()
+        self._owner.malformed(self, message)
+        exchange, self._exchange = self._exchange, None
+        if exchange is not None:
+            exchange.connection_lost()
+        if exchange is None or not exchange.started:
+            body = orjson.dumps({"error": message})
+            self.send(b"".join((
+                f"HTTP/1.1 {status} ".encode(), _REASONS[status],
+                b"\r\nContent-Type: application/json\r\nConnection: close\r\n",
+                f"Content-Length: {len(body)}\r\n\r\n".encode(), body)))
+        self.close()
+
+    def _pause_reading(self) -> None:
+        if not self._reading_paused and self._transport is not None and not self.is_closed:
+            self._reading_paused = True
+            self._transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self._reading_paused and self._transport is not None and not self.is_closed:
+            self._reading_paused = False
+            self._transport.resume_reading()
+
+
+class Exchange(tornado.httputil.HTTPConnection):
+    """One request and its answer on a connection: Tornado's ``HTTPConnection`` for the
+    delegate that takes it (``RequestHandler`` writes through it)."""
+
+    def __init__(self, protocol: Http1Protocol, start_line: tornado.httputil.RequestStartLine,
+                 headers: tornado.httputil.HTTPHeaders) -> None:
+        self.protocol = protocol
+        self.context = protocol.context
+        self.start_line = start_line
+        self.headers = headers
+        self.keep_alive = _can_keep_alive(start_line, headers)
+        self.started = False  # the status line has been written
+        self._delegate: tornado.httputil.HTTPMessageDelegate | None = None
+        self._read_finished = False
+        self._write_finished = False
+        self._chunking = False
+        self._remaining: int | None = None
+        self._close_callback: Callable[[], None] | None = None
+        self._gone = False
+
+    @property
+    def reading(self) -> bool:
+        """Whether the request is still arriving."""
+        return not self._read_finished
+
+    # ---------------------------------------------------------------- the request
+
+    def begin(self, _: None) -> Awaitable[None] | None:
+        headers = self.headers
+        if headers.get("Content-Encoding") == "gzip":
+            headers["X-Consumed-Content-Encoding"] = headers.pop("Content-Encoding")
+            headers.pop("Content-Length", None)  # no longer the length the delegate gets
+            delegate: tornado.httputil.HTTPMessageDelegate = _Inflating(
+                self.protocol._owner.start_request(self, self.start_line, headers))
+        else:
+            delegate = self.protocol._owner.start_request(self, self.start_line, headers)
+        self._delegate = delegate
+        pending = delegate.headers_received(self.start_line, headers)
+        if headers.get("Expect") != "100-continue":
+            return pending
+        if pending is None:
+            self._continue()
+            return None
+        return self._continue_after(pending)
+
+    async def _continue_after(self, pending: Awaitable[None]) -> None:
+        await pending
+        self._continue()
+
+    def _continue(self) -> None:
+        """``100 (Continue)`` once the handler has looked at the headers, unless it already
+        answered (a 413, a 403): then the client need not send the body at all."""
+        if not self.started:
+            self.protocol.send(_CONTINUE)
+
+    def body(self, chunk: bytes) -> Awaitable[None] | None:
+        assert self._delegate is not None
+        return self._delegate.data_received(chunk)
+
+    def end(self, _: None) -> None:
+        self._read_finished = True
+        if not self._write_finished:
+            assert self._delegate is not None
+            self._delegate.finish()
+
+    def abandon(self, reason: str) -> None:
+        """The body outgrew the connection's limit: 413 unless an answer has begun (the
+        handler's own 413), and the connection closes without reading the rest."""
+        if not self.started:
+            return self.protocol._refuse(413, reason)
+        self.protocol._owner.malformed(self.protocol, reason)
+        self.connection_lost()
+        self.protocol.close()
+
+    def connection_lost(self) -> None:
+        """The client left (or the connection is closing): a request still arriving is told
+        so, an answered one's handler hears of it through its close callback. Once."""
+        if self._gone:
+            return
+        self._gone = True
+        if self._delegate is not None and not self._read_finished:
+            self._delegate.on_connection_close()
+        elif self._close_callback is not None and not self._write_finished:
+            callback, self._close_callback = self._close_callback, None
+            callback()
+
+    # ---------------------------------------------------------------- the answer
+
+    def set_close_callback(self, callback: Callable[[], None] | None) -> None:
+        self._close_callback = callback
+
+    def write_headers(self, start_line: tornado.httputil.RequestStartLine |
+                      tornado.httputil.ResponseStartLine,
+                      headers: tornado.httputil.HTTPHeaders,
+                      chunk: bytes | None = None) -> asyncio.Future[None]:
+        assert isinstance(start_line, tornado.httputil.ResponseStartLine)
+        request = self.start_line
+        code = start_line.code
+        self._chunking = (request.version == "HTTP/1.1" and request.method != "HEAD"
+                          and code not in (204, 304) and not 100 <= code < 200
+                          and "Content-Length" not in headers)
+        if request.version == "HTTP/1.1" and not self.keep_alive:
+            headers["Connection"] = "close"
+        if request.version == "HTTP/1.0" and self.keep_alive:
+            headers["Connection"] = "Keep-Alive"
+        if self._chunking:
+            headers["Transfer-Encoding"] = "chunked"
+        if request.method == "HEAD" or code == 304:
+            self._remaining = 0
+        elif "Content-Length" in headers:
+            self._remaining = int(headers["Content-Length"])
+        else:
+            self._remaining = None
+        lines = [f"HTTP/1.1 {code} {start_line.reason}"]
+        lines.extend(f"{name}: {value}" for name, value in headers.get_all())
+        data = "\r\n".join(lines).encode("latin1")
+        if b"\r" in data.replace(b"\r\n", b"") or b"\n" in data.replace(b"\r\n", b""):
+            raise ValueError(f"Illegal characters (CR or LF) in header: {data!r}")
+        self.started = True
+        return self._sent(data + b"\r\n\r\n" + (self._format(chunk) if chunk else b""))
+
+    def write(self, chunk: bytes) -> asyncio.Future[None]:
+        return self._sent(self._format(chunk))
+
+    def answer(self, head: bytes, body: bytes) -> None:
+        """The small-request path's whole answer in one write: ``head`` is the status line and
+        headers (with Content-Length, without the blank line)."""
+        self.started = True
+        connection = b"" if self.keep_alive or self.start_line.version != "HTTP/1.1" \
+            else b"\r\nConnection: close"
+        if self.start_line.version == "HTTP/1.0" and self.keep_alive:
+            connection = b"\r\nConnection: Keep-Alive"
+        self.protocol.send(head + connection + b"\r\n\r\n" + body)
+        self._remaining = None
+        self.finish()
+
+    def finish(self) -> None:
+        if self._remaining and not self.protocol.is_closed:
+            self.protocol.abort()
+            raise tornado.httputil.HTTPOutputError(
+                f"Tried to write {self._remaining} bytes less than Content-Length")
+        if self._chunking:
+            self.protocol.send(b"0\r\n\r\n")
+        self._write_finished = True
+        self._close_callback = None
+        if not self._read_finished:
+            self.keep_alive = False  # answered before the body arrived: close, do not read it
+        self.protocol.answered(self, self.keep_alive)
+
+    def _format(self, chunk: bytes) -> bytes:
+        if self._remaining is not None:
+            self._remaining -= len(chunk)
+            if self._remaining < 0:
+                self.protocol.abort()
+                raise tornado.httputil.HTTPOutputError(
+                    "Tried to write more data than Content-Length")
+        if self._chunking and chunk:
+            return b"%x\r\n%s\r\n" % (len(chunk), chunk)
+        return chunk
+
+    def _sent(self, data: bytes) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.protocol.is_closed:
+            future.set_exception(tornado.iostream.StreamClosedError())
+            future.exception()  # retrieved: nobody need await it
+            return future
+        drained = self.protocol.send(data)
+        if drained is None:
+            future.set_result(None)
+        else:
+            asyncio.ensure_future(drained).add_done_callback(lambda _: _settle(future))
+        return future
+
+
+class _Inflating(tornado.httputil.HTTPMessageDelegate):
+    """Inflates a gzip body for the delegate behind it, in bounded pieces."""
+
+    def __init__(self, delegate: tornado.httputil.HTTPMessageDelegate) -> None:
+        self._delegate = delegate
+        self._inflater = tornado.util.GzipDecompressor()
+
+    def headers_received(self, start_line: Any, headers: Any) -> Awaitable[None] | None:
+        return self._delegate.headers_received(start_line, headers)
+
+    async def data_received(self, chunk: bytes) -> None:
+        while chunk:
+            piece = self._inflater.decompress(chunk, _INFLATE_CHUNK)
+            if piece:
+                pending = self._delegate.data_received(piece)
+                if pending is not None:
+                    await pending
+            chunk = self._inflater.unconsumed_tail
+
+    def finish(self) -> None:
+        tail = self._inflater.flush()
+        if tail:
+            self._delegate.data_received(tail)
+        self._delegate.finish()
+
+    def on_connection_close(self) -> None:
+        self._delegate.on_connection_close()
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _can_keep_alive(start_line: tornado.httputil.RequestStartLine,
+                    headers: tornado.httputil.HTTPHeaders) -> bool:
+    """HTTP/1.1 unless the client says close; HTTP/1.0 only when asked, with a known length."""
+    connection = (headers.get("Connection") or "").lower()
+    if start_line.version == "HTTP/1.1":
+        return connection != "close"
+    if "Content-Length" in headers or start_line.method in ("HEAD", "GET") or \
+            headers.get("Transfer-Encoding", "").lower() == "chunked":
+        return connection == "keep-alive"
+    return False
