@@ -29,10 +29,9 @@ from tfserve_magic.serving.process.http1 import Exchange
 
 __all__ = ["SmallRequests"]
 
-# A body sent in chunks or compressed (the connection takes Content-Encoding off and notes it
-# in the X-Consumed- header when it inflates) is the full handler's: it bounds the bytes
-# received.
-_UNUSUAL_HEADERS = ("Transfer-Encoding", "Content-Encoding", "X-Consumed-Content-Encoding")
+# A body sent in chunks or compressed is the full handler's: it bounds the bytes received
+# (and the connection inflates gzip for it).
+_UNUSUAL_HEADERS = ("transfer-encoding", "content-encoding")
 _REASONS = {status.value: status.phrase.encode("ascii") for status in http.HTTPStatus}
 
 
@@ -50,23 +49,22 @@ class SmallRequests:
         self._headers = headers.encode("latin1")
         self._date = (0, b"")
 
-    def claim(self, start_line: tornado.httputil.RequestStartLine,
-              headers: tornado.httputil.HTTPHeaders,
-              connection: Exchange) -> tornado.httputil.HTTPMessageDelegate | None:
+    def claim(self, exchange: Exchange) -> tornado.httputil.HTTPMessageDelegate | None:
         """A delegate that answers this request, or None to leave it to the full handlers."""
-        if start_line.method != "POST":
+        start_line, fields = exchange.start_line, exchange.fields
+        if start_line.method != "POST" or exchange.repeated_fields:
             return None
         path = start_line.path.partition("?")[0]
         call = model_calls.parse_call_path(path)
-        if call is None or any(name in headers for name in _UNUSUAL_HEADERS):
+        if call is None or any(name in fields for name in _UNUSUAL_HEADERS):
             return None
-        length = headers.get("Content-Length", "")
+        length = fields.get("content-length", "")
         if not (length.isascii() and length.isdigit() and len(length) < 7
                 and int(length) <= self._limit):
             return None
-        if self.ctx.access.host_refusal(headers.get("Host") or "127.0.0.1") is not None:
+        if self.ctx.access.host_refusal(fields.get("host") or "127.0.0.1") is not None:
             return None
-        return _SmallRequest(self, connection, call, path)
+        return _SmallRequest(self, exchange, call, path)
 
     def respond(self, connection: Exchange, status: int, body: bytes) -> None:
         """The whole answer in one write."""
@@ -99,9 +97,6 @@ class _SmallRequest(tornado.httputil.HTTPMessageDelegate):
         self._pending: model_calls.Pending | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
-
-    def headers_received(self, start_line: Any, headers: Any) -> None:
-        return None
 
     def data_received(self, chunk: bytes) -> None:
         self._body += chunk

@@ -54,8 +54,9 @@ def default_max_connections() -> int:
     return max(8, budget)
 
 
-Claim = Callable[[tornado.httputil.RequestStartLine, tornado.httputil.HTTPHeaders, Exchange],
-                 tornado.httputil.HTTPMessageDelegate | None]
+# Takes a request by its start line and header fields (``Exchange.fields``), or leaves it to the
+# application (None). A claimed delegate is not called with ``headers_received``.
+Claim = Callable[[Exchange], tornado.httputil.HTTPMessageDelegate | None]
 
 
 class GuardedHTTPServer:
@@ -111,13 +112,12 @@ class GuardedHTTPServer:
 
     # ---------------------------------------------------------------- connections
 
-    def start_request(self, exchange: Exchange, start_line: tornado.httputil.RequestStartLine,
-                      headers: tornado.httputil.HTTPHeaders
-                      ) -> tornado.httputil.HTTPMessageDelegate:
-        delegate = self.claim(start_line, headers, exchange) if self.claim else None
-        if delegate is None:
-            delegate = self.application.start_request(exchange.protocol, exchange)
-        return delegate
+    def start_request(self, exchange: Exchange
+                      ) -> tuple[tornado.httputil.HTTPMessageDelegate, bool]:
+        delegate = self.claim(exchange) if self.claim else None
+        if delegate is not None:
+            return delegate, True
+        return self.application.start_request(exchange.protocol, exchange), False
 
     def opened(self, connection: Http1Protocol) -> None:
         self._connecting -= 1

@@ -17,6 +17,7 @@ for its timeouts and limits. No TensorFlow, no Jupyter.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
 from collections import deque
@@ -57,10 +58,10 @@ class ConnectionOwner(Protocol):
     max_header_size: int
     max_body_size: int
 
-    def start_request(self, exchange: Exchange, start_line: tornado.httputil.RequestStartLine,
-                      headers: tornado.httputil.HTTPHeaders
-                      ) -> tornado.httputil.HTTPMessageDelegate:
-        """The delegate that takes this request (claimed, or the application's routing)."""
+    def start_request(self, exchange: Exchange
+                      ) -> tuple[tornado.httputil.HTTPMessageDelegate, bool]:
+        """The delegate that takes this request, and whether it was claimed by its start line
+        and fields (then it is not given Tornado's headers: it has what it needs)."""
 
     def opened(self, connection: Http1Protocol) -> None:
         """A new connection, waiting for its first request's headers."""
@@ -219,26 +220,23 @@ class Http1Protocol(asyncio.Protocol):
         if size > self._owner.max_header_size:
             self._stop(431, self._headers_too_large())
             raise _Stop
-        headers = tornado.httputil.HTTPHeaders()
-        for name, value in self._header_list:
-            headers.add(name.decode("latin1"), value.decode("latin1"))
-        self._header_list = []
+        raw, self._header_list = self._header_list, []
+        fields = {name.decode("latin1").lower(): value.decode("latin1") for name, value in raw}
         version = "HTTP/" + self._parser.get_http_version()
         if version not in ("HTTP/1.1", "HTTP/1.0"):  # llhttp takes a line with none as 0.9
             raise ValueError(f"Unsupported HTTP version in request line: {version}")
         start_line = tornado.httputil.RequestStartLine(
             self._parser.get_method().decode("ascii"), self._url.decode("latin1"), version)
-        declared = headers.get("Content-Length")
+        self._events.append((_HEADERS, (start_line, raw, fields)))
+        declared = fields.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > \
                 self._owner.max_body_size:
             # Tornado's limit: the application may answer first (413), then the
             # connection closes without reading the body.
-            self._events.append((_HEADERS, (start_line, headers)))
             self._events.append((_END, (f"Request body of {declared} bytes is larger than "
                                         f"the limit of {self._owner.max_body_size} bytes")))
             self._stopped_parsing = True
             raise _Stop  # nothing more is parsed
-        self._events.append((_HEADERS, (start_line, headers)))
 
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)
@@ -278,8 +276,7 @@ class Http1Protocol(asyncio.Protocol):
                 if exchange is not None:
                     break  # pipelined: the previous answer is still being written
                 events.popleft()
-                start_line, headers = value
-                exchange = self._exchange = Exchange(self, start_line, headers)
+                exchange = self._exchange = Exchange(self, *value)
                 self._owner.mark(self, Phase.BODY)
                 self._deliver(exchange.begin, None)
             elif kind == _BODY:
@@ -380,12 +377,14 @@ class Exchange(tornado.httputil.HTTPConnection):
     delegate that takes it (``RequestHandler`` writes through it)."""
 
     def __init__(self, protocol: Http1Protocol, start_line: tornado.httputil.RequestStartLine,
-                 headers: tornado.httputil.HTTPHeaders) -> None:
+                 raw_headers: list[tuple[bytes, bytes]], fields: dict[str, str]) -> None:
         self.protocol = protocol
         self.context = protocol.context
         self.start_line = start_line
-        self.headers = headers
-        self.keep_alive = _can_keep_alive(start_line, headers)
+        self.fields = fields  # lower-case names; the last of a repeated one
+        self.repeated_fields = len(fields) != len(raw_headers)
+        self._raw_headers = raw_headers
+        self.keep_alive = _can_keep_alive(start_line, fields)
         self.started = False  # the status line has been written
         self._delegate: tornado.httputil.HTTPMessageDelegate | None = None
         self._read_finished = False
@@ -402,18 +401,28 @@ class Exchange(tornado.httputil.HTTPConnection):
 
     # ---------------------------------------------------------------- the request
 
+    @functools.cached_property
+    def headers(self) -> tornado.httputil.HTTPHeaders:
+        """Tornado's headers, made only for a request the application's handlers serve."""
+        headers = tornado.httputil.HTTPHeaders()
+        for name, value in self._raw_headers:
+            headers.add(name.decode("latin1"), value.decode("latin1"))
+        return headers
+
     def begin(self, _: None) -> Awaitable[None] | None:
-        headers = self.headers
-        if headers.get("Content-Encoding") == "gzip":
-            headers["X-Consumed-Content-Encoding"] = headers.pop("Content-Encoding")
-            headers.pop("Content-Length", None)  # no longer the length the delegate gets
-            delegate: tornado.httputil.HTTPMessageDelegate = _Inflating(
-                self.protocol._owner.start_request(self, self.start_line, headers))
+        delegate, claimed = self.protocol._owner.start_request(self)
+        if claimed:
+            self._delegate = delegate
+            pending = None
         else:
-            delegate = self.protocol._owner.start_request(self, self.start_line, headers)
-        self._delegate = delegate
-        pending = delegate.headers_received(self.start_line, headers)
-        if headers.get("Expect") != "100-continue":
+            headers = self.headers
+            if headers.get("Content-Encoding") == "gzip":
+                headers["X-Consumed-Content-Encoding"] = headers.pop("Content-Encoding")
+                headers.pop("Content-Length", None)  # no longer the length the delegate gets
+                delegate = _Inflating(delegate)
+            self._delegate = delegate
+            pending = delegate.headers_received(self.start_line, headers)
+        if self.fields.get("expect") != "100-continue":
             return pending
         if pending is None:
             self._continue()
@@ -584,12 +593,12 @@ def _settle(future: asyncio.Future[None]) -> None:
 
 
 def _can_keep_alive(start_line: tornado.httputil.RequestStartLine,
-                    headers: tornado.httputil.HTTPHeaders) -> bool:
+                    fields: dict[str, str]) -> bool:
     """HTTP/1.1 unless the client says close; HTTP/1.0 only when asked, with a known length."""
-    connection = (headers.get("Connection") or "").lower()
+    connection = fields.get("connection", "").lower()
     if start_line.version == "HTTP/1.1":
         return connection != "close"
-    if "Content-Length" in headers or start_line.method in ("HEAD", "GET") or \
-            headers.get("Transfer-Encoding", "").lower() == "chunked":
+    if "content-length" in fields or start_line.method in ("HEAD", "GET") or \
+            fields.get("transfer-encoding", "").lower() == "chunked":
         return connection == "keep-alive"
     return False
