@@ -91,7 +91,8 @@ class GuardedHTTPServer:
         self._sweeper = self._loop.call_later(interval, self._sweep, interval)
 
     def stop(self) -> None:
-        """Stop accepting (connections already open finish what they are doing)."""
+        """Stop accepting and close the listening sockets (connections already open finish
+        what they are doing)."""
         self._sweeper.cancel()
         for remove in self._listeners:
             remove()
@@ -220,6 +221,7 @@ class GuardedHTTPServer:
             if state["listening"]:
                 loop.remove_reader(sock)
             state["listening"], state["removed"] = False, True
+            sock.close()
 
         loop.add_reader(sock, on_readable)
         return remove

@@ -136,6 +136,13 @@ class Http1Protocol(asyncio.Protocol):
             exchange.connection_lost()
         self._owner.closed(self)
 
+    def eof_received(self) -> bool:
+        """The client shut its side after sending: answer what it sent, then close."""
+        self._stopped_parsing = True
+        if self._exchange is None and not self._events:
+            return False  # nothing to answer: the transport closes itself
+        return True
+
     def pause_writing(self) -> None:
         self._writing_paused = True
 
@@ -342,7 +349,7 @@ class Http1Protocol(asyncio.Protocol):
         self._owner.mark(self, Phase.HEADERS)
         self._pump()
         if self._stopped_parsing and not self._events and self._exchange is None:
-            self.close()  # an upgrade asked for: nothing more will be read
+            self.close()  # the client shut its side, or asked for an upgrade: nothing more
 
     def _refuse(self, status: int, message: str) -> None:
         """TF Serving's error shape with ``status``, then close (a close alone when an answer
