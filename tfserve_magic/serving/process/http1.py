@@ -139,9 +139,8 @@ class Http1Protocol(asyncio.Protocol):
     def eof_received(self) -> bool:
         """The client shut its side after sending: answer what it sent, then close."""
         self._stopped_parsing = True
-        if self._exchange is None and not self._events:
-            return False  # nothing to answer: the transport closes itself
-        return True
+        # Nothing to answer: False, and the transport closes itself.
+        return self._exchange is not None or bool(self._events)
 
     def pause_writing(self) -> None:
         self._writing_paused = True
