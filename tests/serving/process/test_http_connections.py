@@ -269,6 +269,9 @@ def test_headers_over_the_limit_get_431_and_a_close(shared_server: RunningServer
             "error": f"Request headers are larger than the limit of {HEADER_LIMIT} bytes"}
         assert conn.closed_by_server()
     assert_still_serving(shared_server)
+    assert wait_for(lambda: "Refused a request from 127.0.0.1: Request headers are larger "
+                            f"than the limit of {HEADER_LIMIT} bytes" in shared_server.log(),
+                    timeout=10, what="the refusal in the server log")
 
 
 def test_headers_under_the_limit_are_served(shared_server: RunningServer) -> None:

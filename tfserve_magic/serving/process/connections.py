@@ -20,6 +20,7 @@ import asyncio
 import errno
 import logging
 import os
+import re
 import resource
 import socket
 import time
@@ -29,7 +30,7 @@ from typing import Any
 import tornado.httputil
 
 from tfserve_magic.serving.process.http1 import Exchange, Http1Protocol, Phase
-from tfserve_magic.serving.safelog import Throttle
+from tfserve_magic.serving.safelog import Throttle, clean
 
 __all__ = ["Claim", "GuardedHTTPServer", "default_max_connections"]
 
@@ -40,6 +41,7 @@ _ACCEPTS_PER_EVENT = 128  # Tornado's own bound: fairness with requests in fligh
 _SWEEP_SECONDS = 0.25  # how often overdue headers and bodies are looked for (at most)
 _PAUSE_SECONDS = 0.5  # with nothing to shed, retry accept() after this (or on a close)
 _MAX_HEADER_BYTES = 64 << 10  # Tornado's default limit for a request's start line and headers
+_DIGITS = re.compile(r"[0-9]+")
 _FULL = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
@@ -84,7 +86,7 @@ class GuardedHTTPServer:
         self._limits = {Phase.HEADERS: header_timeout, Phase.BODY: body_timeout}
         self._listeners: list[Callable[[], None]] = []
         self._paused: list[Callable[[], None]] = []
-        self._events = Throttle(interval=10.0)
+        self._events = Throttle(interval=10.0, max_causes=64)
         self.shed_count = 0
         self.timed_out_count = 0
         interval = min(_SWEEP_SECONDS, header_timeout / 4, body_timeout / 4)
@@ -134,7 +136,11 @@ class GuardedHTTPServer:
         self._resume()
 
     def malformed(self, connection: Http1Protocol, reason: str) -> None:
-        self._note("malformed", "Refused a request from %s: %s", connection.context, reason)
+        # One line per kind of refusal and interval: the kind is the reason without the
+        # client's own words or numbers, so a hostile client cannot make every line new.
+        kind = _DIGITS.sub("N", ":".join(reason.split(":", 2)[:2]))[:60]
+        self._note(f"malformed {kind}", "Refused a request from %s: %s", connection.context,
+                   clean(reason[:300]))
 
     def _admit(self, sock: socket.socket) -> None:
         """A new connection, if there is room (or a waiting one can be shed for it)."""
