@@ -8,7 +8,9 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import os
 import socket
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -150,3 +152,36 @@ def test_bodies_under_the_limit_are_served_however_they_are_sent(
     status, doc = post_raw(strict_server, gzip.compress(body) if how == "gzip" else body,
                            headers, chunked=how == "chunked")
     assert (status, doc) == (200, {"predictions": [3.0, 4.0]})
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU the process has used (Linux /proc)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _gzip_bomb(inflated_mib: int) -> bytes:
+    """A gzip body of zeros: about a thousandth of its inflated size."""
+    squeeze = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: the gzip container
+    zeros = bytes(1 << 20)
+    return b"".join([*(squeeze.compress(zeros) for _ in range(inflated_mib)), squeeze.flush()])
+
+
+def test_a_gzip_bomb_is_refused_without_being_inflated(strict_server: RunningServer) -> None:
+    bomb = _gzip_bomb(512)
+    assert len(bomb) < 1 << 20  # under the connection's own limit: the handler must refuse it
+    before = _cpu_seconds(strict_server.proc.pid)
+    with socket.create_connection(("127.0.0.1", strict_server.port), timeout=30) as sock:
+        sock.sendall(f"POST {PREDICT} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Encoding: gzip"
+                     f"\r\nContent-Length: {len(bomb)}\r\n\r\n".encode() + bomb)
+        answer = b""
+        while chunk := sock.recv(65536):  # until the server closes: the body has been read
+            answer += chunk
+    spent = _cpu_seconds(strict_server.proc.pid) - before
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413 "), answer[:300]
+    assert b"larger than the limit of 2000 bytes (--max_request_bytes)" in body
+    # Inflating 512 MiB costs seconds; once the 413 is out, the rest is read past, not inflated.
+    assert spent < 1.0, f"the server spent {spent:.2f} s of CPU on a refused body"
+    assert_good_clients_served(strict_server, 1)

@@ -425,7 +425,7 @@ class Exchange(tornado.httputil.HTTPConnection):
             if headers.get("Content-Encoding") == "gzip":
                 headers["X-Consumed-Content-Encoding"] = headers.pop("Content-Encoding")
                 headers.pop("Content-Length", None)  # no longer the length the delegate gets
-                delegate = _Inflating(delegate)
+                delegate = _Inflating(delegate, self)
             self._delegate = delegate
             pending = delegate.headers_received(self.start_line, headers)
         if self.fields.get("expect") != "100-continue":
@@ -446,6 +446,8 @@ class Exchange(tornado.httputil.HTTPConnection):
             self.protocol.send(_CONTINUE)
 
     def body(self, chunk: bytes) -> Awaitable[None] | None:
+        if self.started:
+            return None  # answered already (a 413): the rest is read past, never inflated
         assert self._delegate is not None
         return self._delegate.data_received(chunk)
 
@@ -565,17 +567,20 @@ class Exchange(tornado.httputil.HTTPConnection):
 
 
 class _Inflating(tornado.httputil.HTTPMessageDelegate):
-    """Inflates a gzip body for the delegate behind it, in bounded pieces."""
+    """Inflates a gzip body for the delegate behind it, in bounded pieces, and stops inflating
+    once the request has been answered (a 413 for a body that inflates past the limit)."""
 
-    def __init__(self, delegate: tornado.httputil.HTTPMessageDelegate) -> None:
+    def __init__(self, delegate: tornado.httputil.HTTPMessageDelegate,
+                 exchange: Exchange) -> None:
         self._delegate = delegate
+        self._exchange = exchange
         self._inflater = tornado.util.GzipDecompressor()
 
     def headers_received(self, start_line: Any, headers: Any) -> Awaitable[None] | None:
         return self._delegate.headers_received(start_line, headers)
 
     async def data_received(self, chunk: bytes) -> None:
-        while chunk:
+        while chunk and not self._exchange.started:  # answered (a 413): inflate no more
             piece = self._inflater.decompress(chunk, _INFLATE_CHUNK)
             if piece:
                 pending = self._delegate.data_received(piece)
@@ -584,9 +589,10 @@ class _Inflating(tornado.httputil.HTTPMessageDelegate):
             chunk = self._inflater.unconsumed_tail
 
     def finish(self) -> None:
-        tail = self._inflater.flush()
-        if tail:
-            self._delegate.data_received(tail)
+        if not self._exchange.started:  # else what is left need not be inflated either
+            tail = self._inflater.flush()
+            if tail:
+                self._delegate.data_received(tail)
         self._delegate.finish()
 
     def on_connection_close(self) -> None:
