@@ -403,6 +403,18 @@ def test_clients_that_leave_before_their_answer_do_not_hurt_the_server(
     assert "Traceback" not in grown and " E " not in grown, grown[-3000:]
 
 
+def test_a_client_that_shuts_its_side_mid_body_is_closed_at_once(
+        shared_server: RunningServer) -> None:
+    # The body can never arrive: the server closes now, not after the 120 s body timeout.
+    for body_sent in (b"", b'{"instances": '):
+        with Conn(shared_server) as conn:
+            conn.send(f"POST {PREDICT} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100"
+                      "\r\n\r\n".encode() + body_sent)
+            conn.sock.shutdown(socket.SHUT_WR)
+            assert conn.closed_by_server()
+    assert_still_serving(shared_server)
+
+
 # ------------------------------------------------------------- 10. long keep-alive connections
 
 def test_many_requests_on_one_keep_alive_connection(shared_server: RunningServer) -> None:

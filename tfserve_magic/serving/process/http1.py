@@ -137,10 +137,13 @@ class Http1Protocol(asyncio.Protocol):
         self._owner.closed(self)
 
     def eof_received(self) -> bool:
-        """The client shut its side after sending: answer what it sent, then close."""
+        """The client shut its side: answer the requests it sent whole, then close; a request
+        cut short can never be answered, so then close at once (False: the transport does)."""
         self._stopped_parsing = True
-        # Nothing to answer: False, and the transport closes itself.
-        return self._exchange is not None or bool(self._events)
+        exchange = self._exchange
+        if exchange is not None and not exchange.reading:
+            return True  # being answered
+        return any(kind == _END and value is None for kind, value in self._events)
 
     def pause_writing(self) -> None:
         self._writing_paused = True
