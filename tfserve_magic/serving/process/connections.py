@@ -82,7 +82,8 @@ class GuardedHTTPServer:
         self.max_connections = max_connections or default_max_connections()
         self._loop = asyncio.get_running_loop()
         self._phases: dict[Http1Protocol, tuple[str, float]] = {}
-        self._connecting = 0  # accepted, not yet a connection
+        # Accepted, its connection not made yet (the next loop turn): counted, and sheddable.
+        self._pending: dict[socket.socket, float] = {}
         self._limits = {Phase.HEADERS: header_timeout, Phase.BODY: body_timeout}
         self._listeners: list[Callable[[], None]] = []
         self._paused: list[Callable[[], None]] = []
@@ -123,7 +124,6 @@ class GuardedHTTPServer:
         return self.application.start_request(exchange.protocol, exchange), False
 
     def opened(self, connection: Http1Protocol) -> None:
-        self._connecting -= 1
         self._phases[connection] = (Phase.HEADERS, time.monotonic())
 
     def mark(self, connection: Http1Protocol, phase: str) -> None:
@@ -144,32 +144,40 @@ class GuardedHTTPServer:
 
     def _admit(self, sock: socket.socket) -> None:
         """A new connection, if there is room (or a waiting one can be shed for it)."""
-        if len(self._phases) + self._connecting >= self.max_connections and \
+        if len(self._phases) + len(self._pending) >= self.max_connections and \
                 not self._shed_one("the limit"):
             sock.close()  # everyone is being answered: the newcomer waits for a retry
             self._note("refused", "Refused a connection: all %d are being answered",
                        self.max_connections)
             return
-        self._connecting += 1
+        self._pending[sock] = time.monotonic()
         self._loop.create_task(self._connect(sock))
 
     async def _connect(self, sock: socket.socket) -> None:
+        if self._pending.pop(sock, None) is None:
+            return  # shed before its turn came
         try:
             await self._loop.connect_accepted_socket(lambda: Http1Protocol(self), sock)
         except OSError as exc:  # the client left before its transport was made
-            self._connecting -= 1
             sock.close()
             log.debug("A connection closed before it was set up: %s", exc)
 
     def _shed_one(self, reason: str) -> bool:
-        """Close the connection that has waited longest without finishing its request."""
-        waiting = [(since, conn) for conn, (phase, since) in self._phases.items()
-                   if phase != Phase.ANSWERING]
+        """Close the connection that has waited longest without finishing its request (one
+        accepted a moment ago and not yet set up counts as waiting since its accept)."""
+        waiting: list[tuple[float, Http1Protocol | socket.socket, str]] = [
+            (since, conn, phase) for conn, (phase, since) in self._phases.items()
+            if phase != Phase.ANSWERING]
+        waiting += [(since, sock, Phase.HEADERS) for sock, since in self._pending.items()]
         if not waiting:
             return False
-        _, conn = min(waiting, key=lambda item: item[0])
-        phase = self._phases.pop(conn)[0]
-        conn.abort()
+        _, oldest, phase = min(waiting, key=lambda item: item[0])
+        if isinstance(oldest, socket.socket):
+            del self._pending[oldest]
+            oldest.close()
+        else:
+            del self._phases[oldest]
+            oldest.abort()
         self.shed_count += 1
         self._note("shed", "Closed a connection %s to make room (%s; %d shed so far, "
                    "limit %d connections)", phase, reason, self.shed_count,
