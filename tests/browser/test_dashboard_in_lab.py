@@ -111,5 +111,7 @@ def test_dashboard_switches_the_version_predictions_use(tmp_path, plus_version_b
                 .wait_for(timeout=30_000)
             assert "AVAILABLE" not in page.locator(".tfserve-dashboard .tfserve-versions") \
                 .first.inner_text()
-            assert "stopped answering" in page.locator(".tfserve-dashboard").inner_text()
+            # The reason reaches the page in its own widget message, after the table's.
+            page.locator(".tfserve-dashboard", has_text="stopped answering").first \
+                .wait_for(timeout=30_000)
             page.locator(".tfserve-dashboard").screenshot(path=str(tmp_path / "stopped.png"))
