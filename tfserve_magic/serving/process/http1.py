@@ -127,10 +127,7 @@ class Http1Protocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.is_closed = True
         self._events.clear()
-        for waiter in self._drained:
-            if not waiter.done():
-                waiter.set_result(None)
-        self._drained = []
+        self.resume_writing()  # nobody waits for a drain that cannot come
         exchange, self._exchange = self._exchange, None
         if exchange is not None:
             exchange.connection_lost()
@@ -152,8 +149,7 @@ class Http1Protocol(asyncio.Protocol):
         self._writing_paused = False
         waiters, self._drained = self._drained, []
         for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+            _settle(waiter)
 
     def close(self) -> None:
         """Close after what was written has left (not waiting for the client)."""
@@ -293,14 +289,10 @@ class Http1Protocol(asyncio.Protocol):
                 if exchange is not None:
                     self._deliver(exchange.body, value)
             elif kind == _ERROR:
-                if exchange is not None and exchange.reading:
-                    events.popleft()  # broken inside this request: it ends here
-                    self._refuse(*value)
-                elif exchange is not None:
+                if exchange is not None and not exchange.reading:
                     break  # answer the requests before it first
-                else:
-                    events.popleft()
-                    self._refuse(*value)
+                events.popleft()  # (or it broke inside the request still arriving)
+                self._refuse(*value)
             else:
                 events.popleft()
                 if exchange is None:
@@ -324,10 +316,7 @@ class Http1Protocol(asyncio.Protocol):
             return
         future = asyncio.ensure_future(pending)
         if future.done():
-            if not future.cancelled() and future.exception() is not None:
-                log.error("Uncaught exception on a REST connection",
-                          exc_info=future.exception())
-                self.abort()
+            self._crashed(future)
             return
         self._waiting = True
         self._pause_reading()
@@ -335,10 +324,16 @@ class Http1Protocol(asyncio.Protocol):
 
     def _resolved(self, future: asyncio.Future[Any]) -> None:
         self._waiting = False
-        if not future.cancelled() and future.exception() is not None:
-            log.error("Uncaught exception on a REST connection", exc_info=future.exception())
-            return self.abort()
-        self._pump()
+        if not self._crashed(future):
+            self._pump()
+
+    def _crashed(self, future: asyncio.Future[Any]) -> bool:
+        """Whether a delegate step's future failed (logged, and the connection dropped)."""
+        if future.cancelled() or future.exception() is None:
+            return False
+        log.error("Uncaught exception on a REST connection", exc_info=future.exception())
+        self.abort()
+        return True
 
     def answered(self, exchange: Exchange, keep_alive: bool) -> None:
         """The exchange's answer has been written: next request, or close."""
@@ -496,10 +491,9 @@ class Exchange(tornado.httputil.HTTPConnection):
         self._chunking = (request.version == "HTTP/1.1" and request.method != "HEAD"
                           and code not in (204, 304) and not 100 <= code < 200
                           and "Content-Length" not in headers)
-        if request.version == "HTTP/1.1" and not self.keep_alive:
-            headers["Connection"] = "close"
-        if request.version == "HTTP/1.0" and self.keep_alive:
-            headers["Connection"] = "Keep-Alive"
+        connection = self._connection_header()
+        if connection:
+            headers["Connection"] = connection
         if self._chunking:
             headers["Transfer-Encoding"] = "chunked"
         if request.method == "HEAD" or code == 304:
@@ -511,7 +505,7 @@ class Exchange(tornado.httputil.HTTPConnection):
         lines = [f"HTTP/1.1 {code} {start_line.reason}"]
         lines.extend(f"{name}: {value}" for name, value in headers.get_all())
         data = "\r\n".join(lines).encode("latin1")
-        if b"\r" in data.replace(b"\r\n", b"") or b"\n" in data.replace(b"\r\n", b""):
+        if any(b"\r" in line or b"\n" in line for line in data.split(b"\r\n")):
             raise ValueError(f"Illegal characters (CR or LF) in header: {data!r}")
         self.started = True
         return self._sent(data + b"\r\n\r\n" + (self._format(chunk) if chunk else b""))
@@ -523,13 +517,20 @@ class Exchange(tornado.httputil.HTTPConnection):
         """The small-request path's whole answer in one write: ``head`` is the status line and
         headers (with Content-Length, without the blank line)."""
         self.started = True
-        connection = b"" if self.keep_alive or self.start_line.version != "HTTP/1.1" \
-            else b"\r\nConnection: close"
-        if self.start_line.version == "HTTP/1.0" and self.keep_alive:
-            connection = b"\r\nConnection: Keep-Alive"
-        self.protocol.send(head + connection + b"\r\n\r\n" + body)
-        self._remaining = None
+        connection = self._connection_header()
+        tail = f"\r\nConnection: {connection}\r\n\r\n".encode() if connection else b"\r\n\r\n"
+        self.protocol.send(head + tail + body)
         self.finish()
+
+    def _connection_header(self) -> str | None:
+        """What the answer says of the connection: ``close`` to an HTTP/1.1 client whose
+        connection ends, ``Keep-Alive`` to an HTTP/1.0 client that asked for it."""
+        version = self.start_line.version
+        if version == "HTTP/1.1" and not self.keep_alive:
+            return "close"
+        if version == "HTTP/1.0" and self.keep_alive:
+            return "Keep-Alive"
+        return None
 
     def finish(self) -> None:
         if self._remaining and not self.protocol.is_closed:
