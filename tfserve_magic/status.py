@@ -115,11 +115,6 @@ class VersionReport:
         """Ended with a load error (a version retrying after one is still LOADING)."""
         return self.state is VersionState.END and bool(self.error)
 
-    @property
-    def shown_state(self) -> str:
-        """The state a person reads: ``FAILED`` for a failed version, else the state's name."""
-        return "FAILED" if self.failed else self.state.name
-
 
 @dataclass(frozen=True)
 class ModelDescription:
@@ -201,10 +196,17 @@ class ServerDescription:
 
 
 def _model_from_json(data: Mapping[str, Any]) -> ModelDescription:
+    name, base_path = str(data["name"]), str(data.get("base_path") or "")
+
+    def error(text: str) -> str:
+        # The server writes a model's folder as "<base_path of NAME>" in load errors (its status
+        # API tells no paths); a caller told the folder reads the real path.
+        return text.replace(f"<base_path of {name}>", base_path.rstrip("/")) if base_path \
+            else text
+
     return ModelDescription(
-        name=str(data["name"]), base_path=str(data.get("base_path") or ""),
-        policy=str(data.get("policy") or ""),
+        name=name, base_path=base_path, policy=str(data.get("policy") or ""),
         labels={str(k): int(v) for k, v in (data.get("labels") or {}).items()},
         versions=tuple(VersionReport(int(v["version"]), VersionState.from_name(v["state"]),
-                                     str(v.get("error") or ""))
+                                     error(str(v.get("error") or "")))
                        for v in data.get("versions") or ()))

@@ -6,7 +6,7 @@
 
 export interface VersionView {
   version: number;
-  state: string; // as a person reads it: FAILED for a load error
+  state: string; // TF Serving's: a version that failed to load is END, with its error
   labels: string; // "canary, stable"
   error: string;
 }

@@ -92,7 +92,11 @@ def test_dashboard_follows_versions_labels_and_failures(served, plus_version_bui
     handle.client.reload()
     wait_for(lambda: handle.client.status("plus", 3)[0].state is VersionState.END, 60, what="v3 END")
     dash.refresh()
-    assert "FAILED" in panel.versions.value and "Error reading SavedModel" in panel.versions.value
+    # TF Serving's name for the state (END), the load error beside it, as %tfserve status says.
+    failed_row = panel.versions.value.split("data-version='3'")[1].split("</tr>")[0]
+    assert ">END</b>" in failed_row and "Error reading SavedModel" in failed_row
+    assert "FAILED" not in panel.versions.value
+    assert panel.label_version.value == 2  # the newest serving version, never the failed one
     panel.label_name.value = "stable"
     panel.label_version.value = 3
     panel.move.click()

@@ -233,6 +233,8 @@ def test_corrupt_saved_model(ip, capsys, tmp_path, half_plus_two) -> None:
     corrupt_copy(str(half_plus_two / "1"), str(base / "1"))
     _, err = run(ip, capsys, f"start {base}")
     assert "Model corrupt failed to load: version 1: Error reading SavedModel" in err
+    # The folder a person can open, not the status API's "<base_path of corrupt>".
+    assert f"Error reading SavedModel at {base / '1'}" in err and "<base_path" not in err, err
     assert registry.read_records() == []  # the failed server was stopped, nothing left behind
 
 

@@ -29,7 +29,7 @@ def test_versions_arrive_ready_to_render() -> None:
     assert view["name"] == "s" and view["pid"] == 12 and view["rest_api_port"] == 8501
     (model,) = view["model_views"]
     assert model["versions"] == [
-        {"version": 3, "state": "FAILED", "labels": "", "error": "bad saved_model.pb"},
+        {"version": 3, "state": "END", "labels": "", "error": "bad saved_model.pb"},
         {"version": 2, "state": "AVAILABLE", "labels": "canary", "error": ""},
         {"version": 1, "state": "END", "labels": "blue, stable", "error": ""}]
     assert model["curl"] is None  # no metadata: no example

@@ -55,7 +55,7 @@ class BatchStats:
 
 @dataclass(frozen=True)
 class VersionRow(VersionReport):
-    """A version as the dashboard shows it: its report (state, error, ``shown_state``), the
+    """A version as the dashboard shows it: its report (TF Serving's state, load error), the
     labels pointing at it and its traffic."""
 
     labels: tuple[str, ...] = ()

@@ -59,11 +59,12 @@ def _number(value: float | None, digits: int) -> str:
 
 
 def _state_html(row: VersionRow, stopped: bool) -> str:
-    """The state cell: STOPPED once the server is gone, FAILED in red for a load error."""
+    """The state cell: STOPPED once the server is gone, else TF Serving's state (END in red for
+    a load error, which the row shows beside it)."""
     if stopped:
         text, colour = "STOPPED", _GONE
     else:
-        text = row.shown_state
+        text = row.state.name
         colour = _FAILED if row.failed else _STATE_COLOURS.get(row.state, "#000")
     return f"<b style='color:{colour}'>{text}</b>"
 
@@ -170,10 +171,13 @@ class ModelPanel(w.VBox):
         self.label_name.options = tuple(sorted(view.labels))
         versions = tuple(r.version for r in view.rows)
         if tuple(self.label_version.options) != versions:
+            # New options reset the choice: keep a serving one, else offer the newest serving
+            # version (never one that failed to load or was unloaded; a person may still pick
+            # it, and the server says why a label cannot point there).
             previous = self.label_version.value
             self.label_version.options = versions
-            if versions and previous not in versions:
-                self.label_version.value = versions[0]
+            self.label_version.value = previous if previous in view.available else (
+                view.available[0] if view.available else None)
         if tuple(self.signature_version.options) != view.available:
             previous = self.signature_version.value
             self.signature_version.options = view.available

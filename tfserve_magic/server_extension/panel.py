@@ -1,9 +1,10 @@
 """What the JupyterLab panel shows for one recorded server, ready to render.
 
-The panel's TypeScript only lays out what this returns: versions with the state a person reads
-(``FAILED`` for a load error), labels grouped by version, and a curl command per model, once
-with the token (for the clipboard) and once with ``$JUPYTER_TOKEN`` in its place (for the
-screen). The grouping and state rules are the dashboard's (``dashboard_state``).
+The panel's TypeScript only lays out what this returns: versions with TF Serving's state (a
+version that failed to load is ``END``, its load error beside it), labels grouped by version,
+and a curl command per model, once with the token (for the clipboard) and once with
+``$JUPYTER_TOKEN`` in its place (for the screen). The grouping and state rules are the
+dashboard's (``dashboard_state``).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def server_view(record: ServerRecord, status: ServerDescription | None, proxy_ur
         command = curls.get(view.name)
         models.append({
             "name": view.name,
-            "versions": [{"version": row.version, "state": row.shown_state,
+            "versions": [{"version": row.version, "state": row.state.name,
                           "labels": ", ".join(row.labels), "error": row.error}
                          for row in view.rows],
             "curl": None if command is None else {"command": command,
