@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 # Keep serving after the demo prediction with: make demo KEEP=1
 KEEP    ?=
 
-.PHONY: demo test lint install browser bench clean
+.PHONY: demo test lint install browser kubectl bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -23,6 +23,12 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  export DEBIAN_FRONTEND=noninteractive; apt-get update -q && apt-get install -y -q chromium fonts-liberation; }
 
+# kubectl for the test that renders the deploy folder with `kubectl kustomize` (Debian's
+# kubernetes-client package when no kubectl is on PATH).
+kubectl:
+	@command -v kubectl >/dev/null 2>&1 || { \
+	  export DEBIAN_FRONTEND=noninteractive; apt-get update -q && apt-get install -y -q kubernetes-client; }
+
 demo: $(STAMP)
 	$(BIN)/python -m tfserve_magic.demo $(if $(KEEP),--keep-serving,)
 
@@ -33,7 +39,7 @@ lint: $(STAMP)
 
 # Two workers: most tests wait on a server subprocess importing TensorFlow, one core each. A test
 # file stays on one worker, and the browser tests go first, together (tests/conftest.py).
-test: lint browser
+test: lint browser kubectl
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --no-loadscope-reorder --durations=25 tests
 
 bench: $(STAMP)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from playwright import sync_api as playwright_sync  # a test dependency: never skipped
 from server_process import http, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,7 +98,6 @@ def jupyter_lab(tmp: Path, env_extra: dict[str, str] | None = None) -> Iterator[
 
 @contextmanager
 def chromium_page(tmp: Path) -> Iterator[object]:
-    playwright_sync = pytest.importorskip("playwright.sync_api")
     if not os.path.exists(CHROMIUM):
         pytest.fail("Chromium is missing: `make test` installs Debian's chromium package")
     with playwright_sync.sync_playwright() as p:
