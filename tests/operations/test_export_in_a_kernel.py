@@ -20,6 +20,7 @@ def test_export_prints_no_tensorflow_info_in_a_kernel(tmp_path: Path) -> None:
         "    def serve(self, x):\n"
         "        return {'y': x + 1.0}\n\n"
         "m = Plus()\n"
+        "print(export_version(m, 'models/plus', signatures={'serving_default': m.serve}))\n"
         "print(export_version(m, 'models/plus', signatures={'serving_default': m.serve}))"),
         "print('root handlers:', logging.getLogger().handlers)",
     )])
@@ -27,7 +28,10 @@ def test_export_prints_no_tensorflow_info_in_a_kernel(tmp_path: Path) -> None:
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
     export, handlers = notebook.cells[1], notebook.cells[2]
     texts = [(o.get("name"), o.get("text", "")) for o in export.outputs]
-    assert texts == [("stdout", f"ExportResult(version=1, path='{tmp_path}/models/plus/1')\n")], \
-        texts
+    # Run twice (a notebook run again): the second export finds the same model and says so.
+    expected = (f"Exported version 1 to {tmp_path}/models/plus/1\n"
+                f"Version 1 at {tmp_path}/models/plus/1 already holds this model (identical): "
+                "nothing written\n")
+    assert texts == [("stdout", expected)], texts
     assert handlers.outputs[0]["text"] == "root handlers: []\n"
     nbformat.validate(notebook)

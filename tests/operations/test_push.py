@@ -30,6 +30,11 @@ def test_keras_model_pushed_into_an_empty_base_path(ip, capsys, tmp_path: Path) 
     out, err = run(ip, capsys, "push model --name scorer")
     assert "scorer version 1 is AVAILABLE" in out, err
     assert os.listdir(base) == ["1"]
+    # The same model again (a notebook run twice): said, and no new version replaces version 1.
+    out, err = run(ip, capsys, "push model --name scorer")
+    assert out.startswith("scorer version 1 already serves this model (identical): nothing "
+                          "pushed, no new version"), (out, err)
+    assert os.listdir(base) == ["1"]
 
     x = np.random.default_rng(0).random((2, 4), dtype=np.float32)
     ip.user_ns["x"] = x

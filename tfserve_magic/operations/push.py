@@ -2,7 +2,9 @@
 wait until the server reports it AVAILABLE, or say why it failed to load.
 
 The export is atomic (``export.export_version``); the server is asked to rescan at once rather
-than at its next poll. TensorFlow is imported only by the export itself.
+than at its next poll. A model identical to the newest version (the one served under the
+default policy) makes no new version: the outcome says so. TensorFlow is imported only by the
+export itself.
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ def push(model_object: Any, model: str, *, version: int | None = None, timeout: 
     if entry is None:
         raise ValueError(f"server {handle.name} does not serve a model named {model}")
     exported = export_version(model_object, entry.base_path, version)
+    if not exported.created and _available(handle, model, exported.version):
+        return PushOutcome(True, model, exported.version, exported.path,
+                           f"{model} version {exported.version} already serves this model "
+                           f"(identical): nothing pushed, no new version ({exported.path}).")
     policy = entry.policy
     aspired = aspired_versions(parse_version_policy(policy), scan_versions(entry.base_path))
     if exported.version not in aspired:
@@ -55,6 +61,15 @@ def push(model_object: Any, model: str, *, version: int | None = None, timeout: 
                        f"{model} version {exported.version} was written to {exported.path} but "
                        f"was not AVAILABLE within {timeout:.0f} s; see %tfserve logs "
                        f"{handle.name}.")
+
+
+def _available(handle: launcher.ServerHandle, model: str, version: int) -> bool:
+    try:
+        return handle.client.status(model, version)[0].state is VersionState.AVAILABLE
+    except ServingError as error:
+        if error.status != 404:
+            raise
+        return False
 
 
 def _settled(handle: launcher.ServerHandle, model: str, exported: ExportResult) -> PushOutcome | None:
