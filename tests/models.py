@@ -218,15 +218,19 @@ def build_row_sums(base: str, version: int = 1) -> str:
 
 def build_gated(base: str, version: int = 1) -> str:
     """y = 2x, answered only once a file matching ``gate[0]`` exists: a model call that a test
-    holds open and then releases, without timing guesses."""
+    holds open and then releases, without timing guesses. On entry the call writes the file
+    ``gate[0] + ".started"``, so a test can wait until the call is running."""
     import tensorflow as tf
 
     class Gated(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="gate"),
                                       tf.TensorSpec([None], tf.float32, name="x")])
         def serve(self, gate: Any, x: Any) -> dict[str, Any]:
-            waited = tf.while_loop(lambda i: tf.equal(tf.size(tf.io.matching_files(gate[0])), 0),
-                                   lambda i: i + 1, [tf.constant(0)])[0]
+            started = tf.io.write_file(tf.strings.join([gate[0], ".started"]), "")
+            with tf.control_dependencies([started]):
+                waited = tf.while_loop(
+                    lambda i: tf.equal(tf.size(tf.io.matching_files(gate[0])), 0),
+                    lambda i: i + 1, [tf.constant(0)])[0]
             return {"y": x * 2.0 + tf.cast(waited * 0, tf.float32)}
 
     module = Gated()
