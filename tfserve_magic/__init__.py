@@ -68,9 +68,9 @@ def __dir__() -> list[str]:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext tfserve_magic``: register ``%tfserve`` and ``%%predict``."""
-    from tfserve_magic.notebook.magics import TFServeMagics
+    from tfserve_magic.notebook.magics import register
 
-    ipython.register_magics(TFServeMagics)
+    register(ipython)
 
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:

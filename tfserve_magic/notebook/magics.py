@@ -24,7 +24,7 @@ from tfserve_magic.lifecycle import launcher
 from tfserve_magic.notebook import defaults, display
 from tfserve_magic.status import ServerDescription
 
-__all__ = ["TFServeMagics"]
+__all__ = ["TFServeMagics", "register"]
 
 
 class _UsageProblem(Exception):
@@ -41,7 +41,10 @@ class _Parser(argparse.ArgumentParser):
 
 def _build_parser() -> _Parser:
     parser = _Parser(prog="%tfserve", description="Serve TensorFlow models from this notebook "
-                     "with a TensorFlow-Serving-compatible REST and gRPC server.")
+                     "with a TensorFlow-Serving-compatible REST and gRPC server.",
+                     epilog="Send data to a served model with the cell magic %%predict MODEL "
+                     "(the cell: an array, a list, a dict of arrays or JSON); %%predict --help "
+                     "lists its options. %tfserve COMMAND --help tells about one command.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     add = commands.add_parser
 
@@ -297,7 +300,7 @@ class TFServeMagics(Magics):
 
     @cell_magic
     def predict(self, line: str, cell: str) -> None:
-        """Send the cell's data to a served model. ``%%predict --help`` for the options."""
+        """Send the cell's data to a served model (replaced below by the options' help)."""
         try:
             args = _predict_parser().parse_args(shlex.split(line))
         except _UsageProblem as problem:
@@ -346,6 +349,18 @@ class TFServeMagics(Magics):
             except ValueError:
                 raise ValueError(f"the cell is neither a Python expression ({python_error}) nor "
                                  "JSON") from None
+
+
+# What %%predict? shows: the options themselves, as %%predict --help prints them.
+TFServeMagics.predict.__doc__ = _predict_parser().format_help()
+
+
+def register(shell: InteractiveShell) -> None:
+    """Register ``%tfserve`` and ``%%predict`` with ``shell``, with their tab completion."""
+    from tfserve_magic.notebook.completion import install
+
+    shell.register_magics(TFServeMagics)
+    install(shell, _build_parser, _predict_parser)
 
 
 def server_urls(handle: launcher.ServerHandle) -> list[tuple[str, str]]:
