@@ -3,12 +3,12 @@ servable found by name, version or label, the signature run, TF Serving's respon
 
 ``POST /v1/models/<name>[/versions/<n>|/labels/<label>]:(predict|classify|regress)``
 (``model_servers/http_rest_api_handler.cc``). Both ways a request arrives, the full handler
-(``rest.V1Handler``) and the small-request path (``small_requests``), call :func:`call_model`;
-it observes the request metrics and raises :class:`StatusError` with TF Serving's message for the
-caller to render. The event loop only does small work: bodies under ``INLINE_JSON_BYTES`` are
-parsed on it, larger ones in the worker pool; models run in the pool, or on the batch thread
-for a small batched predict (no worker at all). Every wait has the ``--rest_api_timeout_in_ms``
-deadline.
+(``rest.V1Handler``, through :func:`call_model`) and the small-request path
+(``small_requests``), run it as one :class:`ModelCall`: the same parsing, deadline
+(``--rest_api_timeout_in_ms``), request metrics, and error rendering (``answers``), so a call
+answers alike whichever path took it. The event loop only does small work: bodies under
+``INLINE_JSON_BYTES`` are parsed on it, larger ones in the worker pool; models run in the pool,
+or on the batch thread for a small batched predict (no worker at all).
 """
 
 from __future__ import annotations
@@ -16,21 +16,22 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
+import sys
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from tfserve_magic.serving.api import codec, inference, responses
+from tfserve_magic.serving.api import answers, codec, inference, responses
 from tfserve_magic.serving.api.context import ServerContext
 from tfserve_magic.serving.batching.servable import BatchingServable
 from tfserve_magic.serving.errors import Code, DeadlineExceeded, InvalidArgument, StatusError
 from tfserve_magic.serving.models.manager import Servable
 
-__all__ = ["INLINE_JSON_BYTES", "Call", "Pending", "call_model", "observe", "parse_call_path",
-           "parse_version", "start_call", "within"]
+__all__ = ["INLINE_JSON_BYTES", "Answer", "Call", "ModelCall", "Pending", "call_model", "observe",
+           "parse_call_path", "parse_version", "start_call"]
 
 INLINE_JSON_BYTES = 64 * 1024  # smaller bodies are parsed on the loop; larger ones in the pool
 _INT64_MAX = 2**63 - 1
@@ -120,38 +121,105 @@ def observe(ctx: ServerContext, call: Call, served: int | None, code: Code,
                                 time.monotonic() - started)
 
 
-async def call_model(ctx: ServerContext, call: Call, body: bytearray) -> bytes:
-    """Run one call and return TF Serving's JSON answer; raises StatusError. The body is
-    dropped as soon as it is parsed (pass it without keeping a reference)."""
-    started = time.monotonic()
-    served: int | None = None
-    try:
-        version = parse_version(call.version_text)
-        size = len(body)
-        owned = [codec.parse_json_object(body) if size < INLINE_JSON_BYTES else
-                 await _in_pool(ctx, codec.parse_json_object, body)]
-        del body
-        pending = start_call(ctx, call, version, owned, size)
-        served = pending.served
-        result = pending.encode(await within(ctx, asyncio.wrap_future(pending.future)))
-    except StatusError as error:
-        observe(ctx, call, served, error.code, started)
-        raise
-    observe(ctx, call, served, Code.OK, started)
-    return result
+Answer = tuple[int, bytes, bool]  # status, body, whether a refusal was logged with its reason
 
 
-async def within(ctx: ServerContext, future: Awaitable[Any]) -> Any:
-    """Await ``future`` within the REST deadline (``--rest_api_timeout_in_ms``)."""
-    try:
-        return await asyncio.wait_for(future, ctx.options.rest_timeout_seconds)
-    except asyncio.TimeoutError:
-        raise DeadlineExceeded("Deadline Exceeded") from None
+class ModelCall:
+    """One call from its body to its answer, which goes to ``done`` once, on the loop. No
+    coroutine: the parse and the call run in the pool (or on the batch thread) and call back
+    onto the loop, and one timer keeps the deadline, cancelling work still queued."""
+
+    def __init__(self, ctx: ServerContext, call: Call, path: str,
+                 done: Callable[[Answer], None]) -> None:
+        self._ctx = ctx
+        self._call = call
+        self._path = path
+        self._done = done
+        self._loop = asyncio.get_running_loop()
+        self._started = time.monotonic()
+        self._work: Future[Any] | None = None  # the parse, then the call, while under way
+        self._pending: Pending | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._settled = False
+
+    def start(self, body: bytearray) -> None:
+        """Parse and run; pass the body without keeping a reference (it is dropped once
+        parsed)."""
+        timeout = self._ctx.options.rest_timeout_seconds
+        if timeout is not None:
+            self._timer = self._loop.call_later(timeout, self._expire)
+        try:
+            version = parse_version(self._call.version_text)
+            size = len(body)
+            if size < INLINE_JSON_BYTES:
+                owned = [codec.parse_json_object(body)]
+                del body
+                return self._run(owned, size, version)
+            self._work = self._ctx.executor.submit(codec.parse_json_object, body)
+            del body
+            self._work.add_done_callback(
+                lambda parsed: self._from_worker(self._parsed, parsed, size, version))
+        except Exception as exc:  # settled as TF Serving would: 4xx, or a 500
+            self._settle(exc)
+
+    def _from_worker(self, step: Callable[..., None], *args: Any) -> None:
+        if not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(step, *args)
+
+    def _parsed(self, parsed: Future[Any], size: int, version: int | None) -> None:
+        if self._settled:
+            return
+        try:
+            owned = [parsed.result()]
+            del parsed
+            self._run(owned, size, version)
+        except Exception as exc:
+            self._settle(exc)
+
+    def _run(self, owned: list[Any], size: int, version: int | None) -> None:
+        self._pending = start_call(self._ctx, self._call, version, owned, size)
+        self._work = self._pending.future
+        self._work.add_done_callback(lambda _: self._from_worker(self._settle))
+
+    def _expire(self) -> None:
+        if self._work is not None:
+            self._work.cancel()  # still queued: it never runs
+        self._settle(DeadlineExceeded("Deadline Exceeded"))
+
+    def _settle(self, failure: BaseException | None = None) -> None:
+        """Answer once: from the finished call, or from the failure before it could finish."""
+        if self._settled:
+            return
+        self._settled = True
+        if self._timer is not None:
+            self._timer.cancel()
+        pending, self._work = self._pending, None
+        served = pending.served if pending is not None else None
+        logged = False
+        try:
+            if failure is not None:
+                raise failure
+            assert pending is not None
+            body = pending.encode(pending.future.result())
+            status = 200
+            observe(self._ctx, self._call, served, Code.OK, self._started)
+        except StatusError as error:
+            observe(self._ctx, self._call, served, error.code, self._started)
+            status, body = answers.render_error("POST", self._path, error)
+            logged = True
+        except Exception:  # a bug of ours: TF Serving's shape, the log says why
+            exc_type, exc, tb = sys.exc_info()
+            assert exc_type is not None and exc is not None
+            status, body = answers.render_unexpected("POST", self._path, (exc_type, exc, tb))
+        self._done((status, body, logged))
 
 
-async def _in_pool(ctx: ServerContext, function: Callable[..., Any], *args: Any) -> Any:
-    return await within(ctx, asyncio.get_running_loop().run_in_executor(
-        ctx.executor, function, *args))
+async def call_model(ctx: ServerContext, call: Call, path: str, body: bytearray) -> Answer:
+    """:class:`ModelCall` for a coroutine (the full handler): the answer, errors rendered."""
+    answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+    ModelCall(ctx, call, path, answer.set_result).start(body)
+    del body
+    return await answer
 
 
 def signature_inputs(servable: Servable, signature: str) -> Mapping[str, codec.TensorSpec]:

@@ -69,7 +69,9 @@ class AccessPolicy:
 
     def host_refusal(self, host: str) -> str | None:
         """Why a request naming ``host`` is refused, or None when it may proceed."""
-        if not self.checks_host:
+        if not self.checks_host or not host:
+            # No Host (HTTP/1.0) or an empty one (RFC 9112 3.2, a target without authority):
+            # no browser sends either, so no web page can be behind it.
             return None
         name = host_name(host)
         if _is_loopback(name) or name in self._extra_hosts:

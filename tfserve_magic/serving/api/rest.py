@@ -11,7 +11,6 @@ execution and large JSON work run on a thread pool, never on the event loop.
 from __future__ import annotations
 
 import asyncio
-import http
 import logging
 import re
 import time
@@ -22,8 +21,8 @@ from typing import Any
 import orjson
 import tornado.web
 
-from tfserve_magic.serving.api import model_calls, responses
-from tfserve_magic.serving.api.access_log import log_refusal, log_request, log_unexpected
+from tfserve_magic.serving.api import answers, model_calls, responses
+from tfserve_magic.serving.api.access_log import log_request, log_unexpected
 from tfserve_magic.serving.api.context import ServerContext
 from tfserve_magic.serving.api.pages import PageHandler
 from tfserve_magic.serving.errors import (
@@ -69,26 +68,22 @@ class _JsonHandler(_Handler):
     """Writes JSON bodies and renders every error as TF Serving does."""
 
     def set_default_headers(self) -> None:
-        self.set_header("Content-Type", "application/json")
-        if self.ctx.options.rest_api_enable_cors_support:
-            self.set_header("Access-Control-Allow-Origin", "*")
-            self.set_header("Access-Control-Allow-Methods", "POST, GET")
-            self.set_header("Access-Control-Allow-Headers", "Content-Type")
+        for name, value in answers.json_headers(self.ctx.options.rest_api_enable_cors_support):
+            self.set_header(name, value)
 
     def send_json(self, body: bytes, status: int = 200) -> Awaitable[None]:
         """Answer; the returned future resolves once the body has left for the client."""
-        self.set_status(status, http.HTTPStatus(status).phrase if status in
-                        http.HTTPStatus._value2member_map_ else "Unknown")
+        self.set_status(status, answers.reason(status))
         return self.finish(body)
 
     def send_error_status(self, error: StatusError) -> None:
         # The client gets TF Serving's body; the log says why, for whoever reads it later.
-        self.log_refusal(error)
-        self.send_json(responses.error_body(error.message), error.http_status)
+        self.send_json(*self.render_refusal(error))
 
-    def log_refusal(self, error: StatusError) -> None:
+    def render_refusal(self, error: StatusError) -> tuple[bytes, int]:
         self.refusal_logged = True  # the access log need not repeat it
-        log_refusal(self.request.method or "", self.request.path, error)
+        status, body = answers.render_error(self.request.method or "", self.request.path, error)
+        return body, status
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, tornado.web.HTTPError):
@@ -98,7 +93,7 @@ class _JsonHandler(_Handler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         # Unexpected exceptions: still TF Serving's error shape, and the log says why.
         exc = kwargs.get("exc_info", (None, None, None))[1]
-        message = str(exc) if exc else http.HTTPStatus(status_code).phrase
+        message = str(exc) if exc else answers.reason(status_code)
         self.finish(responses.error_body(message))
 
 
@@ -139,9 +134,8 @@ class V1Handler(_JsonHandler):
             self._body += chunk
 
     def _send_early(self, error: StatusError) -> None:
-        self.log_refusal(error)
-        body = responses.error_body(error.message)
-        self.set_status(error.http_status)
+        body, status = self.render_refusal(error)
+        self.set_status(status, answers.reason(status))
         self.set_header("Content-Length", str(len(body)))
         self.set_header("Connection", "close")
         self.write(body)
@@ -219,14 +213,12 @@ class V1Handler(_JsonHandler):
         if call is None:
             return self._malformed()
         large = len(self._body) > _TRIM_AFTER_BYTES
-        try:
-            sent = self.send_json(await model_calls.call_model(self.ctx, call, self._take_body()))
-        except StatusError as error:
-            sent = None
-            self.send_error_status(error)
+        status, body, self.refusal_logged = await model_calls.call_model(
+            self.ctx, call, self.request.path, self._take_body())
+        sent = self.send_json(body, status)
         if large:  # once the answer has left too, hand the freed heap back to the OS
-            if sent is not None:
-                await sent
+            del body
+            await sent
             await asyncio.get_running_loop().run_in_executor(self.ctx.executor, release_memory)
 
     def _take_body(self) -> bytearray:

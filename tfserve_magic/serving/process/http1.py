@@ -10,8 +10,20 @@ pipelined requests answered in order, ``100 (Continue)`` when asked for, gzip bo
 (``X-Consumed-Content-Encoding`` says so), ``400 Bad Request`` and a close for what cannot be
 parsed, a close when headers or a body outgrow their limits, and Tornado's flow control: a
 delegate that returns a future from ``headers_received`` or ``data_received`` gets nothing more
-until it resolves. The connection's owner (``connections``) tracks each connection's phase
-for its timeouts and limits. No TensorFlow, no Jupyter.
+until it resolves (``flow_control``). The connection's owner (``connections``) tracks each
+connection's phase for its timeouts and limits.
+
+RFC 9112 as uvicorn applies it: field values lose surrounding whitespace; ``Connection`` is a
+list of tokens (``keep-alive, close`` closes); an HTTP/1.0 request with ``Transfer-Encoding``
+is answered, then closed; an absolute-form target (``GET http://host/path``) is served as its
+path, its authority taking the place of ``Host``; an HTTP/1.1 request without ``Host``, or
+with more than one, is a 400, on both request paths alike; a transfer coding other than
+``chunked`` is a 501; an answer that says ``Connection: close`` closes.
+
+:class:`Exchange` implements what Tornado's ``web`` and ``httputil`` use of a connection, not
+only the ``HTTPConnection`` interface: ``set_close_callback``, ``detach`` and ``stream``
+(``tests/serving/process/test_http_interfaces.py`` reads Tornado's source to keep it so). No
+TensorFlow, no Jupyter.
 """
 
 from __future__ import annotations
@@ -20,6 +32,7 @@ import asyncio
 import functools
 import logging
 import socket
+import urllib.parse
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, cast
@@ -30,13 +43,15 @@ import tornado.httputil
 import tornado.iostream
 import tornado.util
 
+from tfserve_magic.serving.process.flow_control import FlowControl
+
 __all__ = ["ConnectionOwner", "Exchange", "Http1Protocol", "Phase"]
 
 log = logging.getLogger(__name__)
 
 _CONTINUE = b"HTTP/1.1 100 (Continue)\r\n\r\n"
 _REASONS = {400: b"Bad Request", 413: b"Payload Too Large",
-            431: b"Request Header Fields Too Large"}
+            431: b"Request Header Fields Too Large", 501: b"Not Implemented"}
 _INFLATE_CHUNK = 64 << 10  # a gzip body reaches its delegate in pieces no larger than this
 _HEADERS, _BODY, _END, _ERROR = 0, 1, 2, 3  # parsed events waiting for their delegate
 
@@ -97,14 +112,12 @@ class Http1Protocol(asyncio.Protocol):
         self._owner = owner
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
+        self._flow: FlowControl | None = None
         self.context = _Context(None)
         self._events: deque[tuple[int, Any]] = deque()  # parsed, not yet delivered
         self._exchange: Exchange | None = None  # the request being received or answered
         self._waiting = False  # a delegate's future has not resolved yet
         self._pumping = False
-        self._reading_paused = False
-        self._writing_paused = False
-        self._drained: list[asyncio.Future[None]] = []
         self._in_headers = False  # between requests: nothing pending
         self._began_here = False
         self._header_bytes = 0
@@ -118,6 +131,7 @@ class Http1Protocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self._flow = FlowControl(self._transport)
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -127,7 +141,8 @@ class Http1Protocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.is_closed = True
         self._events.clear()
-        self.resume_writing()  # nobody waits for a drain that cannot come
+        if self._flow is not None:
+            self._flow.close()  # nobody waits for a drain that cannot come
         exchange, self._exchange = self._exchange, None
         if exchange is not None:
             exchange.connection_lost()
@@ -143,13 +158,12 @@ class Http1Protocol(asyncio.Protocol):
         return any(kind == _END and value is None for kind, value in self._events)
 
     def pause_writing(self) -> None:
-        self._writing_paused = True
+        if self._flow is not None:
+            self._flow.pause_writing()
 
     def resume_writing(self) -> None:
-        self._writing_paused = False
-        waiters, self._drained = self._drained, []
-        for waiter in waiters:
-            _settle(waiter)
+        if self._flow is not None:
+            self._flow.resume_writing()
 
     def close(self) -> None:
         """Close after what was written has left (not waiting for the client)."""
@@ -166,11 +180,17 @@ class Http1Protocol(asyncio.Protocol):
         if self.is_closed or self._transport is None or self._transport.is_closing():
             return None
         self._transport.write(data)
-        if not self._writing_paused:
-            return None
-        waiter = asyncio.get_running_loop().create_future()
-        self._drained.append(waiter)
-        return waiter
+        return self._flow.drain() if self._flow is not None else None
+
+    def detach(self) -> asyncio.Transport:
+        """Stop HTTP processing and hand over the transport (Tornado's ``detach``, for a
+        protocol that takes the connection over; the REST API has none)."""
+        assert self._transport is not None
+        self._stopped_parsing = True
+        self._events.clear()
+        self._exchange = None
+        self._owner.closed(self)
+        return self._transport
 
     # ---------------------------------------------------------------- parsing
 
@@ -215,7 +235,8 @@ class Http1Protocol(asyncio.Protocol):
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_list.append((name, value))
+        # RFC 9112 5: the field value is what lies between optional whitespace on either side.
+        self._header_list.append((name, value.strip(b" \t")))
 
     def on_headers_complete(self) -> None:
         self._in_headers = False
@@ -230,9 +251,30 @@ class Http1Protocol(asyncio.Protocol):
         version = "HTTP/" + self._parser.get_http_version()
         if version not in ("HTTP/1.1", "HTTP/1.0"):  # llhttp takes a line with none as 0.9
             raise ValueError(f"Unsupported HTTP version in request line: {version}")
+        target = self._url.decode("latin1")
+        authority = None
+        if not target.startswith("/") and "://" in target:  # absolute-form (RFC 9112 3.2.2)
+            parts = urllib.parse.urlsplit(target)
+            if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+                raise ValueError(f"Malformed request target: {target[:200]}")
+            authority = parts.netloc
+            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        hosts = sum(1 for name, _ in raw if name.lower() == b"host")
+        if hosts > 1:
+            raise ValueError("Multiple Host headers")
+        if not hosts and authority is None and version == "HTTP/1.1":
+            raise ValueError("Missing Host header")  # RFC 9112 3.2: on both request paths
+        codings = [token.strip().lower() for name, value in raw
+                   if name.lower() == b"transfer-encoding"
+                   for token in value.decode("latin1").split(",")]
+        if codings and codings != ["chunked"]:
+            # llhttp frames a body by a final "chunked" whatever comes before it; we decode no
+            # other coding, so a body sent in one must not be read as if it were plain.
+            self._stop(501, "Unsupported Transfer-Encoding: " + ", ".join(codings)[:200])
+            raise _Stop
         start_line = tornado.httputil.RequestStartLine(
-            self._parser.get_method().decode("ascii"), self._url.decode("latin1"), version)
-        self._events.append((_HEADERS, (start_line, raw, fields)))
+            self._parser.get_method().decode("ascii"), target, version)
+        self._events.append((_HEADERS, (start_line, raw, fields, authority)))
         declared = fields.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > \
                 self._owner.max_body_size:
@@ -366,14 +408,12 @@ class Http1Protocol(asyncio.Protocol):
         self.close()
 
     def _pause_reading(self) -> None:
-        if not self._reading_paused and self._transport is not None and not self.is_closed:
-            self._reading_paused = True
-            self._transport.pause_reading()
+        if self._flow is not None and not self.is_closed:
+            self._flow.pause_reading()
 
     def _resume_reading(self) -> None:
-        if self._reading_paused and self._transport is not None and not self.is_closed:
-            self._reading_paused = False
-            self._transport.resume_reading()
+        if self._flow is not None and not self.is_closed:
+            self._flow.resume_reading()
 
 
 class Exchange(tornado.httputil.HTTPConnection):
@@ -381,13 +421,18 @@ class Exchange(tornado.httputil.HTTPConnection):
     delegate that takes it (``RequestHandler`` writes through it)."""
 
     def __init__(self, protocol: Http1Protocol, start_line: tornado.httputil.RequestStartLine,
-                 raw_headers: list[tuple[bytes, bytes]], fields: dict[str, str]) -> None:
+                 raw_headers: list[tuple[bytes, bytes]], fields: dict[str, str],
+                 authority: str | None = None) -> None:
         self.protocol = protocol
         self.context = protocol.context
         self.start_line = start_line
         self.fields = fields  # lower-case names; the last of a repeated one
         self.repeated_fields = len(fields) != len(raw_headers)
         self._raw_headers = raw_headers
+        self._authority = authority  # an absolute-form target's: it replaces Host
+        # What the request names as its host, for the access policy on either path (no Host at
+        # all, as HTTP/1.0 allows, names none: "").
+        self.host = authority if authority is not None else fields.get("host", "")
         self.keep_alive = _can_keep_alive(start_line, fields)
         self.started = False  # the status line has been written
         self._delegate: tornado.httputil.HTTPMessageDelegate | None = None
@@ -411,7 +456,22 @@ class Exchange(tornado.httputil.HTTPConnection):
         headers = tornado.httputil.HTTPHeaders()
         for name, value in self._raw_headers:
             headers.add(name.decode("latin1"), value.decode("latin1"))
+        if self._authority is not None:
+            headers["Host"] = self._authority
         return headers
+
+    @property
+    def stream(self) -> _Stream:
+        """What Tornado's ``HTTPServerRequest.get_ssl_certificate`` reads (``stream.socket``)."""
+        transport = self.protocol._transport
+        ssl_object = transport.get_extra_info("ssl_object") if transport else None
+        return _Stream(ssl_object or (transport.get_extra_info("socket") if transport else None))
+
+    def detach(self) -> asyncio.Transport:
+        """Tornado's ``RequestHandler.detach``: no more HTTP on this connection; the caller
+        owns the transport (an asyncio one: this connection has no ``IOStream``)."""
+        self._write_finished = self._read_finished = True
+        return self.protocol.detach()
 
     def begin(self, _: None) -> Awaitable[None] | None:
         delegate, claimed = self.protocol._owner.start_request(self)
@@ -491,6 +551,8 @@ class Exchange(tornado.httputil.HTTPConnection):
         self._chunking = (request.version == "HTTP/1.1" and request.method != "HEAD"
                           and code not in (204, 304) and not 100 <= code < 200
                           and "Content-Length" not in headers)
+        if "close" in _tokens(headers.get("Connection")):
+            self.keep_alive = False  # the handler's own "close" (its early 413) closes
         connection = self._connection_header()
         if connection:
             headers["Connection"] = connection
@@ -608,13 +670,30 @@ def _settle(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
+class _Stream:
+    """The one attribute of an ``IOStream`` Tornado's request reads: its socket (an SSL
+    object on a TLS connection, whose ``getpeercert`` it calls)."""
+
+    __slots__ = ("socket",)
+
+    def __init__(self, sock: Any) -> None:
+        self.socket = sock
+
+
+def _tokens(value: str | None) -> set[str]:
+    """The tokens of a list-valued field such as ``Connection`` (RFC 9110 5.6.1)."""
+    return {token.strip().lower() for token in value.split(",")} if value else set()
+
+
 def _can_keep_alive(start_line: tornado.httputil.RequestStartLine,
                     fields: dict[str, str]) -> bool:
-    """HTTP/1.1 unless the client says close; HTTP/1.0 only when asked, with a known length."""
-    connection = fields.get("connection", "").lower()
+    """HTTP/1.1 unless the client says close; HTTP/1.0 only when asked, with a known length
+    and no ``Transfer-Encoding`` (RFC 9112 6.1: its framing is faulty, close after it)."""
+    connection = _tokens(fields.get("connection"))
     if start_line.version == "HTTP/1.1":
-        return connection != "close"
-    if "content-length" in fields or start_line.method in ("HEAD", "GET") or \
-            fields.get("transfer-encoding", "").lower() == "chunked":
-        return connection == "keep-alive"
+        return "close" not in connection
+    if "transfer-encoding" in fields:
+        return False
+    if "content-length" in fields or start_line.method in ("HEAD", "GET"):
+        return "keep-alive" in connection
     return False
