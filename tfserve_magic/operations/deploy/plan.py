@@ -56,6 +56,7 @@ _SET_BY_THE_IMAGE_OR_REWRITTEN = frozenset({
     "port", "rest_api_port", "model_name", "model_base_path", "model_config_file",
     "monitoring_config_file", "batching_parameters_file",
     "grpc_socket_path",  # a path on this machine: the image binds 0.0.0.0:8500
+    "ssl_config_file",  # private keys on this machine: a cluster's TLS comes from its Secrets
 })
 _CARRIED = tuple(n for n in tf_serving_flag_names() if n not in _SET_BY_THE_IMAGE_OR_REWRITTEN)
 _STORAGE_SCHEMES = ("gs://", "s3://")

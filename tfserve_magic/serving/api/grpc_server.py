@@ -21,6 +21,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from tfserve_magic.serving.errors import ConfigError
 from tfserve_magic.serving.process.flags import parse_channel_arguments
 from tfserve_magic.serving.process.options import ServerOptions
+from tfserve_magic.serving.process.tls import TlsSettings, grpc_credentials
 
 if TYPE_CHECKING:
     from tfserve_magic.serving.api.context import ServerContext
@@ -48,6 +49,7 @@ class GrpcListener:
     socket_path: str
     executor: ThreadPoolExecutor
     health: health.aio.HealthServicer | None
+    tls: TlsSettings | None = None
 
     async def start(self, ctx: ServerContext) -> None:
         from tfserve_magic.serving.api.grpc_service import add_services  # generated protos
@@ -59,7 +61,10 @@ class GrpcListener:
                 await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         where = f"{_address(self.host, self.port)}" + (
             f" and unix:{self.socket_path}" if self.socket_path else "")
-        log.info("Serving gRPC on %s (%d threads)", where, self.executor._max_workers)
+        security = "plaintext" if self.tls is None else (
+            "TLS, client certificates required" if self.tls.client_verify else "TLS")
+        log.info("Serving gRPC on %s (%s, %d threads)", where, security,
+                 self.executor._max_workers)
 
     async def stop(self, grace: float = 1.0) -> None:
         if self.health is not None:
@@ -72,8 +77,9 @@ def _threads(options: ServerOptions, cpus: int) -> int:
     return options.grpc_max_threads if options.grpc_max_threads > 0 else 4 * cpus
 
 
-def bind(options: ServerOptions, cpus: int) -> GrpcListener:
-    """Create the server and bind its addresses; must run on the serving loop."""
+def bind(options: ServerOptions, cpus: int, tls: TlsSettings | None = None) -> GrpcListener:
+    """Create the server and bind its addresses (over TLS on both, as TF Serving, when
+    ``tls``); must run on the serving loop."""
     settings: dict[str, int | str] = {"grpc.max_receive_message_length": _INT32_MAX,
                                       "grpc.max_send_message_length": _INT32_MAX,
                                       "grpc.so_reuseport": 0}
@@ -82,10 +88,17 @@ def bind(options: ServerOptions, cpus: int) -> GrpcListener:
                                   thread_name_prefix="tfserve-grpc")
     server = grpc.aio.server(options=list(settings.items()))
     host = options.grpc_host or options.rest_api_host
+    credentials = grpc_credentials(tls) if tls is not None else None
+
+    def add(address: str) -> int:
+        port: int = server.add_insecure_port(address) if credentials is None else \
+            server.add_secure_port(address, credentials)
+        return port
+
     try:
-        port = server.add_insecure_port(_address(host, options.port))
+        port = add(_address(host, options.port))
         if options.grpc_socket_path:
-            server.add_insecure_port(f"unix:{options.grpc_socket_path}")
+            add(f"unix:{options.grpc_socket_path}")
     except RuntimeError as exc:
         executor.shutdown(wait=False)
         where = (f"{_address(host, options.port)}" if not options.grpc_socket_path
@@ -95,5 +108,5 @@ def bind(options: ServerOptions, cpus: int) -> GrpcListener:
     if options.enable_grpc_healthcheck_service:
         servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
-    return GrpcListener(server, host, port, options.grpc_socket_path, executor, servicer)
+    return GrpcListener(server, host, port, options.grpc_socket_path, executor, servicer, tls)
 

@@ -23,6 +23,7 @@ import os
 import re
 import resource
 import socket
+import ssl
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -68,13 +69,15 @@ class GuardedHTTPServer:
     def __init__(self, application: tornado.httputil.HTTPServerConnectionDelegate, *,
                  max_body_size: int, max_connections: int = 0, claim: Claim | None = None,
                  idle_connection_timeout: float | None = None,
-                 body_timeout: float | None = None) -> None:
+                 body_timeout: float | None = None,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         """``max_connections`` (0: what the descriptor limit allows); ``claim``, which may
         take a request by its start line and headers before the application's routing sees
         it (``serving.api.small_requests``). The two timeouts (keep-alive waits are header
-        waits; by default an hour and none) are swept for."""
+        waits; by default an hour and none) are swept for. ``ssl_context``: HTTPS."""
         self.application = application
         self.claim = claim
+        self._ssl = ssl_context
         self.max_header_size = _MAX_HEADER_BYTES
         self.max_body_size = max_body_size
         header_timeout = idle_connection_timeout or 3600.0
@@ -157,8 +160,14 @@ class GuardedHTTPServer:
         if self._pending.pop(sock, None) is None:
             return  # shed before its turn came
         try:
-            await self._loop.connect_accepted_socket(lambda: Http1Protocol(self), sock)
-        except OSError as exc:  # the client left before its transport was made
+            if self._ssl is None:
+                await self._loop.connect_accepted_socket(lambda: Http1Protocol(self), sock)
+            else:  # a TLS handshake gets the time a request's headers get
+                await self._loop.connect_accepted_socket(
+                    lambda: Http1Protocol(self), sock, ssl=self._ssl,
+                    ssl_handshake_timeout=min(self._limits[Phase.HEADERS], 60.0))
+        except OSError as exc:  # the client left before its transport was made, or failed
+            # the TLS handshake (ssl.SSLError and the handshake's TimeoutError are OSErrors)
             sock.close()
             log.debug("A connection closed before it was set up: %s", exc)
 

@@ -18,10 +18,10 @@ from tfserve_magic.serving.process.options import ServerOptions
 
 __all__ = ["build_parser", "parse_channel_arguments", "parse_flags"]
 
-# tensorflow_model_server flags that are accepted and ignored here (TLS, TFLite, TPU, ...).
+# tensorflow_model_server flags that are accepted and ignored here (TFLite, TPU, ...). A flag
+# whose absence would weaken security (--use_alts_credentials) is refused instead.
 _IGNORED_TF_FLAGS = (
-    "rest_api_num_threads", "ssl_config_file",
-    "use_alts_credentials", "platform_config_file", "tensorflow_session_parallelism",
+    "rest_api_num_threads", "platform_config_file", "tensorflow_session_parallelism",
     "tensorflow_session_config_file", "flush_filesystem_caches", "prefer_tflite_model",
     "num_tflite_pools", "num_tflite_interpreters_per_pool", "enable_profiler", "mixed_precision",
     "xla_cpu_compilation_enabled", "xla_gpu_compilation_enabled", "thread_pool_factory_config_file",
@@ -70,6 +70,12 @@ _HELP = {
                                               "the typed *_val fields.",
     "rest_api_port": "REST port; 0 picks a free port, announced on stdout.",
     "rest_api_host": "Address to bind REST to (ours). Default 127.0.0.1; 0.0.0.0 for all.",
+    "ssl_config_file": "SSLConfig text proto (server_key, server_cert, custom_ca: PEM text; "
+                       "client_verify): gRPC over TLS, mutual TLS with client_verify.",
+    "use_alts_credentials": "Refused: ALTS is not available here (use --ssl_config_file).",
+    "rest_api_ssl": "Serve REST over HTTPS too, with --ssl_config_file's key, certificate and "
+                    "client_verify (ours; TF Serving has no REST TLS).",
+    "num_request_iterations_for_warmup": "How many times each warmup record is replayed.",
     "model_name": "Model name in single-model mode.",
     "model_base_path": "Folder holding numeric version folders (single-model mode).",
     "model_config_file": "ModelServerConfig text proto (models.config); overrides the two above.",
@@ -189,6 +195,15 @@ def _validate(options: ServerOptions) -> None:
         raise ConfigError("--max_num_load_retries must not be negative")
     if options.event_loop not in ("uvloop", "asyncio"):
         raise ConfigError(f"--event_loop must be uvloop or asyncio, got {options.event_loop!r}")
+    if options.use_alts_credentials:
+        raise ConfigError("--use_alts_credentials is not supported by this server: ALTS needs "
+                          "Google Cloud's handshaker service. Refusing to start rather than "
+                          "serve gRPC without the credentials asked for; use --ssl_config_file "
+                          "for TLS.")
+    if options.rest_api_ssl and not options.ssl_config_file:
+        raise ConfigError("--rest_api_ssl needs --ssl_config_file (its key and certificate)")
+    if options.num_request_iterations_for_warmup < 0:
+        raise ConfigError("--num_request_iterations_for_warmup must not be negative")
     if options.max_request_bytes <= 0:
         raise ConfigError("--max_request_bytes must be positive")
     for flag in ("http_header_timeout_seconds", "http_body_timeout_seconds"):

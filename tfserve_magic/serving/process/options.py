@@ -40,6 +40,7 @@ class ServerOptions:
     load_retry_interval_micros: int = 60_000_000
     saved_model_tags: str = "serve"
     enable_model_warmup: bool = True
+    num_request_iterations_for_warmup: int = 1
     enable_signature_method_name_check: bool = False
     per_process_gpu_memory_fraction: float = 0.0
     tensorflow_intra_op_parallelism: int = 0
@@ -49,8 +50,11 @@ class ServerOptions:
     grpc_socket_path: str = ""
     enable_grpc_healthcheck_service: bool = False
     enable_serialization_as_tensor_content: bool = False
+    ssl_config_file: str = ""
+    use_alts_credentials: bool = False  # refused: ALTS cannot be served here (flags.py)
     # --- ours (never passed to tensorflow_model_server: see tf_serving_flag_names) ---
     rest_api_host: str = _ours("127.0.0.1")
+    rest_api_ssl: bool = _ours(False)  # REST over HTTPS with --ssl_config_file's key and cert
     grpc_host: str = _ours("")  # "" = rest_api_host
     gpu_devices: str = _ours("")  # "" = every visible GPU, "none" = CPU only, "0,1" = those GPUs
     gpu_memory_growth: bool = _ours(True)

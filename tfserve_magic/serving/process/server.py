@@ -42,6 +42,7 @@ from tfserve_magic.serving.process import loop as event_loop
 from tfserve_magic.serving.process.connections import GuardedHTTPServer
 from tfserve_magic.serving.process.native_log import quiet_native_startup
 from tfserve_magic.serving.process.options import ServerOptions
+from tfserve_magic.serving.process.tls import TlsSettings, read_ssl_config
 from tfserve_magic.status import SECRET_ENV
 
 if TYPE_CHECKING:
@@ -61,8 +62,9 @@ class PreparedServer:
 
     def __init__(self, options: ServerOptions, models: list[ModelConfig], config_text: str | None,
                  monitoring: MonitoringSettings, sockets: list[socket.socket],
-                 batching: BatchingConfig | None = None) -> None:
+                 batching: BatchingConfig | None = None, tls: TlsSettings | None = None) -> None:
         self.options = options
+        self.tls = tls  # None: plaintext (no --ssl_config_file)
         self.batching = batching  # None: batching off
         self.models = models
         self.config_text = config_text
@@ -80,6 +82,8 @@ class PreparedServer:
                 "host": self.options.rest_api_host, "rest_api_port": self.port,
                 "grpc_port": self.grpc_port,
                 "grpc_socket_path": self.options.grpc_socket_path or None, "version": __version__,
+                "rest_scheme": "https" if self.options.rest_api_ssl else "http",
+                "grpc_tls": self.tls is not None,
                 "models": [m.name for m in self.models]}
 
 
@@ -93,6 +97,7 @@ def prepare(options: ServerOptions) -> PreparedServer:
             options = options.replace(model_base_path=os.path.abspath(options.model_base_path))
         models = single_model_config(options.model_name, options.model_base_path)
     monitoring = parse_monitoring_config(options.monitoring_config_file)
+    tls = read_ssl_config(options.ssl_config_file) if options.ssl_config_file else None
     batching = None
     if options.enable_batching:
         batching = (load_batching_file(options.batching_parameters_file)
@@ -111,7 +116,7 @@ def prepare(options: ServerOptions) -> PreparedServer:
         raise ConfigError(f"Failed to start HTTP Server on {options.rest_api_host}:"
                           f"{options.rest_api_port}: {exc.strerror}") from None
     # Several addresses (IPv4 and IPv6 for "localhost") must share one port.
-    return PreparedServer(options, models, config_text, monitoring, sockets, batching)
+    return PreparedServer(options, models, config_text, monitoring, sockets, batching, tls)
 
 
 async def _watch_parent(pid: int, stop: asyncio.Event) -> None:
@@ -128,7 +133,7 @@ async def _main(prepared: PreparedServer) -> None:
     from tfserve_magic.serving.api.grpc_server import bind
 
     try:
-        listener = bind(prepared.options, os.cpu_count() or 1)
+        listener = bind(prepared.options, os.cpu_count() or 1, prepared.tls)
     except ConfigError:
         for sock in prepared.sockets:
             sock.close()
@@ -237,16 +242,22 @@ def _serve_rest(prepared: PreparedServer, ctx: ServerContext) -> GuardedHTTPServ
     """The REST surface on the sockets bound before the handshake."""
     from tfserve_magic.serving.api.rest import make_app
     from tfserve_magic.serving.api.small_requests import SmallRequests
+    from tfserve_magic.serving.process.tls import rest_ssl_context
 
     options = prepared.options
+    https = options.rest_api_ssl and prepared.tls is not None
     http_server = GuardedHTTPServer(
         make_app(ctx), max_body_size=options.max_request_bytes + (1 << 20),
         idle_connection_timeout=options.http_header_timeout_seconds,
         body_timeout=options.http_body_timeout_seconds,
-        max_connections=options.max_connections, claim=SmallRequests(ctx).claim)
+        max_connections=options.max_connections, claim=SmallRequests(ctx).claim,
+        ssl_context=rest_ssl_context(prepared.tls) if https and prepared.tls else None)
     http_server.add_sockets(prepared.sockets)
-    log.info("Serving REST on http://%s:%d (at most %d connections)", options.rest_api_host,
-             prepared.port, http_server.max_connections)
+    log.info("Serving REST on %s://%s:%d (at most %d connections%s)",
+             "https" if https else "http", options.rest_api_host, prepared.port,
+             http_server.max_connections,
+             ", client certificates required" if https and prepared.tls and
+             prepared.tls.client_verify else "")
     return http_server
 
 
