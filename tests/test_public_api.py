@@ -56,3 +56,53 @@ def test_importing_the_package_imports_nothing_heavy() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_every_public_function_is_typed() -> None:
+    import inspect
+
+    for name in tfserve_magic.__all__:
+        value = getattr(tfserve_magic, name)
+        if not inspect.isfunction(value):
+            continue
+        signature = inspect.signature(value)
+        untyped = [p for p in signature.parameters.values()
+                   if p.annotation is inspect.Parameter.empty]
+        assert not untyped and signature.return_annotation is not inspect.Signature.empty, name
+
+
+def test_what_the_teaching_notebooks_do_through_public_names_only(
+        isolated_runtime: Path, tmp_path: Path, plus_version_builds: Path) -> None:
+    """Versions, labels and policies of 02_versions_and_rollback.ipynb, by the public API."""
+    import shutil
+
+    base = tmp_path / "plus"
+    shutil.copytree(plus_version_builds / "1", base / "1")
+    started = tfserve_magic.start(str(base), name="lesson")  # names the model too
+    server = tfserve_magic.find("lesson")
+    assert (server.name, server.url) == (started.name, started.url)
+    shutil.copytree(plus_version_builds / "2", base / "2")
+    shutil.copytree(plus_version_builds / "3", base / "3")
+    client = server.client
+
+    policy = tfserve_magic.set_version_policy(client, "lesson", tfserve_magic.VersionPolicy.all())
+    assert policy == "all {}"
+    assert tfserve_magic.wait_for_versions(client, "lesson", [1, 2, 3]) == [1, 2, 3]
+    assert tfserve_magic.move_label(client, "lesson", "canary", 2) == {"canary": 2}
+    assert server.predict("lesson", [1.0], label="canary").tolist() == [3.0]
+    with pytest.raises(tfserve_magic.LabelError, match="version 7"):
+        tfserve_magic.move_label(client, "lesson", "canary", 7)
+    assert tfserve_magic.remove_label(client, "lesson", "canary") == {}
+
+    assert tfserve_magic.set_version_policy(client, "lesson", "specific { versions: 1 versions: 3 }") \
+        == "specific { versions: 1 versions: 3 }"
+    assert tfserve_magic.wait_for_versions(client, "lesson", [1, 3]) == [1, 3]
+    states = {s.version: s.state for s in server.status("lesson")}
+    assert states[3] is tfserve_magic.VersionState.AVAILABLE
+    with pytest.raises(tfserve_magic.LabelError, match="no model named nothing"):
+        tfserve_magic.set_version_policy(client, "nothing", "all {}")
+    # A wait that cannot be met returns what is there at its deadline.
+    assert tfserve_magic.wait_for_versions(client, "lesson", [2], timeout=0.5) == [1, 3]
+    tfserve_magic.stop("lesson")
+    with pytest.raises(ValueError, match="no running server named lesson"):
+        tfserve_magic.find("lesson")

@@ -18,24 +18,39 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Client",
+    "ExportResult",
+    "LabelError",
     "LaunchError",
     "ServerHandle",
     "ServingError",
     "TFServeError",
+    "VersionPolicy",
+    "VersionState",
     "__version__",
     "dashboard",
     "deploy",
+    "export_version",
+    "find",
     "load_ipython_extension",
+    "move_label",
+    "remove_label",
+    "set_version_policy",
     "start",
     "stop",
+    "wait_for_versions",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
     from tfserve_magic.client.rest import Client, ServingError
     from tfserve_magic.errors import TFServeError
-    from tfserve_magic.lifecycle.launcher import LaunchError, ServerHandle, start, stop
+    from tfserve_magic.lifecycle.launcher import LaunchError, ServerHandle, find, start, stop
     from tfserve_magic.notebook.widgets import dashboard
     from tfserve_magic.operations.deploy import deploy
+    from tfserve_magic.operations.export import ExportResult, export_version
+    from tfserve_magic.operations.labels import LabelError, move_label, remove_label
+    from tfserve_magic.operations.versions import set_version_policy, wait_for_versions
+    from tfserve_magic.serving.models.policy import VersionPolicy
+    from tfserve_magic.status import VersionState
 
 # Public name -> (module under tfserve_magic, attribute), imported on first use.
 _LAZY = {
@@ -46,8 +61,18 @@ _LAZY = {
     "ServerHandle": ("lifecycle.launcher", "ServerHandle"),
     "start": ("lifecycle.launcher", "start"),
     "stop": ("lifecycle.launcher", "stop"),
+    "find": ("lifecycle.launcher", "find"),
     "dashboard": ("notebook.widgets", "dashboard"),
     "deploy": ("operations.deploy", "deploy"),
+    "export_version": ("operations.export", "export_version"),
+    "ExportResult": ("operations.export", "ExportResult"),
+    "LabelError": ("operations.labels", "LabelError"),
+    "move_label": ("operations.labels", "move_label"),
+    "remove_label": ("operations.labels", "remove_label"),
+    "set_version_policy": ("operations.versions", "set_version_policy"),
+    "wait_for_versions": ("operations.versions", "wait_for_versions"),
+    "VersionPolicy": ("serving.models.policy", "VersionPolicy"),
+    "VersionState": ("status", "VersionState"),
 }
 
 
@@ -67,10 +92,13 @@ def __dir__() -> list[str]:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """``%load_ext tfserve_magic``: register ``%tfserve`` and ``%%predict``."""
+    """``%load_ext tfserve_magic``: register ``%tfserve`` and ``%%predict``, and keep
+    TensorFlow's native start-up lines out of the cells of a Jupyter kernel."""
     from tfserve_magic.notebook.magics import register
+    from tfserve_magic.notebook.native_noise import filter_native_noise
 
     register(ipython)
+    filter_native_noise(ipython)
 
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:

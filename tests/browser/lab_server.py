@@ -61,6 +61,9 @@ def jupyter_lab(tmp: Path, env_extra: dict[str, str] | None = None) -> Iterator[
     env = {**os.environ, **data_path, "JUPYTER_RUNTIME_DIR": str(runtime),
            "JUPYTERLAB_SETTINGS_DIR": str(settings),
            "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "workspaces"), **(env_extra or {})}
+    # Without pytest's marker a kernel shows its fd 2 in the cell (TensorFlow's native lines
+    # included), as it does for a person; under pytest ipykernel leaves fd 2 alone.
+    env.pop("PYTEST_CURRENT_TEST", None)
     log = tmp / "jupyterlab.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(

@@ -30,13 +30,14 @@ from tfserve_magic.serving.models.labels import (
 )
 from tfserve_magic.status import VersionState
 
-__all__ = ["LabelError", "move_label", "remove_label"]
+__all__ = ["LabelError", "move_label", "remove_label", "served_config_file"]
 
 class LabelError(TFServeError):
     """The label change was refused; the message says why."""
 
 
-def _config_path(client: Client) -> str:
+def served_config_file(client: Client) -> str:
+    """The models.config the server runs from, when it is on this machine; LabelError else."""
     info = client.server_info()
     if not info or not info.model_config_file:
         raise LabelError("this server does not run from a models.config, so its labels cannot "
@@ -75,7 +76,7 @@ def move_label(client: Client, model: str, label: str, version: int, *,
     ``HandleReloadConfigRequest`` instead of editing its models.config."""
     if not valid_label_name(label):
         raise LabelError(f"label {label!r} must match [a-zA-Z0-9_]+ (TF Serving's rule)")
-    path = None if grpc else _config_path(client)
+    path = None if grpc else served_config_file(client)
     models = _served_models(client) if path is None else load_model_config_file(path)
     entry = next((m for m in models if m.name == model), None)
     if entry is None:
@@ -95,7 +96,8 @@ def move_label(client: Client, model: str, label: str, version: int, *,
 
 
 def remove_label(client: Client, model: str, label: str) -> dict[str, int]:
-    path = _config_path(client)
+    """Drop ``label`` of ``model``; returns the labels the server now has."""
+    path = served_config_file(client)
     models = load_model_config_file(path)
     entry = next((m for m in models if m.name == model), None)
     if entry is None or label not in entry.labels:
