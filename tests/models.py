@@ -249,3 +249,17 @@ def build_double_bool(base: str, version: int = 1) -> str:
 
     module = DoubleBool()
     return export_version(module, base, version, {"serving_default": module.serve}).path
+
+
+def build_keras_mlp(base: str, version: int = 1) -> str:
+    """A Keras 3 model exported for serving (``model.export``): 8 -> 16 (relu) -> 3 (softmax),
+    fixed weights; returns the version folder. Its one input is ``keras_tensor``."""
+    import keras
+    import numpy as np
+
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(3, activation="softmax")])
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.normal(0, 0.5, w.shape).astype(np.float32)
+                       for w in model.get_weights()])
+    return export_version(model, base, version).path

@@ -4,7 +4,9 @@
 (``manager.Loader``): it reads the MetaGraphDef for the requested tags (for metadata, rendered as
 TF Serving renders it), loads the model with ``tf.saved_model.load``, replays warmup requests and
 runs signatures on numpy inputs. :func:`configure_tensorflow` applies threading and the GPU plan
-once per process, before the first model loads.
+once per process, before the first model loads. TensorFlow is imported lean
+(``tensorflow_import``): its runtime modules by name, never ``tf.*`` (which would build the whole
+API, Keras included).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 
 from tfserve_magic.serving.api.codec import Example, TensorSpec
 from tfserve_magic.serving.errors import Code, InvalidArgument, LoadError, StatusError
+from tfserve_magic.serving.models.tensorflow_import import use_lean_tensorflow
 from tfserve_magic.serving.process.devices import DevicePlan, gpu_total_memory_mb, plan_devices
 from tfserve_magic.serving.process.options import ServerOptions
 
@@ -27,11 +30,23 @@ __all__ = ["SavedModelLoader", "SavedModelServable", "configure_tensorflow"]
 
 log = logging.getLogger(__name__)
 
-import tensorflow as tf  # noqa: E402  (after logging setup on purpose: TF logs at import)
+use_lean_tensorflow()  # before the first import from tensorflow (after logging: TF logs at import)
+
 from google.protobuf import json_format  # noqa: E402
+from tensorflow.core.example import example_pb2  # noqa: E402
 from tensorflow.core.framework import types_pb2  # noqa: E402
 from tensorflow.core.protobuf import saved_model_pb2  # noqa: E402
+from tensorflow.python.compat import v2_compat  # noqa: E402
+from tensorflow.python.data.ops import readers  # noqa: E402
+from tensorflow.python.eager import context  # noqa: E402
+from tensorflow.python.framework import config as tf_config  # noqa: E402
+from tensorflow.python.framework import constant_op, dtypes, errors_impl, tensor_util  # noqa: E402
+from tensorflow.python.saved_model import load as saved_model_load  # noqa: E402
 from tensorflow_serving.apis import get_model_metadata_pb2, prediction_log_pb2  # noqa: E402
+
+# What ``tensorflow/__init__`` would have done (eager execution, resource variables, control
+# flow v2); idempotent when the full API was imported anyway.
+v2_compat.enable_v2_behavior()
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 _MAX_WARMUP_RECORDS = 1000  # TF Serving's kMaxNumRecords
@@ -47,22 +62,22 @@ def configure_tensorflow(options: ServerOptions) -> DevicePlan:
     with _configured:
         if _plan is not None:
             return _plan
-        gpus = tf.config.list_physical_devices("GPU")
+        gpus = tf_config.list_physical_devices("GPU")
         plan = plan_devices(options, len(gpus), gpu_total_memory_mb() if gpus else [])
         if plan.intra_op_threads:
-            tf.config.threading.set_intra_op_parallelism_threads(plan.intra_op_threads)
+            tf_config.set_intra_op_parallelism_threads(plan.intra_op_threads)
         if plan.inter_op_threads:
-            tf.config.threading.set_inter_op_parallelism_threads(plan.inter_op_threads)
+            tf_config.set_inter_op_parallelism_threads(plan.inter_op_threads)
         if gpus:
             chosen = [gpus[g.index] for g in plan.gpus]
-            tf.config.set_visible_devices(chosen, "GPU")
+            tf_config.set_visible_devices(chosen, "GPU")
             for gpu_plan, device in zip(plan.gpus, chosen, strict=False):
                 if gpu_plan.memory_limit_mb is not None:
-                    tf.config.set_logical_device_configuration(
-                        device, [tf.config.LogicalDeviceConfiguration(
+                    tf_config.set_logical_device_configuration(
+                        device, [context.LogicalDeviceConfiguration(
                             memory_limit=gpu_plan.memory_limit_mb)])
                 elif gpu_plan.memory_growth:
-                    tf.config.experimental.set_memory_growth(device, True)
+                    tf_config.set_memory_growth(device, True)
             log.info("GPUs: %s", ", ".join(
                 f"{g.index} (growth={g.memory_growth}, limit_mb={g.memory_limit_mb})"
                 for g in plan.gpus) or "none (CPU only)")
@@ -79,7 +94,7 @@ _DATATYPE_NAMES = {v: k for k, v in types_pb2.DataType.items()}
 def _spec_text(spec: TensorSpec) -> str:
     """``float32 [None, 64]``: the dtype as numpy names it and the shape, None for any size."""
     try:
-        dtype = tf.dtypes.as_dtype(types_pb2.DataType.Value(spec.dtype)).name
+        dtype = dtypes.as_dtype(types_pb2.DataType.Value(spec.dtype)).name
     except (ValueError, TypeError):
         dtype = spec.dtype.removeprefix("DT_").lower()
     if spec.shape is None:
@@ -154,7 +169,7 @@ class _Signature:
 
     def __call__(self, inputs: Mapping[str, np.ndarray]) -> Mapping[str, Any]:
         dtypes = self._dtypes
-        feeds = {name: tf.constant(value, dtype=dtypes[name] if name in dtypes else
+        feeds = {name: constant_op.constant(value, dtype=dtypes[name] if name in dtypes else
                                    _tf_dtype(self._specs, name))
                  for name, value in inputs.items()}
         if self._order and feeds.keys() == self._dtypes.keys() and all(
@@ -169,7 +184,7 @@ def _tf_dtype(specs: Mapping[str, TensorSpec], name: str) -> Any:
     """The TensorFlow dtype of a signature input (None for a name it does not have)."""
     if name not in specs:
         return None
-    return tf.dtypes.as_dtype(types_pb2.DataType.Value(specs[name].dtype))
+    return dtypes.as_dtype(types_pb2.DataType.Value(specs[name].dtype))
 
 
 def _fits(shape: Any, dims: tuple[int, ...] | None) -> bool:
@@ -198,7 +213,7 @@ class SavedModelServable:
         self.outputs = {k: {n: _spec(o) for n, o in s.outputs.items()}
                         for k, s in meta_graph.signature_def.items()}
         try:
-            self._model = tf.saved_model.load(path, tags=list(tags))
+            self._model = saved_model_load.load(path, tags=list(tags))
         except Exception as exc:
             raise LoadError(f"{type(exc).__name__}: {exc}") from None
         self._signatures = {key: _Signature(function, self.inputs.get(key, {}))
@@ -217,7 +232,7 @@ class SavedModelServable:
         specs = self.inputs.get(signature, {})
         try:
             results = called(inputs)
-        except tf.errors.OpError as exc:
+        except errors_impl.OpError as exc:
             message = exc.message
             if exc.error_code == Code.INVALID_ARGUMENT.value:
                 message += _expected(signature, specs, inputs)
@@ -240,7 +255,7 @@ class SavedModelServable:
         if not os.path.exists(path):
             return 0
         count = 0
-        for record in tf.data.TFRecordDataset(path):
+        for record in readers.TFRecordDatasetV2(path):
             if count >= _MAX_WARMUP_RECORDS:
                 break
             entry = prediction_log_pb2.PredictionLog()
@@ -249,7 +264,7 @@ class SavedModelServable:
             if which == "predict_log":
                 request = entry.predict_log.request
                 signature = request.model_spec.signature_name or "serving_default"
-                self.run(signature, {k: tf.make_ndarray(v) for k, v in request.inputs.items()})
+                self.run(signature, {k: tensor_util.MakeNdarray(v) for k, v in request.inputs.items()})
             elif which in ("classify_log", "regress_log"):
                 request = getattr(entry, which).request
                 signature = request.model_spec.signature_name or "serving_default"
@@ -264,7 +279,7 @@ class SavedModelServable:
 
 
 def _to_example(example: Example) -> Any:
-    proto = tf.train.Example()
+    proto = example_pb2.Example()
     for name, (kind, values) in example.items():
         feature = proto.features.feature[name]
         if kind == "bytes":

@@ -38,6 +38,7 @@ from tfserve_magic.serving.models.config import (
     single_model_config,
 )
 from tfserve_magic.serving.models.labels import unavailable_label_message
+from tfserve_magic.serving.models.tensorflow_import import use_lean_tensorflow
 from tfserve_magic.serving.process import loop as event_loop
 from tfserve_magic.serving.process.connections import GuardedHTTPServer
 from tfserve_magic.serving.process.native_log import quiet_native_startup
@@ -291,6 +292,8 @@ def _announce(prepared: PreparedServer) -> None:
 
 
 def run(options: ServerOptions) -> int:
+    # Before anything imports from tensorflow (the gRPC protos do too): its runtime, not its API.
+    use_lean_tensorflow()
     try:
         prepared = prepare(options)
     except ConfigError as exc:
