@@ -7,8 +7,9 @@ costs about 15 (``benchmarks/peers.py``; the README has the numbers).
 
 What a client sees is what Tornado's connection gives: keep-alive as HTTP/1.0 and 1.1 say,
 pipelined requests answered in order, ``100 (Continue)`` when asked for, gzip bodies inflated
-(``X-Consumed-Content-Encoding`` says so), ``400 Bad Request`` and a close for what cannot be
-parsed, a close when headers or a body outgrow their limits, and Tornado's flow control: a
+(``gzip_body``; ``X-Consumed-Content-Encoding`` says so, a malformed one is a 400),
+``400 Bad Request`` and a close for what cannot be parsed, a close when headers or a body
+outgrow their limits, and Tornado's flow control: a
 delegate that returns a future from ``headers_received`` or ``data_received`` gets nothing more
 until it resolves (``flow_control``). The connection's owner (``connections``) tracks each
 connection's phase for its timeouts and limits.
@@ -41,9 +42,9 @@ import httptools
 import orjson
 import tornado.httputil
 import tornado.iostream
-import tornado.util
 
 from tfserve_magic.serving.process.flow_control import FlowControl
+from tfserve_magic.serving.process.gzip_body import Inflating
 
 __all__ = ["ConnectionOwner", "Exchange", "Http1Protocol", "Phase"]
 
@@ -52,7 +53,6 @@ log = logging.getLogger(__name__)
 _CONTINUE = b"HTTP/1.1 100 (Continue)\r\n\r\n"
 _REASONS = {400: b"Bad Request", 413: b"Payload Too Large",
             431: b"Request Header Fields Too Large", 501: b"Not Implemented"}
-_INFLATE_CHUNK = 64 << 10  # a gzip body reaches its delegate in pieces no larger than this
 _HEADERS, _BODY, _END, _ERROR = 0, 1, 2, 3  # parsed events waiting for their delegate
 
 
@@ -373,7 +373,11 @@ class Http1Protocol(asyncio.Protocol):
         """Whether a delegate step's future failed (logged, and the connection dropped)."""
         if future.cancelled() or future.exception() is None:
             return False
-        log.error("Uncaught exception on a REST connection", exc_info=future.exception())
+        exc = future.exception()
+        if isinstance(exc, tornado.httputil.HTTPInputError):  # the client's mistake: 400
+            self._refuse(400, f"Malformed HTTP request: {exc}")
+            return True
+        log.error("Uncaught exception on a REST connection", exc_info=exc)
         self.abort()
         return True
 
@@ -483,7 +487,7 @@ class Exchange(tornado.httputil.HTTPConnection):
             if headers.get("Content-Encoding") == "gzip":
                 headers["X-Consumed-Content-Encoding"] = headers.pop("Content-Encoding")
                 headers.pop("Content-Length", None)  # no longer the length the delegate gets
-                delegate = _Inflating(delegate, self)
+                delegate = Inflating(delegate, lambda: self.started)
             self._delegate = delegate
             pending = delegate.headers_received(self.start_line, headers)
         if self.fields.get("expect") != "100-continue":
@@ -630,39 +634,6 @@ class Exchange(tornado.httputil.HTTPConnection):
         else:
             asyncio.ensure_future(drained).add_done_callback(lambda _: _settle(future))
         return future
-
-
-class _Inflating(tornado.httputil.HTTPMessageDelegate):
-    """Inflates a gzip body for the delegate behind it, in bounded pieces, and stops inflating
-    once the request has been answered (a 413 for a body that inflates past the limit)."""
-
-    def __init__(self, delegate: tornado.httputil.HTTPMessageDelegate,
-                 exchange: Exchange) -> None:
-        self._delegate = delegate
-        self._exchange = exchange
-        self._inflater = tornado.util.GzipDecompressor()
-
-    def headers_received(self, start_line: Any, headers: Any) -> Awaitable[None] | None:
-        return self._delegate.headers_received(start_line, headers)
-
-    async def data_received(self, chunk: bytes) -> None:
-        while chunk and not self._exchange.started:  # answered (a 413): inflate no more
-            piece = self._inflater.decompress(chunk, _INFLATE_CHUNK)
-            if piece:
-                pending = self._delegate.data_received(piece)
-                if pending is not None:
-                    await pending
-            chunk = self._inflater.unconsumed_tail
-
-    def finish(self) -> None:
-        if not self._exchange.started:  # else what is left need not be inflated either
-            tail = self._inflater.flush()
-            if tail:
-                self._delegate.data_received(tail)
-        self._delegate.finish()
-
-    def on_connection_close(self) -> None:
-        self._delegate.on_connection_close()
 
 
 def _settle(future: asyncio.Future[None]) -> None:
