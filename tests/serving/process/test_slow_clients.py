@@ -185,3 +185,32 @@ def test_a_gzip_bomb_is_refused_without_being_inflated(strict_server: RunningSer
     # Inflating 512 MiB costs seconds; once the 413 is out, the rest is read past, not inflated.
     assert spent < 1.0, f"the server spent {spent:.2f} s of CPU on a refused body"
     assert_good_clients_served(strict_server, 1)
+
+
+def test_idle_connections_close_without_a_warning(tmp_path: Path, half_plus_two: Path) -> None:
+    """A browser keeps connections open between requests (and opens spares it never uses):
+    closing them at the header deadline is routine, so the log says nothing; a client that
+    began a request and stalled still gets its warning."""
+    server = start_server("--model_name=half_plus_two", f"--model_base_path={half_plus_two}",
+                          "--http_header_timeout_seconds=1", log_dir=tmp_path)
+    try:
+        server.wait_state("half_plus_two")
+        spare = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        kept = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        kept.sendall(f"POST {PREDICT} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: "
+                     f"{len(json.dumps(GOOD))}\r\n\r\n{json.dumps(GOOD)}".encode())
+        assert kept.recv(4096).startswith(b"HTTP/1.1 200")
+        for sock in (spare, kept):
+            assert wait_for(lambda sock=sock: closed_by_server(sock), timeout=15,
+                            what="the server closing an idle connection")
+            sock.close()
+        assert "waiting for headers" not in server.log(), server.log()
+        stalled = half_sent(server.port, 1)
+        assert stalled is not None
+        assert wait_for(lambda: closed_by_server(stalled), timeout=15,
+                        what="the server closing a stalled request")
+        stalled.close()
+        assert wait_for(lambda: "Closed a connection waiting for headers" in server.log(),
+                        timeout=15, what="the stalled request's warning")
+    finally:
+        server.stop()

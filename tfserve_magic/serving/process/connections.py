@@ -111,7 +111,12 @@ class GuardedHTTPServer:
                    if phase != Phase.ANSWERING and now - since > self._limits[phase]]
         for conn in overdue:
             phase = self._phases.pop(conn)[0]
+            idle = phase == Phase.HEADERS and conn.idle
             conn.abort()
+            if idle:  # every browser leaves kept-alive connections: routine, not a warning
+                log.debug("Closed a connection idle for longer than %.0f s",
+                          self._limits[phase])
+                continue
             self.timed_out_count += 1
             self._note("timeout", "Closed a connection %s for longer than %.0f s (%d so far)",
                        phase, self._limits[phase], self.timed_out_count)

@@ -192,6 +192,12 @@ class Http1Protocol(asyncio.Protocol):
         self._owner.closed(self)
         return self._transport
 
+    @property
+    def idle(self) -> bool:
+        """No request begun since the last answer (or since the connection opened): a
+        browser's kept-alive connection, not a client sending headers slowly."""
+        return not self._in_headers and not self._events and self._exchange is None
+
     # ---------------------------------------------------------------- parsing
 
     def data_received(self, data: bytes) -> None:
