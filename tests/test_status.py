@@ -62,3 +62,30 @@ def test_a_version_that_ended_with_an_error_is_failed() -> None:
 def test_anything_else_is_refused_with_a_reason(wire) -> None:
     with pytest.raises(ValueError, match="not a tfserve_magic server description"):
         ServerDescription.from_json(wire)
+
+
+HANDSHAKE = {"tfserve_magic": "handshake", "format": 1, "pid": 41, "host": "127.0.0.1",
+             "rest_api_port": 8501, "grpc_port": 8500, "grpc_socket_path": None,
+             "version": "0.3.0", "rest_scheme": "http", "grpc_tls": False, "models": ["m"]}
+
+
+def test_a_handshake_reads_as_fields_and_survives_a_round_trip() -> None:
+    from tfserve_magic.status import Handshake
+
+    handshake = Handshake.from_json(HANDSHAKE)
+    assert (handshake.pid, handshake.rest_api_port, handshake.grpc_port) == (41, 8501, 8500)
+    assert handshake.models == ("m",) and handshake.format == 1
+    assert handshake.to_json() == HANDSHAKE
+    # A server from before the format number, and one with gRPC off, still read.
+    older = {k: v for k, v in HANDSHAKE.items() if k != "format"} | {"grpc_port": None}
+    assert Handshake.from_json(older).grpc_port is None
+
+
+@pytest.mark.parametrize("wire", [[], {"pid": 1, "rest_api_port": 2},
+                                  {"tfserve_magic": "handshake", "pid": 1},
+                                  {"tfserve_magic": "handshake", "pid": "x", "rest_api_port": 2}])
+def test_anything_but_a_handshake_is_refused(wire) -> None:
+    from tfserve_magic.status import Handshake
+
+    with pytest.raises(ValueError, match="not a tfserve_magic handshake"):
+        Handshake.from_json(wire)

@@ -3,8 +3,10 @@
 Status codes (``tensorflow.error.Code``) with their HTTP statuses, version states
 (``ModelVersionStatus.State`` of ``apis/get_model_status.proto``), one row of the status API,
 our server's description of itself (``GET /tfserve_magic/v1/server``: written by the core,
-parsed once by the client), where metrics are served unless configured otherwise, and how a
-launcher hands a server the secret of its management API (``serving/api/origins.py``).
+parsed once by the client), the handshake line a server prints once its sockets are bound
+(written by the core, parsed once by the launcher), where metrics are served unless configured
+otherwise, and how a launcher hands a server the secret of its management API
+(``serving/api/origins.py``).
 Pure: imports nothing from the package, so the serving core and the client may both use it.
 """
 
@@ -15,8 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DEFAULT_PROMETHEUS_PATH", "SECRET_ENV", "SECRET_HEADER", "Code", "ModelDescription",
-           "ServerDescription", "VersionReport", "VersionState", "VersionStatus"]
+__all__ = ["DEFAULT_PROMETHEUS_PATH", "HANDSHAKE_FORMAT", "SECRET_ENV", "SECRET_HEADER", "Code",
+           "Handshake", "ModelDescription", "ServerDescription", "VersionReport", "VersionState",
+           "VersionStatus"]
 
 # ``monitoring_config.proto``'s default path for the Prometheus exposition.
 DEFAULT_PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
@@ -210,3 +213,56 @@ def _model_from_json(data: Mapping[str, Any]) -> ModelDescription:
         versions=tuple(VersionReport(int(v["version"]), VersionState.from_name(v["state"]),
                                      error(str(v.get("error") or "")))
                        for v in data.get("versions") or ()))
+
+
+# The handshake's layout; a reader accepts a line without one as format 1 (servers before it).
+HANDSHAKE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Handshake:
+    """The one JSON line a server prints on stdout once its sockets are bound (contract 1).
+
+    ``grpc_port`` is None when gRPC is off; ``grpc_socket_path`` None without a Unix socket;
+    ``version`` is the package version of the server that wrote it; ``rest_scheme`` is
+    ``https`` with ``--rest_api_ssl``; ``grpc_tls`` says whether gRPC wants TLS.
+    """
+
+    pid: int
+    rest_api_port: int
+    host: str = "127.0.0.1"
+    grpc_port: int | None = None
+    grpc_socket_path: str | None = None
+    version: str = ""
+    rest_scheme: str = "http"
+    grpc_tls: bool = False
+    models: tuple[str, ...] = ()
+    format: int = HANDSHAKE_FORMAT
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire shape: one object, tagged ``"tfserve_magic": "handshake"``."""
+        return {"tfserve_magic": "handshake", "format": self.format, "pid": self.pid,
+                "host": self.host, "rest_api_port": self.rest_api_port,
+                "grpc_port": self.grpc_port, "grpc_socket_path": self.grpc_socket_path,
+                "version": self.version, "rest_scheme": self.rest_scheme,
+                "grpc_tls": self.grpc_tls, "models": list(self.models)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Handshake:
+        """The one parser of a handshake; ValueError when ``data`` is not one."""
+        if not isinstance(data, Mapping) or data.get("tfserve_magic") != "handshake":
+            raise ValueError("not a tfserve_magic handshake")
+        try:
+            grpc_port = data.get("grpc_port")
+            return cls(
+                pid=int(data["pid"]), rest_api_port=int(data["rest_api_port"]),
+                host=str(data.get("host") or "127.0.0.1"),
+                grpc_port=None if grpc_port is None else int(grpc_port),
+                grpc_socket_path=data.get("grpc_socket_path") or None,
+                version=str(data.get("version") or ""),
+                rest_scheme=str(data.get("rest_scheme") or "http"),
+                grpc_tls=bool(data.get("grpc_tls", False)),
+                models=tuple(str(m) for m in data.get("models") or ()),
+                format=int(data.get("format", 1)))
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"not a tfserve_magic handshake: {error!r}") from None

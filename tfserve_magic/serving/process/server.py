@@ -44,7 +44,7 @@ from tfserve_magic.serving.process.connections import GuardedHTTPServer
 from tfserve_magic.serving.process.native_log import quiet_native_startup
 from tfserve_magic.serving.process.options import ServerOptions
 from tfserve_magic.serving.process.tls import TlsSettings, read_ssl_config
-from tfserve_magic.status import SECRET_ENV
+from tfserve_magic.status import SECRET_ENV, Handshake
 
 if TYPE_CHECKING:
     from tfserve_magic.serving.api.context import ServerContext
@@ -78,14 +78,14 @@ class PreparedServer:
         port: int = self.sockets[0].getsockname()[1]
         return port
 
-    def handshake(self) -> dict[str, object]:
-        return {"tfserve_magic": "handshake", "pid": os.getpid(),
-                "host": self.options.rest_api_host, "rest_api_port": self.port,
-                "grpc_port": self.grpc_port,
-                "grpc_socket_path": self.options.grpc_socket_path or None, "version": __version__,
-                "rest_scheme": "https" if self.options.rest_api_ssl else "http",
-                "grpc_tls": self.tls is not None,
-                "models": [m.name for m in self.models]}
+    def handshake(self) -> Handshake:
+        return Handshake(pid=os.getpid(), host=self.options.rest_api_host,
+                         rest_api_port=self.port, grpc_port=self.grpc_port,
+                         grpc_socket_path=self.options.grpc_socket_path or None,
+                         version=__version__,
+                         rest_scheme="https" if self.options.rest_api_ssl else "http",
+                         grpc_tls=self.tls is not None,
+                         models=tuple(m.name for m in self.models))
 
 
 def prepare(options: ServerOptions) -> PreparedServer:
@@ -285,7 +285,7 @@ async def _freeze_after_initial_loads(manager: ServableManager) -> None:
 
 
 def _announce(prepared: PreparedServer) -> None:
-    sys.stdout.write(json.dumps(prepared.handshake()) + "\n")
+    sys.stdout.write(json.dumps(prepared.handshake().to_json()) + "\n")
     sys.stdout.flush()
     # Nothing else may reach stdout: the launcher stops reading it after the handshake.
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())

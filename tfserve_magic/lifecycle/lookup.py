@@ -1,0 +1,67 @@
+"""Finding recorded servers: every one with its liveness, one by name or port, the one that
+serves a model, a server's log. A record counts as alive only when its port answers with its
+pid (``registry.probe``). No TensorFlow import.
+"""
+
+from __future__ import annotations
+
+import time
+
+from tfserve_magic.lifecycle import registry
+from tfserve_magic.lifecycle.handle import ServerHandle, ServerInfo, log_tail
+
+__all__ = ["find", "find_serving", "list_servers", "logs"]
+
+
+def list_servers() -> list[ServerInfo]:
+    """Every server this user started, from any kernel, alive or not."""
+    infos = []
+    for record in registry.read_records():
+        description = registry.probe(record)
+        models = description.model_names if description else record.models
+        infos.append(ServerInfo(record, description is not None,
+                                max(0.0, time.time() - record.started_at), models, description))
+    return infos
+
+
+def find(name: str | None = None) -> ServerHandle:
+    """The live server ``name`` (or the only live one)."""
+    live = [i for i in list_servers() if i.alive]
+    if name is not None:
+        live = [i for i in live if name in (i.record.name, str(i.record.rest_api_port))]
+        if not live:
+            raise ValueError(f"no running server named {name} (see %tfserve list)")
+    elif len(live) != 1:
+        raise ValueError("name the server: " + (", ".join(i.record.name for i in live)
+                                                or "none is running (%tfserve start ...)"))
+    return ServerHandle(live[0].record)
+
+
+def find_serving(model: str, server: str | None = None) -> ServerHandle:
+    """The live server that serves ``model`` (a server name is accepted too); ``server`` names
+    it when several do. Never picks one of several silently."""
+    if server is not None:
+        handle = find(server)
+        if model not in handle.models and model != handle.name:
+            raise ValueError(f"server {handle.name} does not serve a model named {model} "
+                             f"(it serves {', '.join(handle.models) or 'nothing'})")
+        return handle
+    live = [i for i in list_servers() if i.alive]
+    matches = [i for i in live if model in i.models] or [i for i in live if i.record.name == model]
+    if not matches:
+        raise ValueError(f"no running server serves a model named {model} (see %tfserve list)")
+    if len(matches) > 1:
+        names = ", ".join(f"{i.record.name} ({i.record.url})" for i in matches)
+        raise ValueError(f"{len(matches)} running servers serve a model named {model}: {names}. "
+                         "Say which one with --server NAME (server=NAME in Python).")
+    return ServerHandle(matches[0].record)
+
+
+def logs(name: str, lines: int = 50) -> str:
+    """The last ``lines`` lines of the log of the server ``name`` started."""
+    record = registry.find_record(name)
+    if record is None:
+        raise ValueError(f"no server named {name}")
+    if record.remote:
+        raise ValueError(f"{name} is a remote server ({record.url}): its log is where it runs")
+    return log_tail(record.log_file, lines)

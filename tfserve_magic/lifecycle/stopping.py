@@ -1,0 +1,73 @@
+"""Stopping servers: one by name, every recorded one, and at exit the ones this process owns.
+
+A server started without ``detach`` is owned by the process that started it and stops with it
+(atexit here; ``--exit_with_parent_pid`` covers a kernel that is killed). A remote server
+(``%tfserve connect``) is never ours to stop. No TensorFlow import.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+
+from tfserve_magic.lifecycle import processes, registry
+
+__all__ = ["disown", "own", "stop"]
+
+_owned: set[str] = set()
+_lock = threading.Lock()
+
+
+def own(name: str) -> None:
+    """Stop ``name`` when this process exits (unless it was stopped or taken over since)."""
+    with _lock:
+        atexit.unregister(_stop_owned)  # registered once, however many servers start
+        atexit.register(_stop_owned)
+        _owned.add(name)
+
+
+def disown(name: str) -> None:
+    """``name`` is no longer ours to stop at exit (it was stopped, or never came up)."""
+    _owned.discard(name)
+
+
+def _stop_owned() -> None:
+    """At exit: stop the servers this process started and that are still the recorded ones (a
+    name may have been stopped, or taken over by another kernel's server, since)."""
+    for name in list(_owned):
+        _owned.discard(name)
+        record = registry.find_record(name)
+        if record is not None and record.owner_pid == os.getpid():
+            processes.terminate(record.pid)
+            registry.remove_record(name)
+
+
+def stop(name: str | None = None, *, all: bool = False) -> list[str]:
+    """Stop one server by name (or port), or every recorded one; returns the names stopped."""
+    if all:
+        targets = registry.read_records()
+    else:
+        if name is None:
+            records = registry.read_records()
+            if len(records) != 1:
+                raise ValueError("name the server to stop (or use all=True): "
+                                 f"{[r.name for r in records] or 'none is running'}")
+            targets = records
+        else:
+            record = registry.find_record(name)
+            if record is None:
+                raise ValueError(f"no server named {name}")
+            targets = [record]
+    if all:
+        targets = [r for r in targets if not r.remote]  # not ours: they keep serving
+    for record in targets:
+        if record.remote:
+            raise ValueError(f"{record.name} is a remote server ({record.url}, connected with "
+                             "%tfserve connect): it is not ours to stop. %tfserve disconnect "
+                             f"{record.name} forgets it.")
+    for record in targets:
+        processes.terminate(record.pid)
+        registry.remove_record(record.name)
+        disown(record.name)
+    return [r.name for r in targets]
