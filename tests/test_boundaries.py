@@ -31,12 +31,13 @@ def _imported_after(code: str) -> set[str]:
     return set(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def _imports_in_source(module_name: str) -> set[str]:
+def _imports_in_source(module_name: str, planted: str = "") -> set[str]:
     """Every module ``module_name``'s source imports, anywhere in the file (lazy imports inside
-    functions too), relative imports resolved, ``from package import submodule`` included."""
+    functions too), relative imports resolved, ``from package import submodule`` included.
+    ``planted``: lines added to the source (how the tests check that a rule can fail)."""
     spec = importlib.util.find_spec(module_name)
     assert spec is not None and spec.origin is not None, module_name
-    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8") + "\n" + planted)
     package = module_name if spec.submodule_search_locations else module_name.rpartition(".")[0]
     names: set[str] = set()
     for node in ast.walk(tree):
@@ -112,17 +113,94 @@ def _within(name: str, prefixes: tuple[str, ...]) -> bool:
 ALL_MODULES = [m for m in _modules(tfserve_magic) if ".labextension" not in m]
 
 
+def _bad_imports(module: str, planted: str = "") -> list[str]:
+    """What ``module`` imports from the package that its rule does not allow."""
+    rule = _rule_for(module)
+    if rule is None:
+        return []  # the root package: its lazy map may name anything public
+    allowed = rule[1]
+    ours = {n for n in _imports_in_source(module, planted)
+            if n == "tfserve_magic" or n.startswith("tfserve_magic.")}
+    # The root package itself (for __version__) is harmless: it imports nothing eagerly.
+    return sorted(n for n in ours if n != "tfserve_magic" and not _within(n, allowed))
+
+
 @pytest.mark.parametrize("module", ALL_MODULES)
 def test_each_part_imports_only_what_its_rule_allows(module: str) -> None:
     rule = _rule_for(module)
-    if rule is None:
-        return  # the root package: its lazy map may name anything public
-    owner, allowed = rule
-    ours = {n for n in _imports_in_source(module)
-            if n == "tfserve_magic" or n.startswith("tfserve_magic.")}
-    # The root package itself (for __version__) is harmless: it imports nothing eagerly.
-    bad = sorted(n for n in ours if n != "tfserve_magic" and not _within(n, allowed))
-    assert bad == [], f"{module} ({owner}) imports {bad}; allowed: {allowed or 'nothing'}"
+    bad = _bad_imports(module)
+    assert bad == [], f"{module} ({rule and rule[0]}) imports {bad}; allowed: {rule and rule[1]}"
+
+
+def _import_graph(modules: list[str], planted: dict[str, str] | None = None) -> dict[str, set[str]]:
+    """module -> the modules of ``modules`` its source imports (lazy and TYPE_CHECKING imports
+    included: a cycle broken by a lazy import is still a cycle of design)."""
+    known = set(modules)
+    graph: dict[str, set[str]] = {}
+    for module in modules:
+        targets = set()
+        for imported in _imports_in_source(module, (planted or {}).get(module, "")):
+            name = imported
+            while name and name not in known:  # `from pkg.mod import function` names pkg.mod
+                name = name.rpartition(".")[0]
+            if name and name != module:
+                targets.add(name)
+        graph[module] = targets
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(graph.get(node, ())):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+# The root package's lazy map names every public module on purpose; it imports none eagerly.
+GRAPH_MODULES = [m for m in ALL_MODULES if m != "tfserve_magic"]
+
+
+def test_no_import_cycles() -> None:
+    assert _cycles(_import_graph(GRAPH_MODULES)) == []
+
+
+def test_a_planted_cycle_and_a_planted_upward_import_are_caught() -> None:
+    # A test that cannot fail is a defect: plant what the rules forbid and watch them object.
+    planted = {"tfserve_magic.lifecycle.registry":
+               "def f():\n    from tfserve_magic.lifecycle import remote\n"}
+    assert ["tfserve_magic.lifecycle.registry", "tfserve_magic.lifecycle.remote"] in \
+        _cycles(_import_graph(GRAPH_MODULES, planted))
+    assert _bad_imports("tfserve_magic.client.grpc_transport",
+                        "from tfserve_magic.lifecycle import launcher") == [
+        "tfserve_magic.lifecycle", "tfserve_magic.lifecycle.launcher"]
 
 
 def test_every_module_falls_under_a_rule() -> None:
@@ -146,7 +224,7 @@ def test_the_rules_see_relative_and_lazy_imports(tmp_path, monkeypatch) -> None:
 
 # Who sends HTTP requests with urllib: the client (to model servers) and the kernel's probe of
 # the Jupyter server's own API; everything else goes through the client.
-URLLIB_SENDERS = ("tfserve_magic.client.rest", "tfserve_magic.notebook.jupyter_env")
+URLLIB_SENDERS = ("tfserve_magic.client.rest_transport", "tfserve_magic.notebook.jupyter_env")
 
 
 def test_http_requests_go_through_the_client() -> None:

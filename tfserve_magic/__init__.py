@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from tfserve_magic.client.rest import Client, ServingError
+    from tfserve_magic.client import Client, ServingError
     from tfserve_magic.errors import TFServeError
     from tfserve_magic.lifecycle.launcher import LaunchError, ServerHandle, find, start, stop
     from tfserve_magic.notebook.widgets import dashboard
@@ -54,8 +54,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 # Public name -> (module under tfserve_magic, attribute), imported on first use.
 _LAZY = {
-    "Client": ("client.rest", "Client"),
-    "ServingError": ("client.rest", "ServingError"),
+    "Client": ("client.client", "Client"),
+    "ServingError": ("client.transport", "ServingError"),
     "TFServeError": ("errors", "TFServeError"),
     "LaunchError": ("lifecycle.launcher", "LaunchError"),
     "ServerHandle": ("lifecycle.launcher", "ServerHandle"),

@@ -5,7 +5,7 @@ one kind. Each subclass lives next to the code that raises it (so the serving co
 from the Jupyter side), and all of them descend from this one root::
 
     TFServeError
-    ├── tfserve_magic.client.rest.ServingError        a server refused a request or could not be
+    ├── tfserve_magic.client.ServingError             a server refused a request or could not be
     │                                                  reached (.status: HTTP status, 0 if none;
     │                                                  .message: TF Serving's own text)
     ├── tfserve_magic.lifecycle.launcher.LaunchError   start() could not bring a server up

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from tfserve_magic.client.rest import Client, ServingError, VersionStatus
+from tfserve_magic.client import Client, ServingError, VersionStatus
 from tfserve_magic.status import Code, VersionState
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from server_process import start_server
 
-from tfserve_magic.client.rest import Client, ServingError, VersionStatus, predict_body
+from tfserve_magic.client import Client, ServingError, VersionStatus
+from tfserve_magic.client.rest_transport import predict_body
 from tfserve_magic.status import SECRET_HEADER, Code, VersionState
 
 

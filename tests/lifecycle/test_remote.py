@@ -139,7 +139,7 @@ def test_python_api_connection_is_not_proxied_and_reconnects(runtime_dir: Path,
 
 def test_over_grpc_predict_and_a_label_moved_by_the_reload_rpc(ip, capsys,
                                                                remote: RunningServer) -> None:
-    from tfserve_magic.client.rest import Client
+    from tfserve_magic.client import Client
     from tfserve_magic.notebook.widgets import Dashboard
     from tfserve_magic.operations.labels import LabelError, move_label
 

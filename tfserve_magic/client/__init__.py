@@ -1,5 +1,9 @@
-"""Clients of a TF Serving compatible server (REST; works against real TensorFlow Serving too)."""
+"""Clients of a TF Serving compatible server (REST or gRPC; works against real TensorFlow
+Serving too): :class:`Client` over one :class:`Transport`, and the :class:`ServingError` a
+refused request raises."""
 
-from tfserve_magic.client.rest import Client, Prediction, ServingError, VersionStatus
+from tfserve_magic.client.client import Client
+from tfserve_magic.client.transport import Prediction, ServingError, Transport
+from tfserve_magic.status import VersionStatus
 
-__all__ = ["Client", "Prediction", "ServingError", "VersionStatus"]
+__all__ = ["Client", "Prediction", "ServingError", "Transport", "VersionStatus"]

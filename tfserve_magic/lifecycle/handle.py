@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from tfserve_magic.client.rest import Client, Prediction, ServingError, VersionStatus
+from tfserve_magic.client import Client, Prediction, ServingError, VersionStatus
 from tfserve_magic.errors import TFServeError
 from tfserve_magic.files import tail_lines
 from tfserve_magic.lifecycle.registry import ServerRecord

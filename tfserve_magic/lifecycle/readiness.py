@@ -13,7 +13,7 @@ import subprocess
 import time
 from collections.abc import Sequence
 
-from tfserve_magic.client.rest import Client, ServingError
+from tfserve_magic.client import Client, ServingError
 from tfserve_magic.lifecycle import registry, stopping
 from tfserve_magic.lifecycle.command import nothing_to_serve
 from tfserve_magic.lifecycle.handle import (

@@ -1,10 +1,10 @@
 """Remote model servers: real TensorFlow Serving, or ours on another machine, registered with
 ``%tfserve connect`` beside the servers started here.
 
-A remote record has no process of ours (pid 0): it is alive when it answers, ``stop`` refuses
-it and ``disconnect`` forgets it. Our own server describes itself
-(``/tfserve_magic/v1/server``); real TF Serving has no API listing its models, so the user names
-them and their status comes from ``GET /v1/models/<name>``. No TensorFlow, no IPython.
+A remote record has no process of ours (pid 0): it is alive when it answers
+(:mod:`~tfserve_magic.lifecycle.describe`), ``stop`` refuses it and ``disconnect`` forgets it.
+Real TF Serving has no API listing its models, so the user names them. No TensorFlow, no
+IPython.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ import time
 import urllib.parse
 from collections.abc import Sequence
 
-from tfserve_magic.client.rest import Client, ServingError
+from tfserve_magic.client import ServingError
 from tfserve_magic.lifecycle import registry
-from tfserve_magic.lifecycle.registry import ServerRecord
-from tfserve_magic.status import ModelDescription, ServerDescription, VersionReport
+from tfserve_magic.lifecycle.describe import describe
+from tfserve_magic.lifecycle.record import ServerRecord
 
-__all__ = ["connect", "describe_remote", "disconnect", "parse_grpc_target"]
+__all__ = ["connect", "disconnect", "parse_grpc_target"]
 
 
 def _split_url(url: str) -> tuple[str, int, str]:
@@ -46,37 +46,6 @@ def parse_grpc_target(target: str) -> str:
     return f"{host}:{int(port)}"
 
 
-def _status_of(client: Client, model: str) -> ModelDescription:
-    try:
-        versions = tuple(VersionReport(s.version, s.state, s.error_message)
-                         for s in client.status(model))
-    except ServingError as error:
-        if error.status == 0:
-            raise
-        versions = ()  # the server answers, but not for this model (yet)
-    return ModelDescription(model, versions=versions)
-
-
-def _describe(record: ServerRecord, timeout: float) -> ServerDescription:
-    """The remote's description, as our server gives it; raises ServingError (ValueError
-    when its answer is not a description)."""
-    client = Client(record.url, timeout=timeout, headers=record.auth_headers)
-    info = client.server_info()
-    if info is not None:
-        return info
-    return ServerDescription(models=tuple(_status_of(client, m) for m in record.models),
-                             version="tensorflow_model_server")
-
-
-def describe_remote(record: ServerRecord, timeout: float = 2.0) -> ServerDescription | None:
-    """What :func:`registry.probe` returns for a remote: its description, or None when it does
-    not answer."""
-    try:
-        return _describe(record, timeout)
-    except (ServingError, ValueError):
-        return None
-
-
 def connect(url: str, name: str, *, grpc: str | None = None, models: Sequence[str] = (),
             from_kernel: bool = False, timeout: float = 10.0, secret: str = "") -> ServerRecord:
     """Record the server at ``url`` as ``name``. ``models`` names the models of a real TF
@@ -96,7 +65,7 @@ def connect(url: str, name: str, *, grpc: str | None = None, models: Sequence[st
         remote=True, grpc_target=parse_grpc_target(grpc) if grpc else None,
         proxy_allowed=from_kernel, secret=secret)
     try:
-        description = _describe(record, timeout)
+        description = describe(record, timeout)
     except ServingError as error:
         raise ValueError(f"cannot connect to {normalised}: {error.message}") from None
     except ValueError as error:

@@ -8,7 +8,7 @@ the credentials a script needs there. Imports neither
 jupyter_server nor TensorFlow.
 
 The one request it sends (is the extension there?) goes to the Jupyter server's own REST API,
-not to a model server, so it does not use :class:`~tfserve_magic.client.rest.Client` (a TF
+not to a model server, so it does not use :class:`~tfserve_magic.client.Client` (a TF
 Serving client whose errors carry TF Serving's messages): a plain ``urllib`` GET whose only
 outcome is yes or no. Besides the client, this is the only module that sends HTTP requests
 from the kernel (``tests/test_boundaries.py`` holds it so).

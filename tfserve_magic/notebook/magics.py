@@ -19,7 +19,7 @@ import IPython.display
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 
-from tfserve_magic.client.rest import ServingError
+from tfserve_magic.client import ServingError
 from tfserve_magic.lifecycle import launcher
 from tfserve_magic.notebook import defaults, display
 from tfserve_magic.status import ServerDescription

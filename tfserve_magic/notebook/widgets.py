@@ -20,7 +20,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from tfserve_magic.client.rest import ServingError
+from tfserve_magic.client import ServingError
 from tfserve_magic.lifecycle import launcher
 from tfserve_magic.notebook import defaults
 from tfserve_magic.notebook.dashboard_chart import TrafficHistory, png, traffic_figure

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from tfserve_magic.client.rest import Client, ServingError
+from tfserve_magic.client import Client, ServingError
 from tfserve_magic.errors import TFServeError
 from tfserve_magic.files import write_atomically
 from tfserve_magic.serving.models.config import (
@@ -126,7 +126,7 @@ def _apply_over_grpc(client: Client, target: str, models: list[ModelConfig], mod
     from google.protobuf import text_format
     from tensorflow_serving.config import model_server_config_pb2
 
-    from tfserve_magic.client.grpc import GrpcTransport
+    from tfserve_magic.client.grpc_transport import GrpcTransport
 
     updated = [dataclasses.replace(m, labels=labels) if m.name == model else m for m in models]
     config = text_format.Parse(config_to_text(updated),

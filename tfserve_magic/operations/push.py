@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tfserve_magic.client.rest import ServingError
+from tfserve_magic.client import ServingError
 from tfserve_magic.lifecycle import launcher
 from tfserve_magic.operations.export import ExportResult, export_version
 from tfserve_magic.serving.models.config import parse_version_policy

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
-from tfserve_magic.client.rest import Client, ServingError
+from tfserve_magic.client import Client, ServingError
 from tfserve_magic.files import write_atomically
 from tfserve_magic.operations.labels import LabelError, served_config_file
 from tfserve_magic.serving.models.config import (

@@ -22,7 +22,7 @@ from jupyter_server.utils import url_path_join
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.simple_httpclient import HTTPTimeoutError
 
-from tfserve_magic.client.rest import Client, ServingError
+from tfserve_magic.client import Client, ServingError
 from tfserve_magic.files import tail_lines
 from tfserve_magic.lifecycle import registry
 from tfserve_magic.pids import pid_alive

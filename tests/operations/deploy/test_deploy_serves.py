@@ -16,7 +16,7 @@ import pytest
 from server_process import start_server
 
 import tfserve_magic
-from tfserve_magic.client.rest import Client, ServingError
+from tfserve_magic.client import Client, ServingError
 from tfserve_magic.status import VersionState
 
 # tf_serving_entrypoint.sh of the tensorflow/serving image, with its defaults

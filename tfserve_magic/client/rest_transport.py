@@ -1,10 +1,11 @@
-"""A small typed client for TensorFlow Serving's REST API.
+"""The REST transport of :class:`~tfserve_magic.client.client.Client`: TF Serving's REST API
+(and our own endpoints beside it) over urllib.
 
-Works against tfserve_magic's server and against a real ``tensorflow_model_server`` alike (only
-``server_info`` and ``reload`` use our own endpoints, and say so when they are absent). Requests
-are built from numpy with orjson; answers come back as numpy arrays, or a dict of arrays when a
-signature has several outputs. Errors raise :class:`ServingError` with TF Serving's message.
-No TensorFlow import.
+Works against tfserve_magic's server and against a real ``tensorflow_model_server`` alike.
+Requests are built from numpy with orjson; answers come back as numpy arrays, or a dict of
+arrays when a signature has several outputs, typed by the signature's output dtypes (read once
+per route). Errors raise :class:`~tfserve_magic.client.transport.ServingError` with TF
+Serving's message. No TensorFlow import.
 """
 
 from __future__ import annotations
@@ -20,44 +21,19 @@ from typing import Any
 import numpy as np
 import orjson
 
-from tfserve_magic.errors import TFServeError
-from tfserve_magic.status import (
-    DEFAULT_PROMETHEUS_PATH,
-    Code,
-    ServerDescription,
-    VersionState,
-    VersionStatus,
+from tfserve_magic.client.transport import (
+    Prediction,
+    ServingError,
+    check_route,
+    signature_defs,
 )
+from tfserve_magic.status import Code, VersionState, VersionStatus
 
-__all__ = ["Client", "Prediction", "ServerDescription", "ServingError", "VersionStatus"]
-
-Prediction = np.ndarray | dict[str, np.ndarray]
-
-
-class ServingError(TFServeError):
-    """A request the server refused or could not answer.
-
-    ``status`` is the HTTP status (0 when the server could not be reached; over gRPC, the one
-    TF Serving's REST API gives the same error), ``message`` TF Serving's error text and
-    ``code`` the gRPC status name when the request went over gRPC ("" over REST).
-    """
-
-    def __init__(self, status: int, message: str, code: str = "") -> None:
-        suffix = f" ({code})" if code else (f" (HTTP {status})" if status else "")
-        super().__init__(message + suffix)
-        self.status = status
-        self.message = message
-        self.code = code
-
-    @property
-    def reason(self) -> str:
-        """How the failure is named on its transport: ``HTTP 404`` or ``NOT_FOUND``."""
-        return self.code or f"HTTP {self.status}"
+__all__ = ["RestTransport", "predict_body"]
 
 
 def _model_path(model: str, version: int | None, label: str | None) -> str:
-    if version is not None and label is not None:
-        raise ValueError("give a version or a label, not both")
+    check_route(version, label)
     path = f"/v1/models/{urllib.parse.quote(model, safe='')}"
     if version is not None:
         path += f"/versions/{int(version)}"
@@ -153,38 +129,30 @@ def predict_body(data: Any, *, signature: str | None = None, columnar: bool = Fa
     return body
 
 
-class Client:
-    """TF Serving client bound to one server URL (``http://host:port``).
-
-    With ``grpc="host:port"`` predict, classify, regress, status, metadata and signatures go
-    over TF Serving's gRPC API instead (:class:`tfserve_magic.client.grpc.GrpcTransport`), with
-    the same return types; ``server_info`` and ``reload`` are ours and stay on REST."""
+class RestTransport:
+    """TF Serving's REST API at ``url`` (``http://host:port``); ``headers`` go with every
+    request (a server's secret, from its registry record)."""
 
     def __init__(self, url: str, *, timeout: float = 60.0,
-                 headers: Mapping[str, str] | None = None, grpc: str | None = None) -> None:
+                 headers: Mapping[str, str] | None = None) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.headers = dict(headers or {})
         self._dtypes: dict[tuple[str, int | None, str | None, str], dict[str, Any]] = {}
-        self.grpc: Any = None
-        if grpc:
-            from tfserve_magic.client.grpc import GrpcTransport
-
-            self.grpc = GrpcTransport(grpc, timeout=timeout)
 
     def __repr__(self) -> str:
-        grpc = f", grpc={self.grpc.target!r}" if self.grpc else ""
-        return f"Client({self.url!r}{grpc})"
+        return f"RestTransport({self.url!r})"
 
     def request(self, method: str, path: str, body: Any = None) -> Any:
         """Send one request; returns the decoded JSON, raises ServingError on failure."""
-        payload = self._send(method, path, body)
+        payload = self.send(method, path, body)
         try:
             return orjson.loads(payload)
         except orjson.JSONDecodeError:
             return json.loads(payload)  # NaN / Infinity tokens
 
-    def _send(self, method: str, path: str, body: Any = None) -> bytes:
+    def send(self, method: str, path: str, body: Any = None) -> bytes:
+        """Send one request; returns the answer's bytes, raises ServingError on failure."""
         data = None
         if body is not None:
             data = body if isinstance(body, bytes) else orjson.dumps(
@@ -194,7 +162,8 @@ class Client:
                                                   **self.headers})
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return response.read()  # type: ignore[no-any-return]
+                answer: bytes = response.read()
+                return answer
         except urllib.error.HTTPError as error:
             payload = error.read()
             try:
@@ -210,8 +179,6 @@ class Client:
             raise ServingError(0, f"cannot reach {self.url}: {reason}") from None
 
     def status(self, model: str, version: int | None = None) -> list[VersionStatus]:
-        if self.grpc:
-            return self.grpc.status(model, version)  # type: ignore[no-any-return]
         body = self.request("GET", _model_path(model, version, None))
         return [VersionStatus(int(v["version"]), VersionState.from_name(v["state"]),
                               Code.from_name(v["status"]["error_code"]),
@@ -220,22 +187,12 @@ class Client:
 
     def metadata(self, model: str, *, version: int | None = None,
                  label: str | None = None) -> dict[str, Any]:
-        if self.grpc:
-            return self.grpc.metadata(model, version=version, label=label)  # type: ignore[no-any-return]
-        return self.request("GET", _model_path(model, version, label) + "/metadata")  # type: ignore[no-any-return]
-
-    def signatures(self, model: str, *, version: int | None = None,
-                   label: str | None = None) -> dict[str, Any]:
-        """The SignatureDefs of the served version, without TF Serving's double nesting."""
-        meta = self.metadata(model, version=version, label=label)
-        return meta["metadata"]["signature_def"]["signature_def"]  # type: ignore[no-any-return]
+        answer: dict[str, Any] = self.request("GET", _model_path(model, version, label) + "/metadata")
+        return answer
 
     def predict(self, model: str, data: Any, *, version: int | None = None,
                 label: str | None = None, signature: str | None = None,
                 columnar: bool = False) -> Prediction:
-        if self.grpc:
-            return self.grpc.predict(model, data, version=version,  # type: ignore[no-any-return]
-                                     label=label, signature=signature, columnar=columnar)
         body = predict_body(data, signature=signature, columnar=columnar)
         prediction = _decode_outputs(self.request(
             "POST", _model_path(model, version, label) + ":predict", body))
@@ -248,7 +205,8 @@ class Client:
         key = (model, version, label, signature)
         if key not in self._dtypes:
             try:
-                outputs = self.signatures(model, version=version, label=label)[signature]["outputs"]
+                outputs = signature_defs(self.metadata(model, version=version, label=label))[
+                    signature]["outputs"]
             except (ServingError, KeyError, TypeError):
                 return {}  # no metadata: JSON's own types
             self._dtypes[key] = {name: _NUMPY_DTYPES.get(info.get("dtype", ""))
@@ -268,44 +226,11 @@ class Client:
     def _examples(self, verb: str, model: str, examples: Sequence[Mapping[str, Any]],
                   context: Mapping[str, Any] | None, version: int | None, label: str | None,
                   signature: str | None) -> list[Any]:
-        if self.grpc:
-            return getattr(self.grpc, verb)(  # type: ignore[no-any-return]
-                model, examples, context=context, version=version, label=label,
-                signature=signature)
         body: dict[str, Any] = {"examples": _jsonable(list(examples))}
         if context is not None:
             body["context"] = _jsonable(context)
         if signature:
             body["signature_name"] = signature
         path = _model_path(model, version, label) + f":{verb}"
-        return self.request("POST", path, body)["results"]  # type: ignore[no-any-return]
-
-    def server_info(self) -> ServerDescription | None:
-        """tfserve_magic's own description of the server; None against real TF Serving. Without
-        the server's secret (``headers`` from its registry record) the description is not
-        ``private``: no pid, config file or folders. ValueError if the answer is not one."""
-        try:
-            return ServerDescription.from_json(self.request("GET", "/tfserve_magic/v1/server"))
-        except ServingError as error:
-            if error.status in (403, 404):
-                return None
-            raise
-
-    def metrics(self) -> str | None:
-        """The Prometheus exposition text, from the path the server reports (TF Serving's
-        default path against a real TF Serving); None when monitoring is off."""
-        info = self.server_info()
-        path = info.prometheus_path if info is not None else DEFAULT_PROMETHEUS_PATH
-        if not path:
-            return None
-        try:
-            return self._send("GET", path).decode("utf-8", errors="replace")
-        except ServingError as error:
-            if error.status == 404:
-                return None
-            raise
-
-    def reload(self) -> ServerDescription:
-        """Re-read the model config and re-scan base paths now (tfserve_magic servers only);
-        returns the server's description after the reload."""
-        return ServerDescription.from_json(self.request("POST", "/tfserve_magic/v1/reload", b""))
+        results: list[Any] = self.request("POST", path, body)["results"]
+        return results

@@ -1,4 +1,4 @@
-"""The gRPC transport of :class:`tfserve_magic.client.rest.Client`: TF Serving's
+"""The gRPC transport of :class:`tfserve_magic.client.client.Client`: TF Serving's
 ``PredictionService`` and ``ModelService`` through the official stubs of ``tensorflow-serving-api``.
 
 Same methods and return types as the REST client (numpy arrays, or a dict of arrays for several
@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from tfserve_magic.client.rest import Prediction, ServingError, VersionStatus
+from tfserve_magic.client.transport import Prediction, ServingError, check_route, signature_defs
 from tfserve_magic.serving.api.grpc_tensors import from_tensor_proto, to_tensor_proto
-from tfserve_magic.status import Code, VersionState
+from tfserve_magic.status import Code, VersionState, VersionStatus
 
 __all__ = ["GrpcTransport"]
 
@@ -72,8 +72,7 @@ class GrpcTransport:
     @staticmethod
     def _spec(target: Any, model: str, version: int | None, label: str | None,
               signature: str | None = None) -> None:
-        if version is not None and label is not None:
-            raise ValueError("give a version or a label, not both")
+        check_route(version, label)
         target.name = model
         if version is not None:
             target.version.value = int(version)
@@ -123,16 +122,12 @@ class GrpcTransport:
                     signatures, preserving_proto_field_name=True,
                     always_print_fields_with_no_presence=True)}}
 
-    def signatures(self, model: str, *, version: int | None = None,
-                   label: str | None = None) -> dict[str, Any]:
-        meta = self.metadata(model, version=version, label=label)
-        return meta["metadata"]["signature_def"]["signature_def"]  # type: ignore[no-any-return]
-
     def _input_dtypes(self, model: str, version: int | None, label: str | None,
                       signature: str) -> dict[str, str]:
         key = (model, version, label, signature)
         if key not in self._inputs:
-            found = self.signatures(model, version=version, label=label).get(signature)
+            found = signature_defs(self.metadata(model, version=version, label=label)).get(
+                signature)
             if found is None:
                 raise ServingError(400, f'Serving signature key "{signature}" not found.',
                                    code="FAILED_PRECONDITION")
