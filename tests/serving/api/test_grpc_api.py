@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from grpc_helpers import (
     rpc_error,
     status_request,
 )
-from server_process import VERSIONED_CONFIG, RunningServer, start_server, write_server_config
+from server_process import VERSIONED_CONFIG, RunningServer, start_server, wait_for, write_server_config
 from tensorflow_serving.apis import get_model_metadata_pb2, inference_pb2, model_management_pb2, predict_pb2
 
 
@@ -36,15 +37,26 @@ def double_bool(models_root: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
+def gated(models_root: Path) -> Path:
+    from models import build_gated
+
+    base = models_root / "gated"
+    if not base.exists():
+        build_gated(str(base))
+    return base
+
+
+@pytest.fixture(scope="module")
 def server(tmp_path_factory, half_plus_two, multi_io, strings_model, ints_model, double_bool,
-           plus_version_builds) -> Iterator[RunningServer]:
+           gated, plus_version_builds) -> Iterator[RunningServer]:
     """One server for the read-only requests: health service and a Unix socket on."""
     root = tmp_path_factory.mktemp("grpc_server")
     shutil.copytree(plus_version_builds, root / "versioned")
     entries = {
         "half_plus_two": (half_plus_two, ""), "multi_io": (multi_io, ""),
         "strings": (strings_model, ""), "ints": (ints_model, ""),
-        "double_bool": (double_bool, ""), "versioned": (root / "versioned", VERSIONED_CONFIG)}
+        "double_bool": (double_bool, ""), "gated": (gated, ""),
+        "versioned": (root / "versioned", VERSIONED_CONFIG)}
     config, monitoring = write_server_config(root, entries)
     running = start_server(f"--model_config_file={config}",
                            "--allow_version_labels_for_unavailable_models",
@@ -354,10 +366,38 @@ def test_reload_refuses_what_tf_serving_refuses(stubs, half_plus_two) -> None:
         "Illegal to list model twice multiple times in config list")
 
 
-def test_deadline_of_the_client_bounds_the_request(stubs) -> None:
-    request = predict_request("half_plus_two", {"x": np.zeros(10, np.float32)})
-    code, _ = rpc_error(stubs.prediction.Predict, request, timeout=1e-4)
-    assert code is grpc.StatusCode.DEADLINE_EXCEEDED
+def _grpc_predict_count(server: RunningServer, model: str, status: str) -> float:
+    """The server's own count of gRPC Predict calls to ``model`` that ended with ``status``."""
+    text = server.get("/monitoring/prometheus/metrics").body.decode()
+    found = re.search(r'^tfserve_magic_request_count_total\{API="Predict",entrypoint="GRPC",'
+                      rf'model_name="{model}",status="{status}",version="[0-9]*"\}} (\S+)$',
+                      text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_the_server_gives_up_at_the_clients_deadline_and_counts_it(server, stubs, tmp_path) -> None:
+    """The client's deadline bounds the model call on the server, as TF Serving's
+    RunOptions.timeout_in_ms: a call held open by the gated model is abandoned at the deadline,
+    logged and counted DEADLINE_EXCEEDED by the server (a server that left the deadline to the
+    client would wait for the gate, and count nothing, or OK once it opens)."""
+    gate = tmp_path / "open"
+    request = predict_request("gated", {"gate": np.array([str(gate).encode()], object),
+                                        "x": np.float32([1.5])})
+    late, served = (_grpc_predict_count(server, "gated", s) for s in ("DEADLINE_EXCEEDED", "OK"))
+    try:
+        code, _ = rpc_error(stubs.prediction.Predict, request, timeout=3)
+        assert code is grpc.StatusCode.DEADLINE_EXCEEDED
+        assert Path(f"{gate}.started").exists()  # the model call was running on the server
+        wait_for(lambda: _grpc_predict_count(server, "gated", "DEADLINE_EXCEEDED") == late + 1,
+                 60, what="the server to count the call DEADLINE_EXCEEDED")
+        assert "gRPC Predict gated -> DEADLINE_EXCEEDED: Deadline Exceeded" in server.log()
+        assert _grpc_predict_count(server, "gated", "OK") == served
+    finally:
+        gate.write_text("")  # lets the abandoned call end on its pool thread
+    answer = stubs.prediction.Predict(request, timeout=60)  # the gate is open: served at once
+    assert outputs(answer)["y"].tolist() == [3.0]
+    assert _grpc_predict_count(server, "gated", "OK") == served + 1
+    assert _grpc_predict_count(server, "gated", "DEADLINE_EXCEEDED") == late + 1
 
 
 # ------------------------------------------------------------------ health, socket, metrics

@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 _DEFAULT_SIGNATURE = "serving_default"
 _CLASSIFY = "tensorflow/serving/classify"
 _REGRESS = "tensorflow/serving/regress"
+_DEADLINE_SLACK_SECONDS = 0.05
 
 
 def _route(spec: Any) -> tuple[str, int | None, str | None]:
@@ -80,6 +81,15 @@ class _Surface:
         started = time.monotonic()
         try:
             version, result = await work()
+        except asyncio.CancelledError:
+            # gRPC cancels the handler at the client's deadline, often before in_pool's own
+            # timer fires (by a few ms, as its clock reads the deadline): the request is still
+            # one the server gave up on, and counted so. A client's own cancel comes earlier.
+            remaining = context.time_remaining()
+            if remaining is not None and remaining < _DEADLINE_SLACK_SECONDS:
+                self._observe(model, None, api, Code.DEADLINE_EXCEEDED, started)
+                log.warning("gRPC %s %s -> DEADLINE_EXCEEDED: Deadline Exceeded", api, model)
+            raise
         except StatusError as error:
             self._observe(model, None, api, error.code, started)
             log.warning("gRPC %s %s -> %s: %s", api, model, error.code.name, error.message[:2000])
