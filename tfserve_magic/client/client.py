@@ -16,7 +16,12 @@ from typing import Any
 from tfserve_magic.client.grpc_transport import GrpcTransport
 from tfserve_magic.client.rest_transport import RestTransport
 from tfserve_magic.client.transport import Prediction, ServingError, Transport, signature_defs
-from tfserve_magic.status import DEFAULT_PROMETHEUS_PATH, ServerDescription, VersionStatus
+from tfserve_magic.status import (
+    DEFAULT_PROMETHEUS_PATH,
+    SECRET_HEADER,
+    ServerDescription,
+    VersionStatus,
+)
 
 __all__ = ["Client"]
 
@@ -31,7 +36,8 @@ class Client:
     def __init__(self, url: str, *, timeout: float = 60.0,
                  headers: Mapping[str, str] | None = None, grpc: str | None = None) -> None:
         self.rest = RestTransport(url, timeout=timeout, headers=headers)
-        self.grpc: GrpcTransport | None = GrpcTransport(grpc, timeout=timeout) if grpc else None
+        self.grpc: GrpcTransport | None = GrpcTransport(
+            grpc, timeout=timeout, secret=(headers or {}).get(SECRET_HEADER, "")) if grpc else None
         self._calls: Transport = self.grpc if self.grpc is not None else self.rest
 
     @property

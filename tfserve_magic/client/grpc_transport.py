@@ -19,7 +19,7 @@ import numpy as np
 
 from tfserve_magic.client.transport import Prediction, ServingError, check_route, signature_defs
 from tfserve_magic.serving.api.grpc_tensors import from_tensor_proto, to_tensor_proto
-from tfserve_magic.status import Code, VersionState, VersionStatus
+from tfserve_magic.status import SECRET_HEADER, Code, VersionState, VersionStatus
 
 __all__ = ["GrpcTransport"]
 
@@ -41,12 +41,16 @@ def _error(error: Any, target: str) -> ServingError:
 class GrpcTransport:
     """TF Serving's gRPC API at ``target`` (``host:port`` or ``unix:/path``)."""
 
-    def __init__(self, target: str, *, timeout: float = 60.0) -> None:
+    def __init__(self, target: str, *, timeout: float = 60.0, secret: str = "") -> None:
+        """``secret``: a tfserve_magic server's, sent in every call's metadata; it opens
+        ``HandleReloadConfigRequest``, and every method of a server started with
+        ``--require_secret``."""
         import grpc
         from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
         self.target = target
         self.timeout = timeout
+        self._metadata = ((SECRET_HEADER.lower(), secret),) if secret else ()
         # No size limit on answers: a large prediction is what gRPC is picked for.
         self._channel = grpc.insecure_channel(target, options=[
             ("grpc.max_receive_message_length", _UNLIMITED),
@@ -65,7 +69,7 @@ class GrpcTransport:
         import grpc
 
         try:
-            return method(request, timeout=self.timeout)
+            return method(request, timeout=self.timeout, metadata=self._metadata)
         except grpc.RpcError as error:
             raise _error(error, self.target) from None
 

@@ -28,7 +28,7 @@ from tfserve_magic.serving.models.labels import (
     unavailable_label_message,
     valid_label_name,
 )
-from tfserve_magic.status import VersionState
+from tfserve_magic.status import SECRET_HEADER, VersionState
 
 __all__ = ["LabelError", "move_label", "remove_label", "served_config_file"]
 
@@ -131,7 +131,8 @@ def _apply_over_grpc(client: Client, target: str, models: list[ModelConfig], mod
     updated = [dataclasses.replace(m, labels=labels) if m.name == model else m for m in models]
     config = text_format.Parse(config_to_text(updated),
                                model_server_config_pb2.ModelServerConfig())
-    transport = GrpcTransport(target, timeout=client.timeout)
+    transport = GrpcTransport(target, timeout=client.timeout,
+                              secret=client.headers.get(SECRET_HEADER, ""))
     try:
         transport.reload_config(config)
     except ServingError as error:

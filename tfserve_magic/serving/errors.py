@@ -23,6 +23,7 @@ __all__ = [
     "LoadError",
     "NotFound",
     "PayloadTooLarge",
+    "PermissionDenied",
     "StatusError",
     "Unavailable",
     "Unimplemented",
@@ -60,6 +61,12 @@ class InvalidArgument(StatusError):
 
 class NotFound(StatusError):
     code = Code.NOT_FOUND
+
+
+class PermissionDenied(StatusError):
+    """A caller without the server's secret (``origins.AccessPolicy``)."""
+
+    code = Code.PERMISSION_DENIED
 
 
 class FailedPrecondition(StatusError):

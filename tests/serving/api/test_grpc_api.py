@@ -351,9 +351,10 @@ def test_status_errors(stubs) -> None:
         grpc.StatusCode.NOT_FOUND, "Could not find version 7 of model versioned")
 
 
-def test_reload_refuses_what_tf_serving_refuses(stubs, half_plus_two) -> None:
+def test_reload_refuses_what_tf_serving_refuses(server, stubs, half_plus_two) -> None:
     request = model_management_pb2.ReloadConfigRequest()
-    assert rpc_error(stubs.model.HandleReloadConfigRequest, request) == (
+    secret = [("x-tfserve-magic-secret", server.secret)]  # ours: reloading needs it
+    assert rpc_error(stubs.model.HandleReloadConfigRequest, request, metadata=secret) == (
         grpc.StatusCode.INVALID_ARGUMENT,
         ("ServerModelConfig type not supported by HandleReloadConfigRequest. Only "
          "ModelConfigList is currently supported"))
@@ -361,7 +362,7 @@ def test_reload_refuses_what_tf_serving_refuses(stubs, half_plus_two) -> None:
         entry = request.config.model_config_list.config.add(name="twice",
                                                             base_path=str(half_plus_two))
         entry.model_platform = "tensorflow"
-    assert rpc_error(stubs.model.HandleReloadConfigRequest, request) == (
+    assert rpc_error(stubs.model.HandleReloadConfigRequest, request, metadata=secret) == (
         grpc.StatusCode.INVALID_ARGUMENT,
         "Illegal to list model twice multiple times in config list")
 

@@ -148,13 +148,15 @@ def test_reload_adds_a_model_and_moves_a_label_for_both_apis(tmp_path, plus_vers
         assert outputs(stubs.prediction.Predict(stable, timeout=60))["y"].tolist() == [2.0]
 
         refused = _reload_request({"plus": (base, {"stable": 9})})
-        assert rpc_error(stubs.model.HandleReloadConfigRequest, refused) == (
+        secret = [("x-tfserve-magic-secret", server.secret)]  # reloading needs it (ours)
+        assert rpc_error(stubs.model.HandleReloadConfigRequest, refused, metadata=secret) == (
             grpc.StatusCode.FAILED_PRECONDITION,
             ("Request to assign label to version 9 of model plus, which is not currently "
              "available for inference"))
 
         response = stubs.model.HandleReloadConfigRequest(_reload_request({
-            "plus": (base, {"stable": 2}), "hp2": (half_plus_two, {})}), timeout=120)
+            "plus": (base, {"stable": 2}), "hp2": (half_plus_two, {})}), timeout=120,
+            metadata=secret)
         assert response.status.error_code == 0
         # The reply comes once the new model is loaded; REST sees all of it at once.
         assert server.states("hp2") == {1: "AVAILABLE"}

@@ -10,6 +10,7 @@ its traceback is logged once per distinct cause, then one line per cause and min
 from __future__ import annotations
 
 import logging
+import re
 from types import TracebackType
 from typing import Any
 
@@ -18,7 +19,8 @@ import tornado.web
 from tfserve_magic.serving.errors import StatusError
 from tfserve_magic.serving.safelog import Throttle, clean
 
-__all__ = ["SLOW_SECONDS", "log_finished", "log_refusal", "log_request", "log_unexpected"]
+__all__ = ["SLOW_SECONDS", "log_finished", "log_grpc_refusal", "log_refusal", "log_request",
+           "log_unexpected"]
 
 log = logging.getLogger("tornado.access")
 events = logging.getLogger("tfserve_magic.serving.api")
@@ -26,6 +28,9 @@ events = logging.getLogger("tfserve_magic.serving.api")
 SLOW_SECONDS = 1.0
 _FAILURES = Throttle(interval=60.0, max_causes=256)
 _ERRORS = Throttle(interval=60.0, max_causes=256)
+_GRPC_REFUSALS = Throttle(interval=10.0, max_causes=256)
+_DIGITS = re.compile(r"[0-9]+")
+_QUOTED = 300  # at most this much of what a client sent is quoted in one line
 
 
 def log_request(handler: tornado.web.RequestHandler) -> None:
@@ -53,8 +58,20 @@ def log_finished(status: int, method: str, path: str, seconds: float, refusal_lo
 
 def log_refusal(method: str, path: str, error: StatusError) -> None:
     """A request answered with TF Serving's error: why, for whoever reads the log later."""
-    events.warning("%s %s -> %d %s: %s", method, path, error.http_status, error.code.name,
-                   error.message[:2000])
+    events.warning("%s %s -> %d %s: %s", method, path[:_QUOTED], error.http_status,
+                   error.code.name, error.message[:2000])
+
+
+def log_grpc_refusal(api: str, model: str, error: StatusError) -> None:
+    """A gRPC call answered with an error status: one line per method, code and kind of message
+    (its first words, numbers aside) and interval, each bounded, so a client repeating bad
+    calls, or sending a huge model name, cannot grow the log."""
+    allowed, held = _GRPC_REFUSALS.allow(
+        (api, error.code, _DIGITS.sub("N", error.message[:40])))
+    if allowed:
+        events.warning("gRPC %s %s -> %s: %s%s", api, clean(model[:_QUOTED]), error.code.name,
+                       clean(error.message[:_QUOTED]),
+                       f" ({held} more like this since the last line)" if held else "")
 
 
 def log_unexpected(method: str, path: str,
@@ -66,11 +83,12 @@ def log_unexpected(method: str, path: str,
     cause = (typ, *_raising_frame(tb))
     first = not _ERRORS.seen(cause)
     now, held = _ERRORS.allow(cause)
+    text = str(value)[:2000]
     if first:
-        events.error("%s %s -> 500: %s", method, path, value, exc_info=exc_info)
+        events.error("%s %s -> 500: %s", method, path[:_QUOTED], text, exc_info=exc_info)
     elif now:
         events.error("%s %s -> 500: %s (traceback logged before; %d more since)",
-                     method, path, value, held)
+                     method, path[:_QUOTED], text, held)
 
 
 def _raising_frame(tb: Any) -> tuple[str, int]:

@@ -5,32 +5,45 @@ messages). Requests are routed through the same :class:`ServableManager` as REST
 a version swap, label move or reload is seen by both at once); tensor conversion and model
 execution run on the gRPC thread pool (``--grpc_max_threads``), never on the event loop. Every
 :class:`StatusError` becomes the gRPC status of its code's name with TF Serving's message
-(``errors.StatusError.grpc_details``). Importing this module imports the generated protos,
-which import the ``tensorflow`` package: only the server process loads it.
+(``errors.StatusError.grpc_details``); bytes that are not the request message are
+``INVALID_ARGUMENT`` (the services are registered with deserializers that do not raise, where
+grpc's own would answer ``UNKNOWN`` naming a Python class); an unexpected failure is
+``INTERNAL`` with its message alone. Log lines a client can cause are bounded and throttled
+(``access_log.log_grpc_refusal``).
+
+``HandleReloadConfigRequest`` needs the server's secret in the call metadata
+(``x-tfserve-magic-secret``), as REST's ``/tfserve_magic/v1/reload`` needs it in a header;
+with ``--require_secret`` every method does. Importing this module imports the generated
+protos, which import the ``tensorflow`` package: only the server process loads it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from typing import Any
 
 import grpc
 import numpy as np
-from google.protobuf import json_format
+from google.protobuf import json_format, message_factory
+from google.protobuf.message import DecodeError
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
     model_management_pb2,
     model_pb2,
+    model_service_pb2,
     model_service_pb2_grpc,
+    prediction_service_pb2,
     prediction_service_pb2_grpc,
 )
 
 from tfserve_magic.serving.api import inference
+from tfserve_magic.serving.api.access_log import log_grpc_refusal, log_unexpected
 from tfserve_magic.serving.api.context import ServerContext
 from tfserve_magic.serving.api.grpc_tensors import DTYPE_NAMES, from_tensor_proto, to_tensor_proto
 from tfserve_magic.serving.errors import (
@@ -39,11 +52,13 @@ from tfserve_magic.serving.errors import (
     DeadlineExceeded,
     FailedPrecondition,
     InvalidArgument,
+    PermissionDenied,
     StatusError,
     Unimplemented,
 )
 from tfserve_magic.serving.models.config import models_from_proto
 from tfserve_magic.serving.models.manager import Servable
+from tfserve_magic.status import SECRET_HEADER
 
 __all__ = ["add_services"]
 
@@ -53,6 +68,25 @@ _DEFAULT_SIGNATURE = "serving_default"
 _CLASSIFY = "tensorflow/serving/classify"
 _REGRESS = "tensorflow/serving/regress"
 _DEADLINE_SLACK_SECONDS = 0.05
+
+
+_SECRET_KEY = SECRET_HEADER.lower()  # gRPC metadata keys are lower case
+
+
+class _Unparsed:
+    """What a request's bytes became when they are not the message its method takes."""
+
+    __slots__ = ("type_name",)
+
+    def __init__(self, type_name: str) -> None:
+        self.type_name = type_name
+
+
+async def _abort(context: grpc.aio.ServicerContext, api: str, model: str,
+                 error: StatusError) -> None:
+    log_grpc_refusal(api, model, error)
+    # absl and gRPC status codes share names and numbers.
+    await context.abort(getattr(grpc.StatusCode, error.code.name), error.grpc_details())
 
 
 def _route(spec: Any) -> tuple[str, int | None, str | None]:
@@ -92,10 +126,14 @@ class _Surface:
             raise
         except StatusError as error:
             self._observe(model, None, api, error.code, started)
-            log.warning("gRPC %s %s -> %s: %s", api, model, error.code.name, error.message[:2000])
-            # absl and gRPC status codes share names and numbers.
-            await context.abort(getattr(grpc.StatusCode, error.code.name),
-                                error.grpc_details())
+            await _abort(context, api, model, error)
+        except Exception as exc:  # a bug of ours: INTERNAL, its message without Python's names
+            self._observe(model, None, api, Code.INTERNAL, started)
+            exc_type, _, tb = sys.exc_info()
+            assert exc_type is not None
+            log_unexpected("gRPC", api, (exc_type, exc, tb))
+            await context.abort(grpc.StatusCode.INTERNAL,
+                                StatusError(str(exc) or "Internal error").grpc_details())
         self._observe(model, version, api, Code.OK, started)
         return result
 
@@ -103,6 +141,12 @@ class _Surface:
                  started: float) -> None:
         self.ctx.metrics.observe_request(model, version, api, code.name,
                                          time.monotonic() - started, entrypoint="GRPC")
+
+    def secret_refusal(self, context: grpc.aio.ServicerContext) -> str | None:
+        """Why this call may not manage the server (no or a wrong secret), or None."""
+        sent = dict(context.invocation_metadata() or ()).get(_SECRET_KEY)
+        return self.ctx.access.secret_refusal(
+            sent if isinstance(sent, str) else None, where=f"{_SECRET_KEY} call metadata")
 
     async def in_pool(self, context: grpc.aio.ServicerContext, function: Callable[..., Any],
                       *args: Any) -> Any:
@@ -117,7 +161,8 @@ class _Surface:
         return self.ctx.manager.servable(*_route(spec))
 
 
-def _predict(request: Any, served: int, servable: Servable, as_content: bool) -> Any:
+def _predict(request: Any, served: int, servable: Servable, as_content: bool,
+             max_bytes: int) -> Any:
     """``predict_util.cc`` RunPredict, on the pool."""
     from tensorflow_serving.apis import predict_pb2
 
@@ -143,7 +188,7 @@ def _predict(request: Any, served: int, servable: Servable, as_content: bool) ->
             got = DTYPE_NAMES.get(proto.dtype, str(proto.dtype))
             raise InvalidArgument(f"Expects arg[{index}] to be {_short(want)} but {_short(got)} "
                                   "is provided")
-        inputs[alias] = from_tensor_proto(proto, alias)
+        inputs[alias] = from_tensor_proto(proto, alias, max_bytes)
     outputs_spec = servable.outputs.get(signature, {})
     chosen: list[str] = []
     for alias in request.output_filter:
@@ -291,7 +336,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     async def Predict(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         return await self._run("Predict", request, context, request.model_spec, _predict,
-                               self._as_content)
+                               self._as_content, self._surface.ctx.options.max_request_bytes)
 
     async def Classify(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         return await self._run("Classify", request, context, request.model_spec, _classify,
@@ -362,6 +407,10 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     async def HandleReloadConfigRequest(self, request: Any,
                                         context: grpc.aio.ServicerContext) -> Any:
         manager = self._surface.ctx.manager
+        refusal = self._surface.secret_refusal(context)
+        if refusal is not None:
+            return await _abort(context, "HandleReloadConfigRequest", "",
+                                PermissionDenied(refusal))
 
         async def work() -> Any:
             if request.config.WhichOneof("config") != "model_config_list":
@@ -389,6 +438,51 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
 def add_services(server: grpc.aio.Server, ctx: ServerContext, executor: Executor) -> None:
     """Register both services on ``server`` (before it starts)."""
     surface = _Surface(ctx, executor)
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(surface), server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(surface), server)
+    server.add_generic_rpc_handlers((
+        _handlers(prediction_service_pb2, "PredictionService", PredictionService(surface),
+                  surface),
+        _handlers(model_service_pb2, "ModelService", ModelService(surface), surface)))
+
+
+def _handlers(module: Any, service: str, servicer: Any,
+              surface: _Surface) -> grpc.GenericRpcHandler:
+    """The service's methods as the generated ``add_*_to_server`` registers them, but with
+    deserializers that never raise (see the module doc) and, with ``--require_secret``, the
+    secret checked first."""
+    descriptor = module.DESCRIPTOR.services_by_name[service]
+    handlers = {}
+    for method in descriptor.methods:
+        request_type = message_factory.GetMessageClass(method.input_type)
+        response_type = message_factory.GetMessageClass(method.output_type)
+        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+            _checked(getattr(servicer, method.name), method.name, surface),
+            request_deserializer=_lenient(request_type.FromString, method.input_type.full_name),
+            response_serializer=response_type.SerializeToString)
+    return grpc.method_handlers_generic_handler(descriptor.full_name, handlers)
+
+
+def _lenient(parse: Callable[[bytes], Any], type_name: str) -> Callable[[bytes], Any]:
+    def deserialize(data: bytes) -> Any:
+        try:
+            return parse(data)
+        except (DecodeError, RecursionError):
+            return _Unparsed(type_name)
+
+    return deserialize
+
+
+def _checked(method: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]], api: str,
+             surface: _Surface) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]:
+    require_secret = surface.ctx.options.require_secret
+
+    async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        if require_secret:
+            refusal = surface.secret_refusal(context)
+            if refusal is not None:
+                return await _abort(context, api, "", PermissionDenied(refusal))
+        if isinstance(request, _Unparsed):
+            return await _abort(context, api, "", InvalidArgument(
+                f"The request is not a well-formed {request.type_name} message"))
+        return await method(request, context)
+
+    return handle

@@ -5,8 +5,11 @@ Pure: works on the proto objects it is handed (a request's ``inputs[name]``, a r
 ``outputs[name]``) and never imports TensorFlow or the generated protos, so the REST-only parts of
 the server and the kernel side stay light. Inputs may use the packed ``tensor_content`` or the
 typed ``*_val`` fields (fewer typed values than the shape holds repeat the last one, none at all
-means zeros: TensorFlow's rule); outputs use the typed fields unless asked for
-``tensor_content`` (``--enable_serialization_as_tensor_content``).
+means zeros: TensorFlow's rule), and what that rule would expand is bounded before anything is
+allocated: a tensor may hold more than ``max_bytes`` (the server's ``--max_request_bytes``, the
+limit a REST body has) only when its values were all sent, so a 33-byte request naming a shape
+of ``[50000000, 1]`` is TF Serving's ``tensor parsing error`` at once. Outputs use the typed
+fields unless asked for ``tensor_content`` (``--enable_serialization_as_tensor_content``).
 """
 
 from __future__ import annotations
@@ -51,14 +54,16 @@ def _shape(proto: Any, alias: str) -> tuple[int, ...]:
     return shape
 
 
-def from_tensor_proto(proto: Any, alias: str) -> np.ndarray:
-    """A request tensor as numpy; a proto TensorFlow could not parse gives TF Serving's error."""
+def from_tensor_proto(proto: Any, alias: str, max_bytes: int | None = None) -> np.ndarray:
+    """A request tensor as numpy; a proto TensorFlow could not parse gives TF Serving's error.
+    ``max_bytes``: the most a tensor may expand to beyond the values it carries (None: no
+    bound, for a client reading a server's answer)."""
     name = DTYPE_NAMES.get(proto.dtype)
     if name is None:
         raise Unimplemented(f"Input tensor {alias} has a dtype ({proto.dtype}) this server does "
                             "not convert")
     shape = _shape(proto, alias)
-    size = math.prod(shape)
+    size = math.prod(shape)  # a Python int: exact, however large the dims
     _, np_type, field = _DTYPES[name]
     if proto.tensor_content and name != "DT_STRING":
         dtype = np.dtype(np_type).newbyteorder("<")
@@ -70,6 +75,8 @@ def from_tensor_proto(proto: Any, alias: str) -> np.ndarray:
     count = len(values)
     if count > size:
         raise InvalidArgument(f"tensor parsing error: {alias}")
+    if max_bytes is not None and count < size:
+        _check_expansion(alias, shape, size, np.dtype(np_type).itemsize, name, max_bytes)
     if name == "DT_STRING":
         flat = np.empty(size, dtype=object)
         flat[:count] = list(values)
@@ -87,6 +94,19 @@ def from_tensor_proto(proto: Any, alias: str) -> np.ndarray:
     if count:
         flat[count:] = data[-1]
     return flat.reshape(shape)
+
+
+def _check_expansion(alias: str, shape: tuple[int, ...], size: int, itemsize: int, name: str,
+                     max_bytes: int) -> None:
+    """TF Serving's error, before any allocation, for a shape that the repeat-the-last-value
+    rule would fill past ``max_bytes`` (or past what numpy can index at all)."""
+    needed = size * itemsize
+    if needed > max_bytes or size >= 2**63:
+        dims = ",".join(str(d) for d in shape)
+        raise InvalidArgument(
+            f"tensor parsing error: {alias} (shape [{dims}] holds {size} elements, "
+            f"{needed} bytes as {name}, more than the limit of {max_bytes} bytes "
+            "(--max_request_bytes) for values the request does not carry)")
 
 
 def to_tensor_proto(array: np.ndarray, proto: Any, *, as_content: bool = False) -> None:

@@ -87,15 +87,17 @@ class AccessPolicy:
                     "management API only answers its own origin")
         return None
 
-    def secret_refusal(self, secret: str | None) -> str | None:
-        """Why a caller presenting ``secret`` may not manage the server, or None."""
+    def secret_refusal(self, secret: str | None, where: str = f"{SECRET_HEADER} header"
+                       ) -> str | None:
+        """Why a caller presenting ``secret`` (sent in ``where``) may not manage the server, or
+        None."""
         if not self.secret:
             return ("The tfserve_magic management API needs the server's secret, and this "
                     "server was started without one (servers started by tfserve_magic get one "
                     f"in {SECRET_ENV})")
         if not secret or not hmac.compare_digest(secret.encode(), self.secret.encode()):
             return (f"The tfserve_magic management API needs the server's secret in the "
-                    f"{SECRET_HEADER} header (kept in the server's registry record)")
+                    f"{where} (kept in the server's registry record)")
         return None
 
     @staticmethod

@@ -52,7 +52,10 @@ class _Handler(tornado.web.RequestHandler):
         return self.application.settings["tfserve_ctx"]  # type: ignore[no-any-return]
 
     def prepare(self) -> None:
-        refusal = self.ctx.access.host_refusal(self.request.host)
+        access = self.ctx.access
+        refusal = access.host_refusal(self.request.host)
+        if refusal is None and self.ctx.options.require_secret:  # a shared host: every route
+            refusal = access.secret_refusal(self.request.headers.get(SECRET_HEADER))
         if refusal is not None:
             self.refuse(refusal)
 

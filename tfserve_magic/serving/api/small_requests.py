@@ -23,12 +23,14 @@ from tfserve_magic.serving.api import answers, model_calls
 from tfserve_magic.serving.api.access_log import log_finished
 from tfserve_magic.serving.api.context import ServerContext
 from tfserve_magic.serving.process.http1 import Exchange
+from tfserve_magic.status import SECRET_HEADER
 
 __all__ = ["SmallRequests"]
 
 # A body sent in chunks or compressed is the full handler's: it bounds the bytes received
 # (and the connection inflates gzip for it).
 _UNUSUAL_HEADERS = ("transfer-encoding", "content-encoding")
+_SECRET_FIELD = SECRET_HEADER.lower()
 
 
 class SmallRequests:
@@ -57,6 +59,9 @@ class SmallRequests:
             return None
         if self.ctx.access.host_refusal(exchange.host) is not None:
             return None
+        if self.ctx.options.require_secret and self.ctx.access.secret_refusal(
+                fields.get(_SECRET_FIELD)) is not None:
+            return None  # the full handler refuses it, as every other route
         return _SmallRequest(self, exchange, call, path)
 
     def respond(self, connection: Exchange, status: int, body: bytes) -> None:

@@ -94,6 +94,9 @@ _HELP = {
     "allowed_hosts": "Comma-separated Host names a server bound to a loopback address also "
                      "answers ('*': any); by default only localhost names, against DNS "
                      "rebinding (ours).",
+    "require_secret": "Every route needs the server's secret (X-Tfserve-Magic-Secret header, "
+                      "x-tfserve-magic-secret gRPC metadata), TF Serving's /v1 API and gRPC "
+                      "predict too: for hosts shared by several users (ours).",
     "max_connections": "Most connections held at once; at the limit, those that have not "
                        "finished sending a request are closed first. 0: what the "
                        "file-descriptor limit allows (ours).",

@@ -64,6 +64,7 @@ class ServerOptions:
     http_body_timeout_seconds: float = _ours(120.0)
     max_connections: int = _ours(0)  # 0: what the file-descriptor limit allows
     allowed_hosts: str = _ours("")  # more Host names a loopback-bound server answers; "*": any
+    require_secret: bool = _ours(False)  # every route needs the secret, for shared hosts
     exit_with_parent_pid: int = _ours(0)
     verbose: bool = _ours(False)  # every request and TensorFlow's native start-up lines in the log
     event_loop: str = _ours("uvloop")  # "uvloop" (when installed) or "asyncio"
