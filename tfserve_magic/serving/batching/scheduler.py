@@ -7,6 +7,11 @@ batches (then UNAVAILABLE with TF's message). A batch is handed to a thread when
 full, older than ``batch_timeout_micros``, or its queue is closing. The threads serve every
 queue of the scheduler round-robin; batches being processed no longer count against the queue.
 
+A call may also run on its caller's thread in a batch thread's place (:meth:`BatchScheduler.
+reserve`, for a request that fills a batch by itself): it takes a free thread's slot, so no more
+than ``num_batch_threads`` batches ever run at once, and only when nothing is queued, so it never
+overtakes a waiting batch.
+
 A closed queue (its model version was unloaded) still takes tasks and runs every one of them, so
 a version swap never drops a request that already chose that version; the queue is forgotten
 once closed and empty. One lock guards all queues of a scheduler. No TensorFlow import.
@@ -128,6 +133,7 @@ class BatchScheduler:
         self._queues: list[BatchQueue] = []
         self._next = 0
         self._idle = 0  # threads waiting for work: only they need a wake-up
+        self._running = 0  # batches running: on the threads, or on callers' threads (reserve)
         self._stopped = False
         self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True)
                          for i in range(threads)]
@@ -153,6 +159,22 @@ class BatchScheduler:
         if self._idle:
             self._ready.notify()
 
+    def reserve(self) -> bool:
+        """Take a free thread's slot for one call the caller runs itself; False (nothing taken)
+        when every slot is busy, something is queued, or the scheduler stopped."""
+        with self.lock:
+            if (self._stopped or self._running >= len(self._threads)
+                    or any(queue.batches for queue in self._queues)):
+                return False
+            self._running += 1
+            return True
+
+    def release(self) -> None:
+        """Give back a slot :meth:`reserve` took."""
+        with self.lock:
+            self._running -= 1
+            self.wake()
+
     def stop(self) -> None:
         """Stop the threads after the batches they are running (server shutdown)."""
         with self.lock:
@@ -165,7 +187,8 @@ class BatchScheduler:
         """Next runnable batch, round-robin over queues, waiting until one is (lock held)."""
         while not self._stopped:
             now = time.monotonic()
-            count = len(self._queues)
+            # Every slot taken (callers run full batches): wait for a release.
+            count = len(self._queues) if self._running < len(self._threads) else 0
             wait: float | None = None
             for step in range(count):
                 queue = self._queues[(self._next + step) % count]
@@ -173,6 +196,7 @@ class BatchScheduler:
                 if batch is not None:
                     self._next = (self._next + step + 1) % count
                     queue.in_flight += 1
+                    self._running += 1
                     if queue.batches:  # more work left: let another thread look too
                         self.wake()
                     return queue, batch
@@ -208,6 +232,7 @@ class BatchScheduler:
             finally:
                 with self.lock:
                     queue.in_flight -= 1
+                    self._running -= 1
 
 
 def _fail(tasks: list[Task], exc: BaseException) -> None:

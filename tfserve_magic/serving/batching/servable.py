@@ -2,7 +2,14 @@
 
 :class:`BatchingServable` is what the manager hands out when batching is on, so every surface
 (REST, gRPC, warm-up excepted) shares one batcher per model version: ``run()`` blocks the calling
-thread until its batch ran; ``submit()`` returns a future for callers on an event loop. One bad
+thread until its batch ran; ``submit()`` returns a future for callers on an event loop. A batch
+never costs a copy it does not need: a batch of one task reaches the model with the task's own
+arrays (no concatenation, no split), and a request that fills a batch by itself
+(``max_batch_size`` rows) that comes through ``run()`` (a worker thread: large REST bodies,
+gRPC) while a batch thread is free and nothing is queued runs on the caller's thread in that
+thread's place (``BatchScheduler.reserve``): nothing could join it, so instead of waking a batch
+thread and blocking until it is done, the call goes straight through, counted against
+``num_batch_threads`` as any batch. One bad
 request never fails the others: when a merged call fails, its tasks are run again one by one and
 each gets its own answer. ``close()`` (on unload) lets queued work run at once; nothing queued is
 dropped. :class:`Batching` picks each version's parameters (one file for all, or
@@ -93,7 +100,21 @@ class BatchingServable:
         return task.future
 
     def run(self, signature: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Blocking form of :meth:`submit` for callers on worker threads."""
+        """Blocking form of :meth:`submit` for callers on worker threads; a request that fills a
+        batch runs right here (see the module doc), with the same checks and metrics."""
+        specs = self._inner.inputs.get(signature)
+        if specs is not None:
+            check_shapes(inputs, specs)
+            size = task_size(inputs)
+            if (size == self._config.max_batch_size == self._config.padded_size(size)
+                    and self._scheduler.reserve()):
+                try:
+                    outputs = split_outputs(self._call(signature, inputs), [size], size)[0]
+                finally:
+                    self._scheduler.release()
+                if self._observe is not None:
+                    self._observe(self._model, self._version, size, size, [0.0])
+                return outputs
         return self.submit(signature, inputs).result()
 
     def close(self) -> None:
@@ -122,7 +143,7 @@ class BatchingServable:
         try:
             merged = merge_inputs([t.inputs for t in tasks], padded,
                                   self._config.pad_variable_length_inputs)
-            parts = split_outputs(self._inner.run(signature, merged), sizes, padded)
+            parts = split_outputs(self._call(signature, merged), sizes, padded)
         except Exception as exc:
             if len(tasks) > 1:
                 log.info("A batch of %d requests to %s version %d failed (%s); running them "
@@ -138,6 +159,15 @@ class BatchingServable:
                           [started - t.enqueued for t in tasks])
         for task, part in zip(tasks, parts, strict=True):
             task.future.set_result(part)
+
+    def _call(self, signature: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The model call of one batch; anything but a StatusError becomes an INTERNAL one."""
+        try:
+            return self._inner.run(signature, inputs)
+        except StatusError:
+            raise
+        except Exception as exc:
+            raise StatusError(str(exc), Code.INTERNAL) from exc
 
 
 class Batching:
