@@ -263,3 +263,26 @@ def build_keras_mlp(base: str, version: int = 1) -> str:
     model.set_weights([rng.normal(0, 0.5, w.shape).astype(np.float32)
                        for w in model.get_weights()])
     return export_version(model, base, version).path
+
+
+def build_sleepy(base: str, version: int = 1, seconds: float = 0.5) -> str:
+    """y = 2x after ``seconds`` of sleep (not CPU: many calls sleep at once). On entry the call
+    writes the file ``tag[0] + ".started"``, so a test can wait until a call is running."""
+    import tensorflow as tf
+
+    class Sleepy(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="tag"),
+                                      tf.TensorSpec([None], tf.float32, name="x")])
+        def serve(self, tag: Any, x: Any) -> dict[str, Any]:
+            started = tf.io.write_file(tf.strings.join([tag[0], ".started"]), "")
+            with tf.control_dependencies([started]):
+                data = tf.data.Dataset.from_tensors(x)
+            spec = {"output_types": [tf.float32], "output_shapes": [[None]]}
+            slept = tf.raw_ops.SleepDataset(input_dataset=data._variant_tensor,
+                                            sleep_microseconds=int(seconds * 1e6), **spec)
+            one = tf.raw_ops.TakeDataset(input_dataset=slept, count=1, **spec)  # sleeps once
+            (y,) = tf.raw_ops.DatasetToSingleElement(dataset=one, **spec)
+            return {"y": y * 2.0}
+
+    module = Sleepy()
+    return export_version(module, base, version, {"serving_default": module.serve}).path

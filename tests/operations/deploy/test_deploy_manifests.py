@@ -72,6 +72,10 @@ def test_deployment_service_configmap_and_autoscaler_say_what_was_asked(
     assert container["readinessProbe"]["httpGet"] == {"path": "/v1/models/plus", "port": "http"}
     assert container["livenessProbe"]["initialDelaySeconds"] > \
         container["readinessProbe"]["initialDelaySeconds"]
+    # TF Serving has no drain: the pod serves through the server's grace period (its
+    # --shutdown_grace_seconds, 20 by default) before SIGTERM, within a longer termination grace.
+    assert container["lifecycle"] == {"preStop": {"exec": {"command": ["sleep", "20"]}}}
+    assert pod["spec"]["terminationGracePeriodSeconds"] == 30
     assert pod["metadata"]["annotations"] == {"prometheus.io/scrape": "true",
                                               "prometheus.io/port": "8501",
                                               "prometheus.io/path": "/monitoring/prometheus/metrics"}
@@ -138,6 +142,9 @@ def test_kserve_inference_services_have_their_crds_required_fields(folders: dict
         assert _kserve_problems(document) == []
         assert document["spec"]["predictor"]["model"]["modelFormat"] == {"name": "tensorflow"}
         assert document["spec"]["predictor"]["minReplicas"] == VARIANTS[variant].get("replicas", 1)
+        assert document["spec"]["predictor"]["terminationGracePeriodSeconds"] == 30
+        assert document["spec"]["predictor"]["model"]["lifecycle"] == \
+            {"preStop": {"exec": {"command": ["sleep", "20"]}}}
     broken = dict(documents[0], spec={"predictor": {"model": {"storageUri": "ftp://x"}}})
     assert _kserve_problems(broken) == ["spec.predictor.model.modelFormat.name",
                                         "spec.predictor.model.storageUri"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tfserve_magic.operations.deploy.kubernetes import resources
+from tfserve_magic.operations.deploy.kubernetes import pre_stop, resources
 from tfserve_magic.operations.deploy.plan import DeploymentPlan, ModelPlan, app_name, serving_api_version
 from tfserve_magic.operations.deploy.yaml_text import dump_all
 
@@ -36,7 +36,9 @@ def inference_service(plan: DeploymentPlan, model: ModelPlan) -> dict[str, Any]:
         "metadata": metadata,
         "spec": {"predictor": {
             "minReplicas": plan.replicas,
+            "terminationGracePeriodSeconds": plan.termination_grace_seconds,
             "model": {
+                "lifecycle": pre_stop(plan),
                 "modelFormat": {"name": "tensorflow"},
                 "runtimeVersion": serving_api_version() + ("-gpu" if plan.gpus else ""),
                 "storageUri": storage_uri(plan, model),

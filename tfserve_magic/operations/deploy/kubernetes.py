@@ -15,7 +15,7 @@ from tfserve_magic.operations.deploy.docker import GRPC_PORT, REST_PORT
 from tfserve_magic.operations.deploy.plan import CONFIG_ROOT, DeploymentPlan
 from tfserve_magic.operations.deploy.yaml_text import dump
 
-__all__ = ["config_files", "kubernetes_files", "resources"]
+__all__ = ["config_files", "kubernetes_files", "pre_stop", "resources"]
 
 _MIB = 1024 * 1024
 _CPU_REQUEST = "500m"
@@ -62,6 +62,13 @@ def _probe(plan: DeploymentPlan, initial_delay: int, period: int) -> dict[str, A
             "timeoutSeconds": 5, "failureThreshold": 3}
 
 
+def pre_stop(plan: DeploymentPlan) -> dict[str, Any]:
+    """TF Serving exits at once on SIGTERM (it has no drain), so the pod keeps serving for the
+    server's grace period first while Kubernetes takes it out of the Service's endpoints:
+    requests in flight, and those routed to it meanwhile, are answered."""
+    return {"preStop": {"exec": {"command": ["sleep", str(plan.grace_seconds)]}}}
+
+
 def deployment(plan: DeploymentPlan) -> dict[str, Any]:
     template_meta: dict[str, Any] = {"labels": _labels(plan)}
     if plan.prometheus_path:
@@ -74,6 +81,7 @@ def deployment(plan: DeploymentPlan) -> dict[str, Any]:
         "args": list(plan.flags),
         "ports": [{"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
                   {"name": "http", "containerPort": REST_PORT, "protocol": "TCP"}],
+        "lifecycle": pre_stop(plan),
         "readinessProbe": _probe(plan, 5, 10),
         "livenessProbe": _probe(plan, 60, 20),  # large models load slowly: do not kill early
         "resources": resources(plan),
@@ -88,7 +96,8 @@ def deployment(plan: DeploymentPlan) -> dict[str, Any]:
             "selector": {"matchLabels": _labels(plan)},
             "template": {
                 "metadata": template_meta,
-                "spec": {"containers": [container],
+                "spec": {"terminationGracePeriodSeconds": plan.termination_grace_seconds,
+                         "containers": [container],
                          "volumes": [{"name": "config",
                                       "configMap": {"name": f"{plan.app}-config"}}]},
             },

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.metadata
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -25,7 +26,7 @@ from tfserve_magic.serving.models.config import ModelConfig, load_model_config_f
 from tfserve_magic.serving.models.policy import aspired_versions
 from tfserve_magic.serving.models.repository import RepositoryError, scan_versions
 from tfserve_magic.serving.process.flags import build_parser
-from tfserve_magic.serving.process.options import tf_serving_flag_names
+from tfserve_magic.serving.process.options import ServerOptions, tf_serving_flag_names
 from tfserve_magic.status import ServerDescription
 
 __all__ = [
@@ -98,6 +99,13 @@ class DeploymentPlan:
     storage_uri: str | None = None
     running: bool = True
     model_bytes: int = 0  # size of the shipped version folders (sizes the pods' memory)
+    grace_seconds: int = 20  # the server's --shutdown_grace_seconds, rounded up
+
+    @property
+    def termination_grace_seconds(self) -> int:
+        """The pods' terminationGracePeriodSeconds: the drain window (the preStop wait) and
+        time to exit after it."""
+        return self.grace_seconds + 10
 
     @property
     def copies_models(self) -> bool:
@@ -298,5 +306,7 @@ def plan_deployment(server: str, *, targets: Sequence[Target] = TARGETS, replica
         batching_text=batching_text, image=image or f"{app}:latest", base_image=base,
         targets=tuple(dict.fromkeys(targets)), replicas=replicas, gpus=gpus,
         namespace=namespace, storage_uri=storage, running=description is not None,
-        model_bytes=_folder_bytes([p for m in plans for p in m.versions.values()]))
+        model_bytes=_folder_bytes([p for m in plans for p in m.versions.values()]),
+        grace_seconds=math.ceil(float(values.get("shutdown_grace_seconds",
+                                                 ServerOptions.shutdown_grace_seconds))))
 

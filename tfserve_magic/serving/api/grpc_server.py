@@ -50,6 +50,7 @@ class GrpcListener:
     executor: ThreadPoolExecutor
     health: health.aio.HealthServicer | None
     tls: TlsSettings | None = None
+    stopped: bool = False
 
     async def start(self, ctx: ServerContext) -> None:
         from tfserve_magic.serving.api.grpc_service import add_services  # generated protos
@@ -67,6 +68,11 @@ class GrpcListener:
                  self.executor._max_workers)
 
     async def stop(self, grace: float = 1.0) -> None:
+        """Report NOT_SERVING, stop accepting, let the calls in flight finish within ``grace``
+        seconds (then they are cancelled). Once: a second call returns at once."""
+        if self.stopped:
+            return
+        self.stopped = True
         if self.health is not None:
             await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)

@@ -17,6 +17,7 @@ No TensorFlow, no Jupyter.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import os
@@ -78,6 +79,8 @@ class GuardedHTTPServer:
         self.application = application
         self.claim = claim
         self._ssl = ssl_context
+        self._draining: asyncio.Event | None = None  # set once the last connection is gone
+        self._connecting = 0  # accepted, their transports (a TLS handshake) being made
         self.max_header_size = _MAX_HEADER_BYTES
         self.max_body_size = max_body_size
         header_timeout = idle_connection_timeout or 3600.0
@@ -88,7 +91,7 @@ class GuardedHTTPServer:
         # Accepted, its connection not made yet (the next loop turn): counted, and sheddable.
         self._pending: dict[socket.socket, float] = {}
         self._limits = {Phase.HEADERS: header_timeout, Phase.BODY: body_timeout}
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: list[Callable[[bool], None]] = []
         self._paused: list[Callable[[], None]] = []
         self._events = Throttle(interval=10.0, max_causes=64)
         self.shed_count = 0
@@ -100,9 +103,36 @@ class GuardedHTTPServer:
         """Stop accepting and close the listening sockets (connections already open finish
         what they are doing)."""
         self._sweeper.cancel()
+        self._stop_listening(accept_queued=False)
+
+    def _stop_listening(self, *, accept_queued: bool) -> None:
         for remove in self._listeners:
-            remove()
+            remove(accept_queued)
         self._listeners = []
+
+    async def drain(self, grace: float) -> int:
+        """Stop accepting (the connections the kernel already queued are taken first: their
+        clients have sent their requests), close idle keep-alive connections, answer every
+        request (each answer then says ``Connection: close`` and closes its connection), and
+        wait up to ``grace`` seconds for the last connection to go; those still open then are
+        cut. Returns how many were cut."""
+        self._draining = asyncio.Event()
+        self._stop_listening(accept_queued=True)
+        for connection in list(self._phases):
+            self._close_if_idle(connection)
+        self._check_drained()
+        if not self._draining.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._draining.wait(), grace)
+        self._sweeper.cancel()
+        left = list(self._phases)
+        for connection in left:
+            connection.abort()
+        return len(left)
+
+    def _close_if_idle(self, connection: Http1Protocol) -> None:
+        if connection.kept_alive_idle and connection in self._phases:
+            connection.close()
 
     def _sweep(self, interval: float) -> None:
         """Close the connections whose headers or body are overdue."""
@@ -126,6 +156,8 @@ class GuardedHTTPServer:
 
     def start_request(self, exchange: Exchange
                       ) -> tuple[tornado.httputil.HTTPMessageDelegate, bool]:
+        if self._draining is not None:
+            exchange.keep_alive = False  # answered, then closed: the server is going away
         delegate = self.claim(exchange) if self.claim else None
         if delegate is not None:
             return delegate, True
@@ -137,11 +169,21 @@ class GuardedHTTPServer:
     def mark(self, connection: Http1Protocol, phase: str) -> None:
         if connection in self._phases:  # not one already shed or timed out
             self._phases[connection] = (phase, time.monotonic())
+            if self._draining is not None and phase == Phase.HEADERS:
+                # After a keep-alive answer begun before the drain: close, unless a request
+                # pipelined behind it starts now (then its own answer closes).
+                self._loop.call_soon(self._close_if_idle, connection)
 
     def closed(self, connection: Http1Protocol) -> None:
         if self._phases.pop(connection, None) is None:
             return
+        self._check_drained()
         self._resume()
+
+    def _check_drained(self) -> None:
+        if self._draining is not None and not (self._phases or self._pending or
+                                               self._connecting):
+            self._draining.set()
 
     def malformed(self, connection: Http1Protocol, reason: str) -> None:
         # One line per kind of refusal and interval: the kind is the reason without the
@@ -164,6 +206,7 @@ class GuardedHTTPServer:
     async def _connect(self, sock: socket.socket) -> None:
         if self._pending.pop(sock, None) is None:
             return  # shed before its turn came
+        self._connecting += 1
         try:
             if self._ssl is None:
                 await self._loop.connect_accepted_socket(lambda: Http1Protocol(self), sock)
@@ -175,6 +218,9 @@ class GuardedHTTPServer:
             # the TLS handshake (ssl.SSLError and the handshake's TimeoutError are OSErrors)
             sock.close()
             log.debug("A connection closed before it was set up: %s", exc)
+        finally:
+            self._connecting -= 1
+            self._check_drained()
 
     def _shed_one(self, reason: str) -> bool:
         """Close the connection that has waited longest without finishing its request (one
@@ -210,7 +256,7 @@ class GuardedHTTPServer:
             sock.setblocking(False)
             self._listeners.append(self._accept_on(sock))
 
-    def _accept_on(self, sock: socket.socket) -> Callable[[], None]:
+    def _accept_on(self, sock: socket.socket) -> Callable[[bool], None]:
         loop = self._loop
         state = {"listening": True, "removed": False}
 
@@ -245,7 +291,9 @@ class GuardedHTTPServer:
                 loop.add_reader(sock, on_readable)
                 state["listening"] = True
 
-        def remove() -> None:
+        def remove(accept_queued: bool) -> None:
+            if accept_queued:
+                on_readable()
             if state["listening"]:
                 loop.remove_reader(sock)
             state["listening"], state["removed"] = False, True

@@ -102,6 +102,9 @@ _HELP = {
                        "file-descriptor limit allows (ours).",
     "event_loop": "Event loop (ours): uvloop (default; asyncio's own when uvloop is missing) "
                   "or asyncio.",
+    "shutdown_grace_seconds": "On SIGTERM: stop accepting, report not ready, and give the "
+                              "requests in flight this long to finish before exiting (ours; "
+                              "the deploy manifests' terminationGracePeriodSeconds is larger).",
     "exit_with_parent_pid": "Stop when this process is gone (ours; used by the notebook launcher).",
     "verbose": "Log every request, and TensorFlow's native start-up messages (ours; by default "
                "only failed or slow requests are logged and the start-up noise is dropped).",
@@ -212,6 +215,8 @@ def _validate(options: ServerOptions) -> None:
     for flag in ("http_header_timeout_seconds", "http_body_timeout_seconds"):
         if not getattr(options, flag) > 0:
             raise ConfigError(f"--{flag} must be positive")
+    if not options.shutdown_grace_seconds >= 0:
+        raise ConfigError("--shutdown_grace_seconds must not be negative")
     if options.max_connections < 0:
         raise ConfigError("--max_connections must not be negative (0: from the descriptor limit)")
     if not options.tags:

@@ -125,6 +125,7 @@ class Http1Protocol(asyncio.Protocol):
         self._header_list: list[tuple[bytes, bytes]] = []
         self._body_bytes = 0
         self._stopped_parsing = False  # an upgrade or an error: nothing more is read
+        self._answered = False  # at least one request answered (then idle means kept alive)
         self.is_closed = False
 
     # ---------------------------------------------------------------- transport
@@ -197,6 +198,11 @@ class Http1Protocol(asyncio.Protocol):
         """No request begun since the last answer (or since the connection opened): a
         browser's kept-alive connection, not a client sending headers slowly."""
         return not self._in_headers and not self._events and self._exchange is None
+
+    @property
+    def kept_alive_idle(self) -> bool:
+        """Idle after an answer (a fresh connection's client is about to send a request)."""
+        return self._answered and self.idle
 
     # ---------------------------------------------------------------- parsing
 
@@ -392,6 +398,7 @@ class Http1Protocol(asyncio.Protocol):
         if exchange is not self._exchange:
             return
         self._exchange = None
+        self._answered = True
         if not keep_alive:
             self._events.clear()
             return self.close()

@@ -66,6 +66,7 @@ class ServerOptions:
     allowed_hosts: str = _ours("")  # more Host names a loopback-bound server answers; "*": any
     require_secret: bool = _ours(False)  # every route needs the secret, for shared hosts
     exit_with_parent_pid: int = _ours(0)
+    shutdown_grace_seconds: float = _ours(20.0)  # SIGTERM: how long requests in flight get
     verbose: bool = _ours(False)  # every request and TensorFlow's native start-up lines in the log
     event_loop: str = _ours("uvloop")  # "uvloop" (when installed) or "asyncio"
     ignored_flags: tuple[str, ...] = _ours(())

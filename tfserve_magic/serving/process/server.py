@@ -2,8 +2,9 @@
 
 The order is the launcher contract: bind the REST socket and the gRPC port first (port 0 picks a
 free one), print one JSON handshake line on stdout, then import TensorFlow, configure devices and
-load models while already answering the status API on both. SIGTERM/SIGINT stop the server cleanly; with
-``--exit_with_parent_pid`` it also stops when that process is gone.
+load models while already answering the status API on both. SIGTERM/SIGINT stop the server
+gracefully (``drain``: requests in flight are answered first); with ``--exit_with_parent_pid`` it
+also stops when that process is gone.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from tfserve_magic.serving.models.labels import unavailable_label_message
 from tfserve_magic.serving.models.tensorflow_import import use_lean_tensorflow
 from tfserve_magic.serving.process import loop as event_loop
 from tfserve_magic.serving.process.connections import GuardedHTTPServer
+from tfserve_magic.serving.process.drain import drain
 from tfserve_magic.serving.process.native_log import quiet_native_startup
 from tfserve_magic.serving.process.options import ServerOptions
 from tfserve_magic.serving.process.tls import TlsSettings, read_ssl_config
@@ -183,8 +185,7 @@ async def _serve(prepared: PreparedServer, listener: GrpcListener) -> None:
         log.error("%s", exc.message)
     tasks = [loop.create_task(task) for task in _background(prepared.options, parts, stop)]
     await stop.wait()
-    log.info("Shutting down")
-    http_server.stop()
+    await drain(http_server, listener, prepared.options.shutdown_grace_seconds)
     for task in tasks:
         task.cancel()
     parts.close()
