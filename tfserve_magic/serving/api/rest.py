@@ -144,6 +144,10 @@ class V1Handler(_JsonHandler):
         self.write(body)
         self.flush()
 
+    def on_connection_close(self) -> None:
+        self._body = bytearray()  # the client left: its body goes now, not at a collection
+        super().on_connection_close()
+
     @property
     def body(self) -> bytearray:
         return self._body

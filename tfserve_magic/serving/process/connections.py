@@ -31,6 +31,7 @@ from typing import Any
 
 import tornado.httputil
 
+from tfserve_magic.serving.process.body_budget import BodyBudget, default_budget
 from tfserve_magic.serving.process.http1 import Exchange, Http1Protocol, Phase
 from tfserve_magic.serving.safelog import Throttle, clean
 
@@ -71,11 +72,14 @@ class GuardedHTTPServer:
                  max_body_size: int, max_connections: int = 0, claim: Claim | None = None,
                  idle_connection_timeout: float | None = None,
                  body_timeout: float | None = None,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 ssl_context: ssl.SSLContext | None = None,
+                 max_buffered_bytes: int = 0) -> None:
         """``max_connections`` (0: what the descriptor limit allows); ``claim``, which may
         take a request by its start line and headers before the application's routing sees
         it (``serving.api.small_requests``). The two timeouts (keep-alive waits are header
-        waits; by default an hour and none) are swept for. ``ssl_context``: HTTPS."""
+        waits; by default an hour and none) are swept for. ``ssl_context``: HTTPS.
+        ``max_buffered_bytes``: the budget for bodies held across connections (``body_budget``;
+        0: sized to the machine)."""
         self.application = application
         self.claim = claim
         self._ssl = ssl_context
@@ -83,6 +87,9 @@ class GuardedHTTPServer:
         self._connecting = 0  # accepted, their transports (a TLS handshake) being made
         self.max_header_size = _MAX_HEADER_BYTES
         self.max_body_size = max_body_size
+        self.bodies = BodyBudget(max_buffered_bytes or default_budget(max_body_size))
+        self.reserve = self.bodies.reserve
+        self.release = self.bodies.release
         header_timeout = idle_connection_timeout or 3600.0
         body_timeout = body_timeout or float("inf")
         self.max_connections = max_connections or default_max_connections()

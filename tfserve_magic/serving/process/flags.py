@@ -82,6 +82,9 @@ _HELP = {
     "gpu_devices": "GPUs to use (ours): '' all visible, 'none' CPU only, '0,1' those indices.",
     "gpu_memory_growth": "Grow GPU memory on demand instead of taking it all (ours).",
     "max_request_bytes": "Largest request body accepted (ours).",
+    "max_buffered_request_bytes": "Most bytes of request bodies held at once across all "
+                                  "connections; past it a new body over 64 KiB gets 503. 0: a "
+                                  "sixteenth of the machine's memory (ours).",
     "enable_batching": "Batch concurrent requests to a model into one call (TF Serving's).",
     "batching_parameters_file": "BatchingParameters text proto (max_batch_size, "
                                 "batch_timeout_micros, ...); needs --enable_batching.",
@@ -212,6 +215,9 @@ def _validate(options: ServerOptions) -> None:
         raise ConfigError("--num_request_iterations_for_warmup must not be negative")
     if options.max_request_bytes <= 0:
         raise ConfigError("--max_request_bytes must be positive")
+    if options.max_buffered_request_bytes < 0:
+        raise ConfigError("--max_buffered_request_bytes must not be negative (0: sized to the "
+                          "machine)")
     for flag in ("http_header_timeout_seconds", "http_body_timeout_seconds"):
         if not getattr(options, flag) > 0:
             raise ConfigError(f"--{flag} must be positive")

@@ -46,13 +46,15 @@ import tornado.iostream
 from tfserve_magic.serving.process.flow_control import FlowControl
 from tfserve_magic.serving.process.gzip_body import Inflating
 
-__all__ = ["ConnectionOwner", "Exchange", "Http1Protocol", "Phase"]
+__all__ = ["SMALL_BODY", "ConnectionOwner", "Exchange", "Http1Protocol", "Phase"]
 
 log = logging.getLogger(__name__)
 
 _CONTINUE = b"HTTP/1.1 100 (Continue)\r\n\r\n"
 _REASONS = {400: b"Bad Request", 413: b"Payload Too Large",
-            431: b"Request Header Fields Too Large", 501: b"Not Implemented"}
+            431: b"Request Header Fields Too Large", 501: b"Not Implemented",
+            503: b"Service Unavailable"}
+SMALL_BODY = 64 << 10  # bodies this small are always admitted: good small requests go on
 _HEADERS, _BODY, _END, _ERROR = 0, 1, 2, 3  # parsed events waiting for their delegate
 
 
@@ -90,6 +92,13 @@ class ConnectionOwner(Protocol):
     def malformed(self, connection: Http1Protocol, reason: str) -> None:
         """A request could not be parsed or broke a limit (logged, throttled)."""
 
+    def reserve(self, size: int, small: bool) -> str | None:
+        """Count ``size`` more bytes of request bodies held in memory; None when they fit the
+        budget (a ``small`` body always does), else why not (the request gets a 503)."""
+
+    def release(self, size: int) -> None:
+        """Bytes counted by ``reserve`` are no longer held."""
+
 
 class _Context:
     """Tornado's per-connection context: who is on the other end."""
@@ -124,6 +133,7 @@ class Http1Protocol(asyncio.Protocol):
         self._url = b""
         self._header_list: list[tuple[bytes, bytes]] = []
         self._body_bytes = 0
+        self._hold = _Hold(owner)  # the body bytes of the request being parsed
         self._stopped_parsing = False  # an upgrade or an error: nothing more is read
         self._answered = False  # at least one request answered (then idle means kept alive)
         self.is_closed = False
@@ -139,9 +149,17 @@ class Http1Protocol(asyncio.Protocol):
         self.context = _Context(transport.get_extra_info("peername"))
         self._owner.opened(self)
 
+    def _clear_events(self) -> None:
+        """Drop what was parsed and not delivered, and the body bytes it held."""
+        for kind, value in self._events:
+            if kind == _HEADERS:
+                value[-1].release()
+        self._events.clear()
+        self._hold.release()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.is_closed = True
-        self._events.clear()
+        self._clear_events()
         if self._flow is not None:
             self._flow.close()  # nobody waits for a drain that cannot come
         exchange, self._exchange = self._exchange, None
@@ -188,7 +206,7 @@ class Http1Protocol(asyncio.Protocol):
         protocol that takes the connection over; the REST API has none)."""
         assert self._transport is not None
         self._stopped_parsing = True
-        self._events.clear()
+        self._clear_events()
         self._exchange = None
         self._owner.closed(self)
         return self._transport
@@ -286,24 +304,36 @@ class Http1Protocol(asyncio.Protocol):
             raise _Stop
         start_line = tornado.httputil.RequestStartLine(
             self._parser.get_method().decode("ascii"), target, version)
-        self._events.append((_HEADERS, (start_line, raw, fields, authority)))
         declared = fields.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > \
-                self._owner.max_body_size:
+        length = int(declared) if declared is not None and declared.isdigit() else None
+        self._hold = _Hold(self._owner)
+        if length is not None and length <= self._owner.max_body_size:
+            refusal = self._hold.add(length)  # the whole body, before any of it is read
+            if refusal is not None:
+                self._stop(503, refusal)
+                raise _Stop
+        self._events.append((_HEADERS, (start_line, raw, fields, authority, self._hold)))
+        if length is not None and length > self._owner.max_body_size:
             # Tornado's limit: the application may answer first (413), then the
             # connection closes without reading the body.
-            self._events.append((_END, (f"Request body of {declared} bytes is larger than "
-                                        f"the limit of {self._owner.max_body_size} bytes")))
+            self._events.append((_END, (413, (f"Request body of {declared} bytes is larger "
+                                        f"than the limit of {self._owner.max_body_size} bytes"))))
             self._stopped_parsing = True
             raise _Stop  # nothing more is parsed
 
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)
         if self._body_bytes > self._owner.max_body_size:
-            self._events.append((_END, (f"Request body is larger than the limit of "
-                                        f"{self._owner.max_body_size} bytes")))
+            self._events.append((_END, (413, (f"Request body is larger than the limit of "
+                                        f"{self._owner.max_body_size} bytes"))))
             self._stopped_parsing = True
             raise _Stop
+        if self._body_bytes > self._hold.size:  # a chunked body: counted as it arrives
+            refusal = self._hold.add(self._body_bytes - self._hold.size)
+            if refusal is not None:
+                self._events.append((_END, (503, refusal)))
+                self._stopped_parsing = True
+                raise _Stop
         self._events.append((_BODY, body))
 
     def on_message_complete(self) -> None:
@@ -352,7 +382,7 @@ class Http1Protocol(asyncio.Protocol):
                 if exchange is None:
                     continue
                 if value is not None:  # a limit broke while the body arrived
-                    exchange.abandon(value)
+                    exchange.abandon(*value)
                     continue
                 self._owner.mark(self, Phase.ANSWERING)
                 self._deliver(exchange.end, None)
@@ -400,7 +430,7 @@ class Http1Protocol(asyncio.Protocol):
         self._exchange = None
         self._answered = True
         if not keep_alive:
-            self._events.clear()
+            self._clear_events()
             return self.close()
         self._owner.mark(self, Phase.HEADERS)
         self._pump()
@@ -411,7 +441,7 @@ class Http1Protocol(asyncio.Protocol):
         """TF Serving's error shape with ``status``, then close (a close alone when an answer
         has already begun: a second status line would corrupt it)."""
         self._stopped_parsing = True
-        self._events.clear()
+        self._clear_events()
         self._owner.malformed(self, message)
         exchange, self._exchange = self._exchange, None
         if exchange is not None:
@@ -439,8 +469,9 @@ class Exchange(tornado.httputil.HTTPConnection):
 
     def __init__(self, protocol: Http1Protocol, start_line: tornado.httputil.RequestStartLine,
                  raw_headers: list[tuple[bytes, bytes]], fields: dict[str, str],
-                 authority: str | None = None) -> None:
+                 authority: str | None = None, hold: _Hold | None = None) -> None:
         self.protocol = protocol
+        self._hold = hold or _Hold(protocol._owner)
         self.context = protocol.context
         self.start_line = start_line
         self.fields = fields  # lower-case names; the last of a repeated one
@@ -532,11 +563,12 @@ class Exchange(tornado.httputil.HTTPConnection):
             assert self._delegate is not None
             self._delegate.finish()
 
-    def abandon(self, reason: str) -> None:
-        """The body outgrew the connection's limit: 413 unless an answer has begun (the
-        handler's own 413), and the connection closes without reading the rest."""
+    def abandon(self, status: int, reason: str) -> None:
+        """The body outgrew the connection's limit (413) or the server's budget for bodies
+        (503): that answer unless one has begun (the handler's own 413), and the connection
+        closes without reading the rest."""
         if not self.started:
-            return self.protocol._refuse(413, reason)
+            return self.protocol._refuse(status, reason)
         self.protocol._owner.malformed(self.protocol, reason)
         self.connection_lost()
         self.protocol.close()
@@ -547,6 +579,7 @@ class Exchange(tornado.httputil.HTTPConnection):
         if self._gone:
             return
         self._gone = True
+        self._hold.release()
         if self._delegate is not None and not self._read_finished:
             self._delegate.on_connection_close()
         elif self._close_callback is not None and not self._write_finished:
@@ -620,6 +653,7 @@ class Exchange(tornado.httputil.HTTPConnection):
             self.protocol.send(b"0\r\n\r\n")
         self._write_finished = True
         self._close_callback = None
+        self._hold.release()
         if not self._read_finished:
             self.keep_alive = False  # answered before the body arrived: close, do not read it
         self.protocol.answered(self, self.keep_alive)
@@ -647,6 +681,28 @@ class Exchange(tornado.httputil.HTTPConnection):
         else:
             asyncio.ensure_future(drained).add_done_callback(lambda _: _settle(future))
         return future
+
+
+class _Hold:
+    """The bytes of one request's body counted against the server's budget for bodies held in
+    memory (``ConnectionOwner.reserve``), given back once when the request is done or gone."""
+
+    __slots__ = ("_owner", "size")
+
+    def __init__(self, owner: ConnectionOwner) -> None:
+        self._owner = owner
+        self.size = 0
+
+    def add(self, size: int) -> str | None:
+        refusal = self._owner.reserve(size, small=self.size + size <= SMALL_BODY)
+        if refusal is None:
+            self.size += size
+        return refusal
+
+    def release(self) -> None:
+        size, self.size = self.size, 0
+        if size:
+            self._owner.release(size)
 
 
 def _settle(future: asyncio.Future[None]) -> None:

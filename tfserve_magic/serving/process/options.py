@@ -60,6 +60,7 @@ class ServerOptions:
     gpu_memory_growth: bool = _ours(True)
     # A request peaks at up to ~14x its body (JSON -> Python objects -> arrays): 64 MiB -> <1 GB.
     max_request_bytes: int = _ours(64 * 1024 * 1024)
+    max_buffered_request_bytes: int = _ours(0)  # all bodies held at once; 0: memory / 16
     http_header_timeout_seconds: float = _ours(30.0)
     http_body_timeout_seconds: float = _ours(120.0)
     max_connections: int = _ours(0)  # 0: what the file-descriptor limit allows

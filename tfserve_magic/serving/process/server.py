@@ -253,11 +253,13 @@ def _serve_rest(prepared: PreparedServer, ctx: ServerContext) -> GuardedHTTPServ
         idle_connection_timeout=options.http_header_timeout_seconds,
         body_timeout=options.http_body_timeout_seconds,
         max_connections=options.max_connections, claim=SmallRequests(ctx).claim,
-        ssl_context=rest_ssl_context(prepared.tls) if https and prepared.tls else None)
+        ssl_context=rest_ssl_context(prepared.tls) if https and prepared.tls else None,
+        max_buffered_bytes=options.max_buffered_request_bytes and max(
+            options.max_buffered_request_bytes, options.max_request_bytes + (1 << 20)))
     http_server.add_sockets(prepared.sockets)
-    log.info("Serving REST on %s://%s:%d (at most %d connections%s)",
-             "https" if https else "http", options.rest_api_host, prepared.port,
-             http_server.max_connections,
+    log.info("Serving REST on %s://%s:%d (at most %d connections and %d MiB of request "
+             "bodies%s)", "https" if https else "http", options.rest_api_host, prepared.port,
+             http_server.max_connections, http_server.bodies.limit >> 20,
              ", client certificates required" if https and prepared.tls and
              prepared.tls.client_verify else "")
     return http_server
