@@ -12,10 +12,7 @@ import numpy as np
 import pytest
 from server_process import wait_for
 
-from tfserve_magic.lifecycle import launcher
-from tfserve_magic.notebook import defaults
-from tfserve_magic.notebook.dashboard_chart import TrafficHistory, png, traffic_figure
-from tfserve_magic.notebook.dashboard_state import (
+from tfserve_magic.client.traffic import (
     ModelView,
     VersionRow,
     model_views,
@@ -23,6 +20,9 @@ from tfserve_magic.notebook.dashboard_state import (
     rates,
     route_choices,
 )
+from tfserve_magic.lifecycle import launcher
+from tfserve_magic.notebook import defaults
+from tfserve_magic.notebook.dashboard_chart import TrafficHistory, png, traffic_figure
 from tfserve_magic.notebook.display import shape_text
 from tfserve_magic.notebook.widgets import Dashboard
 from tfserve_magic.operations.labels import LabelError, move_label

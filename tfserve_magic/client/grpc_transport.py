@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from tfserve_magic.client.transport import Prediction, ServingError, check_route, signature_defs
-from tfserve_magic.serving.api.grpc_tensors import from_tensor_proto, to_tensor_proto
+from tfserve_magic.serving.tensor_protos import from_tensor_proto, to_tensor_proto
 from tfserve_magic.status import SECRET_HEADER, Code, VersionState, VersionStatus
 
 __all__ = ["GrpcTransport"]

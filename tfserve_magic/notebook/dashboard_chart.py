@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tfserve_magic.notebook.dashboard_state import ModelView
+from tfserve_magic.client.traffic import ModelView
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -21,10 +21,7 @@ from typing import Any
 import ipywidgets as w
 
 from tfserve_magic.client import ServingError
-from tfserve_magic.lifecycle import launcher
-from tfserve_magic.notebook import defaults
-from tfserve_magic.notebook.dashboard_chart import TrafficHistory, png, traffic_figure
-from tfserve_magic.notebook.dashboard_state import (
+from tfserve_magic.client.traffic import (
     BatchStats,
     ModelView,
     Traffic,
@@ -35,6 +32,9 @@ from tfserve_magic.notebook.dashboard_state import (
     rates,
     route_choices,
 )
+from tfserve_magic.lifecycle import launcher
+from tfserve_magic.notebook import defaults
+from tfserve_magic.notebook.dashboard_chart import TrafficHistory, png, traffic_figure
 from tfserve_magic.notebook.display import dtype_name, shape_text
 from tfserve_magic.operations.labels import LabelError, move_label
 from tfserve_magic.status import VersionState

@@ -4,7 +4,7 @@ The panel's TypeScript only lays out what this returns: versions with TF Serving
 version that failed to load is ``END``, its load error beside it), labels grouped by version,
 and a curl command per model, once with the token (for the clipboard) and once with
 ``$JUPYTER_TOKEN`` in its place (for the screen). The grouping and state rules are the
-dashboard's (``dashboard_state``).
+dashboard's (``client.traffic``).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
+from tfserve_magic.client.traffic import model_views
 from tfserve_magic.lifecycle.registry import ServerRecord
-from tfserve_magic.notebook.dashboard_state import model_views
 from tfserve_magic.status import ServerDescription
 
 __all__ = ["server_view", "shown_curl"]

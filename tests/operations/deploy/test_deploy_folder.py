@@ -18,7 +18,7 @@ import tfserve_magic
 from tfserve_magic.lifecycle import launcher
 from tfserve_magic.operations.deploy import DeployError
 from tfserve_magic.serving.models.config import parse_model_config_text
-from tfserve_magic.serving.process.options import tf_serving_flag_names
+from tfserve_magic.serving.options import tf_serving_flag_names
 
 
 def _dockerfile_cmd(folder: Path) -> list[str]:

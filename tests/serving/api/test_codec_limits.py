@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from tfserve_magic.serving.api import codec, responses
-from tfserve_magic.serving.api.codec import TensorSpec
 from tfserve_magic.serving.errors import InvalidArgument
+from tfserve_magic.serving.tensor_types import TensorSpec
 
 X = {"x": TensorSpec("DT_FLOAT", (-1,))}
 

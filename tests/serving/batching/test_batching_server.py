@@ -277,9 +277,9 @@ def _versions_rows(table: str) -> list[dict[str, str]]:
 
 
 def test_dashboard_shows_batch_size_and_queueing_delay(per_model_server, isolated_runtime) -> None:
+    from tfserve_magic.client.traffic import batch_stats, model_views, parse_traffic
     from tfserve_magic.lifecycle import launcher
     from tfserve_magic.lifecycle.remote import connect
-    from tfserve_magic.notebook.dashboard_state import batch_stats, model_views, parse_traffic
     from tfserve_magic.notebook.widgets import Dashboard
     from tfserve_magic.status import ServerDescription
 

@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, ClassVar
 
-from tfserve_magic.serving.api.codec import TensorSpec
 from tfserve_magic.serving.models.manager import ServableManager
+from tfserve_magic.serving.tensor_types import TensorSpec
 
 __all__ = ["ScriptedLoader", "ScriptedServable", "make", "states", "until", "versions"]
 

@@ -25,8 +25,8 @@ from tfserve_magic.serving.errors import ConfigError
 from tfserve_magic.serving.models.config import ModelConfig, load_model_config_file, parse_monitoring_config
 from tfserve_magic.serving.models.policy import aspired_versions
 from tfserve_magic.serving.models.repository import RepositoryError, scan_versions
+from tfserve_magic.serving.options import ServerOptions, tf_serving_flag_names
 from tfserve_magic.serving.process.flags import build_parser
-from tfserve_magic.serving.process.options import ServerOptions, tf_serving_flag_names
 from tfserve_magic.status import ServerDescription
 
 __all__ = [

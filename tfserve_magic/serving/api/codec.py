@@ -24,12 +24,10 @@ import numpy as np
 import orjson
 
 from tfserve_magic.serving.errors import InvalidArgument, Unimplemented
+from tfserve_magic.serving.tensor_types import Example, TensorSpec
 
 __all__ = [
-    "Example",
-    "Feature",
     "RequestFormat",
-    "TensorSpec",
     "parse_examples_request",
     "parse_json_object",
     "parse_predict_request",
@@ -40,14 +38,6 @@ __all__ = [
 class RequestFormat(enum.Enum):
     ROW = "instances"
     COLUMNAR = "inputs"
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """An input or output of a signature: TF dtype name (``DT_FLOAT``) and shape (None = unknown)."""
-
-    dtype: str
-    shape: tuple[int, ...] | None = None
 
 
 # dtype name -> (numpy dtype, name used in TF messages)
@@ -468,9 +458,6 @@ def _to_array(flat: list[Any], dtype: str, shape: Sequence[int]) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- classify / regress requests
-
-Feature = tuple[str, list[Any]]  # ("bytes" | "float" | "int64", values)
-Example = dict[str, Feature]
 
 
 def parse_examples_request(doc: Mapping[str, Any]) -> tuple[Example | None, list[Example]]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from tfserve_magic.serving.api.origins import AccessPolicy
 from tfserve_magic.serving.metrics import ServerMetrics
 from tfserve_magic.serving.models.manager import ServableManager
-from tfserve_magic.serving.process.options import ServerOptions
+from tfserve_magic.serving.options import ServerOptions
 from tfserve_magic.status import ServerDescription
 
 __all__ = ["ServerContext"]

@@ -45,7 +45,6 @@ from tensorflow_serving.apis import (
 from tfserve_magic.serving.api import inference
 from tfserve_magic.serving.api.access_log import log_grpc_refusal, log_unexpected
 from tfserve_magic.serving.api.context import ServerContext
-from tfserve_magic.serving.api.grpc_tensors import DTYPE_NAMES, from_tensor_proto, to_tensor_proto
 from tfserve_magic.serving.errors import (
     Code,
     ConfigError,
@@ -58,6 +57,7 @@ from tfserve_magic.serving.errors import (
 )
 from tfserve_magic.serving.models.config import models_from_proto
 from tfserve_magic.serving.models.manager import Servable
+from tfserve_magic.serving.tensor_protos import DTYPE_NAMES, from_tensor_proto, to_tensor_proto
 from tfserve_magic.status import SECRET_HEADER
 
 __all__ = ["add_services"]

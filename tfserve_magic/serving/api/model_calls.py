@@ -29,6 +29,7 @@ from tfserve_magic.serving.api.context import ServerContext
 from tfserve_magic.serving.batching.servable import BatchingServable
 from tfserve_magic.serving.errors import Code, DeadlineExceeded, InvalidArgument, StatusError
 from tfserve_magic.serving.models.manager import Servable
+from tfserve_magic.serving.tensor_types import Example, TensorSpec
 
 __all__ = ["INLINE_JSON_BYTES", "Answer", "Call", "ModelCall", "Pending", "call_model", "observe",
            "parse_call_path", "parse_version", "start_call"]
@@ -222,7 +223,7 @@ async def call_model(ctx: ServerContext, call: Call, path: str, body: bytearray)
     return await answer
 
 
-def signature_inputs(servable: Servable, signature: str) -> Mapping[str, codec.TensorSpec]:
+def signature_inputs(servable: Servable, signature: str) -> Mapping[str, TensorSpec]:
     specs = servable.inputs.get(signature)
     if specs is None:
         raise InvalidArgument(f"Serving signature name: \"{signature}\" not found in signature def")
@@ -242,7 +243,7 @@ def _predict(servable: Servable, signature: str, owned: list[dict[str, Any]]) ->
     return responses.encode_predict_response(fmt, outputs)
 
 
-Examples = tuple[codec.Example | None, list[codec.Example]]
+Examples = tuple[Example | None, list[Example]]
 
 
 def _serialized(servable: Servable, signature: str, examples: Examples) -> Any:

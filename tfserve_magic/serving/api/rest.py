@@ -31,8 +31,8 @@ from tfserve_magic.serving.errors import (
     PayloadTooLarge,
     StatusError,
 )
+from tfserve_magic.serving.memory import release_memory
 from tfserve_magic.serving.metrics import CONTENT_TYPE
-from tfserve_magic.serving.process.memory import release_memory
 from tfserve_magic.status import SECRET_HEADER
 
 __all__ = ["make_app"]

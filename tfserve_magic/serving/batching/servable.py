@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 
-from tfserve_magic.serving.api.codec import Example, TensorSpec
 from tfserve_magic.serving.batching.merge import (
     TaskKey,
     check_shapes,
@@ -41,6 +40,7 @@ from tfserve_magic.serving.batching.parameters import PER_MODEL_FILE, BatchingCo
 from tfserve_magic.serving.batching.scheduler import BatchQueue, BatchScheduler, Task
 from tfserve_magic.serving.errors import Code, ConfigError, StatusError
 from tfserve_magic.serving.models.manager import Servable
+from tfserve_magic.serving.tensor_types import Example, TensorSpec
 
 __all__ = ["BatchObserver", "Batching", "BatchingServable"]
 

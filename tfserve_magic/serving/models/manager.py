@@ -23,7 +23,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from tfserve_magic.serving.api.codec import Example, TensorSpec
 from tfserve_magic.serving.errors import (
     Code,
     FailedPrecondition,
@@ -39,6 +38,7 @@ from tfserve_magic.serving.models.repository import (
     outside_base_path,
     scan_versions,
 )
+from tfserve_magic.serving.tensor_types import Example, TensorSpec
 from tfserve_magic.status import ModelDescription, VersionReport, VersionState, VersionStatus
 
 __all__ = [

@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tfserve_magic.serving.api.grpc_server import GrpcListener
+    from tfserve_magic.serving.process.grpc_server import GrpcListener
     from tfserve_magic.serving.process.connections import GuardedHTTPServer
 
 __all__ = ["drain"]

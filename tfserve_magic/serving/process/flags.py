@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from tfserve_magic.serving.errors import ConfigError
-from tfserve_magic.serving.process.options import ServerOptions
+from tfserve_magic.serving.options import ServerOptions
 
 __all__ = ["build_parser", "parse_channel_arguments", "parse_flags"]
 

@@ -40,20 +40,20 @@ from tfserve_magic.serving.models.config import (
 )
 from tfserve_magic.serving.models.labels import unavailable_label_message
 from tfserve_magic.serving.models.tensorflow_import import use_lean_tensorflow
+from tfserve_magic.serving.options import ServerOptions
 from tfserve_magic.serving.process import loop as event_loop
 from tfserve_magic.serving.process.connections import GuardedHTTPServer
 from tfserve_magic.serving.process.drain import drain
 from tfserve_magic.serving.process.native_log import quiet_native_startup
-from tfserve_magic.serving.process.options import ServerOptions
 from tfserve_magic.serving.process.tls import TlsSettings, read_ssl_config
 from tfserve_magic.status import SECRET_ENV, Handshake
 
 if TYPE_CHECKING:
     from tfserve_magic.serving.api.context import ServerContext
-    from tfserve_magic.serving.api.grpc_server import GrpcListener
     from tfserve_magic.serving.batching.servable import Batching
     from tfserve_magic.serving.models.manager import ServableManager
     from tfserve_magic.serving.models.watcher import Watcher
+    from tfserve_magic.serving.process.grpc_server import GrpcListener
 
 __all__ = ["PreparedServer", "prepare", "run"]
 
@@ -133,7 +133,7 @@ async def _watch_parent(pid: int, stop: asyncio.Event) -> None:
 
 
 async def _main(prepared: PreparedServer) -> None:
-    from tfserve_magic.serving.api.grpc_server import bind
+    from tfserve_magic.serving.process.grpc_server import bind
 
     try:
         listener = bind(prepared.options, os.cpu_count() or 1, prepared.tls)

@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from tfserve_magic.serving.errors import ConfigError
-from tfserve_magic.serving.process.devices import DevicePlan, GpuPlan, plan_devices
-from tfserve_magic.serving.process.options import ServerOptions
+from tfserve_magic.serving.models.devices import DevicePlan, GpuPlan, plan_devices
+from tfserve_magic.serving.options import ServerOptions
 
 
 def test_default_uses_every_gpu_with_memory_growth() -> None:
@@ -57,7 +57,7 @@ def _configure_in_a_fresh_process(options: str, checks: str) -> None:
     code = (
         "import tensorflow as tf\n"
         "from tfserve_magic.serving.models.loader import configure_tensorflow\n"
-        "from tfserve_magic.serving.process.options import ServerOptions\n"
+        "from tfserve_magic.serving.options import ServerOptions\n"
         "gpus = tf.config.list_physical_devices('GPU')\n"
         f"plan = configure_tensorflow(ServerOptions({options}))\n"
         f"{checks}\n"
@@ -89,7 +89,7 @@ def test_gpu_branch_sets_visible_devices_growth_and_memory_limit(gpu_count: int)
     # A memory fraction becomes a hard limit (when nvidia-smi reports the total) instead.
     _configure_in_a_fresh_process(
         "gpu_devices='0', per_process_gpu_memory_fraction=0.25",
-        "from tfserve_magic.serving.process.devices import gpu_total_memory_mb\n"
+        "from tfserve_magic.serving.models.devices import gpu_total_memory_mb\n"
         "[chosen] = plan.gpus\n"
         "configs = tf.config.get_logical_device_configuration(gpus[0])\n"
         "if gpu_total_memory_mb():\n"

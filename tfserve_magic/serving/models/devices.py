@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tfserve_magic.serving.errors import ConfigError
-from tfserve_magic.serving.process.options import ServerOptions
+from tfserve_magic.serving.options import ServerOptions
 
 __all__ = ["DevicePlan", "GpuPlan", "gpu_total_memory_mb", "plan_devices"]
 

@@ -1,6 +1,7 @@
-"""The dashboard's data, without widgets: server description + metrics -> view state.
+"""A server's description and metrics read as views of its models: the data of the notebook's
+dashboard and of the lab panel, without widgets.
 
-Pure functions, so the dashboard's logic is tested without a browser: rows of versions with
+Pure functions, so the views' logic is tested without a browser: rows of versions with
 their state, labels and load errors; per-version request rate and mean latency computed from two
 Prometheus scrapes (``prometheus_client``'s parser); with batching on, the mean batch size and
 queueing delay per version over the same interval; and the choices a user can route to.

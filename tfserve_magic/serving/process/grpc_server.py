@@ -19,8 +19,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from tfserve_magic.serving.errors import ConfigError
+from tfserve_magic.serving.options import ServerOptions
 from tfserve_magic.serving.process.flags import parse_channel_arguments
-from tfserve_magic.serving.process.options import ServerOptions
 from tfserve_magic.serving.process.tls import TlsSettings, grpc_credentials
 
 if TYPE_CHECKING:
