@@ -17,8 +17,8 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tfserve_magic.serving.process.grpc_server import GrpcListener
     from tfserve_magic.serving.process.connections import GuardedHTTPServer
+    from tfserve_magic.serving.process.grpc_server import GrpcListener
 
 __all__ = ["drain"]
 
