@@ -1,4 +1,6 @@
-"""%tfserve start --batching: the parameters file beside models.config, and batched serving."""
+"""%tfserve start --batching: the parameters file beside models.config with the README's notebook
+defaults (32 rows, timeout 0, 64 enqueued batches, 1 thread), batched serving, and edits to the
+file that survive a restart."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import urllib.request
 from pathlib import Path
 
 from tfserve_magic.lifecycle import registry
-from tfserve_magic.serving.batching.parameters import NOTEBOOK_DEFAULTS, parse_batching_text
+from tfserve_magic.serving.batching.parameters import BatchingConfig, parse_batching_text
 
 
 def _post(url: str, body: object) -> object:
@@ -17,7 +19,7 @@ def _post(url: str, body: object) -> object:
         return json.loads(response.read())
 
 
-def test_start_with_batching_writes_the_file_and_serves_batched(ip, capsys, half_plus_two) -> None:
+def test_start_with_batching_writes_the_readme_defaults_serves_batched_and_keeps_edits(ip, capsys, half_plus_two) -> None:
     ip.run_line_magic("tfserve", f"start {half_plus_two} --batching")
     out, err = capsys.readouterr()
     assert err == "" and "Started server half_plus_two" in out
@@ -27,7 +29,10 @@ def test_start_with_batching_writes_the_file_and_serves_batched(ip, capsys, half
         config = Path(record.model_config_file or "")
         params = config.with_name(config.name.removesuffix(".config") + ".batching_parameters.txt")
         assert params.exists(), sorted(p.name for p in config.parent.iterdir())
-        assert parse_batching_text(params.read_text(), str(params)) == NOTEBOOK_DEFAULTS
+        # The README's numbers, not the package's own constant.
+        assert parse_batching_text(params.read_text(), str(params)) == BatchingConfig(
+            max_batch_size=32, batch_timeout_micros=0, max_enqueued_batches=64,
+            num_batch_threads=1)
         assert f"--batching_parameters_file={params}" in " ".join(record.argv or [])
 
         results: list[object] = []
@@ -51,7 +56,22 @@ def test_start_with_batching_writes_the_file_and_serves_batched(ip, capsys, half
         ip.run_line_magic("tfserve", "logs half_plus_two -n 400")
         logs, _ = capsys.readouterr()
         assert ("Wrapping servable half_plus_two version 1 to perform batch processing "
-                "(max_batch_size=32, batch_timeout_micros=0, max_enqueued_batches=64") in logs
+                "(max_batch_size=32, batch_timeout_micros=0, max_enqueued_batches=64, "
+                "num_batch_threads=1)") in logs
+    finally:
+        ip.run_line_magic("tfserve", "stop half_plus_two")
+        capsys.readouterr()
+    # An edit to the file survives a restart: the next start serves with it, unchanged.
+    edited = "max_batch_size { value: 8 } batch_timeout_micros { value: 500 }\n"
+    params.write_text(edited)
+    ip.run_line_magic("tfserve", f"start {half_plus_two} --batching")
+    try:
+        assert "Started server half_plus_two" in capsys.readouterr()[0]
+        assert params.read_text() == edited
+        ip.run_line_magic("tfserve", "logs half_plus_two -n 400")
+        logs, _ = capsys.readouterr()
+        assert ("Wrapping servable half_plus_two version 1 to perform batch processing "
+                "(max_batch_size=8, batch_timeout_micros=500, max_enqueued_batches=10") in logs
     finally:
         ip.run_line_magic("tfserve", "stop half_plus_two")
         capsys.readouterr()
