@@ -4,6 +4,7 @@ request in a batch, per-model parameters, a bad file at start, and a hot version
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sys
@@ -205,6 +206,17 @@ def test_per_model_parameters_and_batch_metrics(per_model_server) -> None:
     assert "Event loop: uvloop" in log
 
 
+def test_absent_num_batch_threads_means_one_batch_thread_per_core(per_model_server) -> None:
+    """The README: absent fields take TensorFlow's defaults, one batch thread per core. "pad"
+    has no num_batch_threads; "merge" asks for one."""
+    log = per_model_server.log()
+    cores = os.cpu_count()
+    assert ("Wrapping servable pad version 1 to perform batch processing (max_batch_size=8, "
+            f"batch_timeout_micros=0, max_enqueued_batches=10, num_batch_threads={cores})") in log
+    assert "max_enqueued_batches=10, num_batch_threads=1)" in log.split(
+        "Wrapping servable merge version 1")[1].splitlines()[0]
+
+
 @pytest.mark.parametrize("text, message", [
     ("max_batch_size: 8", ("Invalid protobuf file: '{file}': 1:17 : 'max_batch_size: 8': "
      "Expected \"{{\".")),
@@ -276,6 +288,18 @@ def _versions_rows(table: str) -> list[dict[str, str]]:
             for row in rows]
 
 
+def _batch_counts(server: RunningServer, model: str) -> tuple[float, float]:
+    """(batches, rows) of ``model`` version 1 from the server's Prometheus text."""
+    text = server.get("/monitoring/prometheus/metrics").body.decode()
+
+    def value(name: str) -> float:
+        found = re.search(rf'^tfserve_magic_batch_size_{name}\{{model_name="{model}",'
+                          rf'version="1"\}} (\S+)$', text, re.MULTILINE)
+        return float(found.group(1)) if found else 0.0
+
+    return value("count"), value("sum")
+
+
 def test_dashboard_shows_batch_size_and_queueing_delay(per_model_server, isolated_runtime) -> None:
     from tfserve_magic.client.traffic import batch_stats, model_views, parse_traffic
     from tfserve_magic.lifecycle import launcher
@@ -292,12 +316,17 @@ def test_dashboard_shows_batch_size_and_queueing_delay(per_model_server, isolate
         merge_panel = dash.panels["merge"]
         assert "batch size" not in merge_panel.versions.value  # no batches yet
         before = scrape()
+        counts_before = _batch_counts(per_model_server, "merge")
         bodies = [{"instances": [1.0] * 4}, {"instances": [2.0] * 6}]  # one full batch of 10
         assert [r.status for r in _parallel([_predict(per_model_server, "merge", b)
                                              for b in bodies])] == [200, 200]
-        stats = batch_stats(before, scrape(), 2.0)
+        after = scrape()
+        stats = batch_stats(before, after, 2.0)
         merge = stats[("merge", 1)]
-        assert merge.batches_per_second == 0.5 and merge.mean_batch_size == 10.0
+        # One batch of 10 rows by the server's own counters (read here, not by batch_stats).
+        counted = _batch_counts(per_model_server, "merge")
+        assert counted == (counts_before[0] + 1, counts_before[1] + 10), (counts_before, counted)
+        assert merge.batches_per_second * 2.0 == 1 and merge.mean_batch_size == 10.0
         assert merge.mean_queue_delay_ms is not None and merge.mean_queue_delay_ms > 0
         assert ("unbatched", 1) not in stats
         info = ServerDescription.from_json(
