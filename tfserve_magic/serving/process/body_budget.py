@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 
-from tfserve_magic.serving.process.memory import release_memory
+from tfserve_magic.serving.memory import release_memory
 
 __all__ = ["BodyBudget", "default_budget"]
 
