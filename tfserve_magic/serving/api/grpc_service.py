@@ -216,23 +216,6 @@ def _model_spec(target: Any, name: str, signature: str, version: int) -> None:
     target.version.value = version
 
 
-def _serialized_examples(input_proto: Any) -> np.ndarray:
-    """``InputToSerializedExampleTensor``: a context is merged into each example."""
-    kind = input_proto.WhichOneof("kind")
-    if kind == "example_list":
-        prefix, examples = b"", input_proto.example_list.examples
-    elif kind == "example_list_with_context":
-        listed = input_proto.example_list_with_context
-        prefix, examples = listed.context.SerializeToString(), listed.examples
-    else:
-        examples = []
-    if not examples:
-        raise InvalidArgument("Input is empty.")
-    serialized = np.empty(len(examples), dtype=object)
-    serialized[:] = [prefix + example.SerializeToString() for example in examples]
-    return serialized
-
-
 def _fill_classifications(result: Any, classes: np.ndarray | None,
                           scores: np.ndarray | None) -> None:
     shape = (classes if classes is not None else scores).shape  # type: ignore[union-attr]
@@ -252,7 +235,7 @@ def _classify(request: Any, served: int, servable: Servable, check: bool) -> Any
     from tensorflow_serving.apis import classification_pb2
 
     signature = request.model_spec.signature_name or _DEFAULT_SIGNATURE
-    serialized = _serialized_examples(request.input)
+    serialized = inference.serialized_input(request.input)
     response = classification_pb2.ClassificationResponse()
     _fill_classifications(response.result,
                           *inference.classify(servable, signature, serialized, check))
@@ -264,7 +247,7 @@ def _regress(request: Any, served: int, servable: Servable, check: bool) -> Any:
     from tensorflow_serving.apis import regression_pb2
 
     signature = request.model_spec.signature_name or _DEFAULT_SIGNATURE
-    serialized = _serialized_examples(request.input)
+    serialized = inference.serialized_input(request.input)
     response = regression_pb2.RegressionResponse()
     for value in inference.regress(servable, signature, serialized, check).tolist():
         response.result.regressions.add().value = value
@@ -296,7 +279,7 @@ def _multi_inference(request: Any, served: int, servable: Servable, check: bool)
     from tensorflow_serving.apis import inference_pb2
 
     _check_tasks(request, servable)
-    serialized = _serialized_examples(request.input)
+    serialized = inference.serialized_input(request.input)
     response = inference_pb2.MultiInferenceResponse()
     for task in request.tasks:
         signature = task.model_spec.signature_name or _DEFAULT_SIGNATURE

@@ -3,18 +3,21 @@
 TF Serving's ``servables/tensorflow/classifier.cc`` and ``regressor.cc``: the signature must take
 one string input named ``inputs`` (serialized ``tf.Example``s) and give ``classes``/``scores`` or
 ``outputs`` of the batch's size. The REST surface builds the examples from JSON, the gRPC surface
-takes them from ``tensorflow.serving.Input``; both end here, and render the arrays their own way.
+and warmup replay take them from ``tensorflow.serving.Input`` (:func:`serialized_input`); all end
+here, and render the arrays their own way.
 No TensorFlow (the servable runs the model), no Tornado, no gRPC.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
 from tfserve_magic.serving.errors import InvalidArgument
 from tfserve_magic.serving.models.manager import Servable
 
-__all__ = ["classify", "regress"]
+__all__ = ["classify", "regress", "serialized_input"]
 
 
 def _run(servable: Servable, signature: str, verb: str, serialized: np.ndarray,
@@ -69,3 +72,21 @@ def regress(servable: Servable, signature: str, serialized: np.ndarray,
         raise InvalidArgument("Expected output Tensor shape to be either [batch_size] or "
                               f"[batch_size, 1] but got {list(values.shape)}")
     return values.reshape(-1)
+
+
+def serialized_input(input_proto: Any) -> np.ndarray:
+    """A ``tensorflow.serving.Input``'s examples, serialized (``InputToSerializedExampleTensor``:
+    a context is merged into each example)."""
+    kind = input_proto.WhichOneof("kind")
+    if kind == "example_list":
+        prefix, examples = b"", input_proto.example_list.examples
+    elif kind == "example_list_with_context":
+        listed = input_proto.example_list_with_context
+        prefix, examples = listed.context.SerializeToString(), listed.examples
+    else:
+        examples = []
+    if not examples:
+        raise InvalidArgument("Input is empty.")
+    serialized = np.empty(len(examples), dtype=object)
+    serialized[:] = [prefix + example.SerializeToString() for example in examples]
+    return serialized

@@ -42,14 +42,13 @@ from tensorflow.python.eager import context  # noqa: E402
 from tensorflow.python.framework import config as tf_config  # noqa: E402
 from tensorflow.python.framework import constant_op, dtypes, errors_impl, tensor_util  # noqa: E402
 from tensorflow.python.saved_model import load as saved_model_load  # noqa: E402
-from tensorflow_serving.apis import get_model_metadata_pb2, prediction_log_pb2  # noqa: E402
+from tensorflow_serving.apis import get_model_metadata_pb2  # noqa: E402
+
+from tfserve_magic.serving.models import warmup  # noqa: E402
 
 # What ``tensorflow/__init__`` would have done (eager execution, resource variables, control
 # flow v2); idempotent when the full API was imported anyway.
 v2_compat.enable_v2_behavior()
-
-WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
-_MAX_WARMUP_RECORDS = 1000  # TF Serving's kMaxNumRecords
 
 
 _configured = threading.Lock()
@@ -249,34 +248,6 @@ class SavedModelServable:
         serialized[:] = [prefix + _to_example(e).SerializeToString() for e in examples]
         return serialized
 
-    def warmup(self) -> int:
-        """Replay ``assets.extra/tf_serving_warmup_requests``; returns the records replayed."""
-        path = os.path.join(self.path, WARMUP_FILE)
-        if not os.path.exists(path):
-            return 0
-        count = 0
-        for record in readers.TFRecordDatasetV2(path):
-            if count >= _MAX_WARMUP_RECORDS:
-                break
-            entry = prediction_log_pb2.PredictionLog()
-            entry.ParseFromString(record.numpy())
-            which = entry.WhichOneof("log_type")
-            if which == "predict_log":
-                request = entry.predict_log.request
-                signature = request.model_spec.signature_name or "serving_default"
-                self.run(signature, {k: tensor_util.MakeNdarray(v) for k, v in request.inputs.items()})
-            elif which in ("classify_log", "regress_log"):
-                request = getattr(entry, which).request
-                signature = request.model_spec.signature_name or "serving_default"
-                examples = request.input.example_list.examples
-                data = np.empty(len(examples), dtype=object)
-                data[:] = [e.SerializeToString() for e in examples]
-                self.run(signature, {"inputs": data})
-            else:
-                raise LoadError(f"Unsupported log_type for warmup: {which}")
-            count += 1
-        return count
-
 
 def _to_example(example: Example) -> Any:
     proto = example_pb2.Example()
@@ -297,12 +268,13 @@ class SavedModelLoader:
     def __init__(self, options: ServerOptions) -> None:
         self._tags = options.tags
         self._warmup = options.enable_model_warmup
+        self._iterations = options.num_request_iterations_for_warmup
 
     def load(self, path: str) -> SavedModelServable:
         servable = SavedModelServable(path, self._tags)
         if self._warmup:
             try:
-                replayed = servable.warmup()
+                replayed = _warmup(servable, path, self._iterations)
             except StatusError as exc:
                 raise LoadError(f"Warmup failed: {exc.message}") from None
             except LoadError:
@@ -311,5 +283,15 @@ class SavedModelLoader:
                 raise LoadError(f"Warmup failed: {type(exc).__name__}: {exc}") from None
             if replayed:
                 log.info("Finished reading warmup data for model at %s. Number of warmup "
-                         "records read: %d.", path, replayed)
+                         "records read: %d. Each replayed %d time(s).", path, replayed,
+                         self._iterations)
         return servable
+
+
+def _warmup(servable: SavedModelServable, version_path: str, iterations: int) -> int:
+    """Replay the version's warmup file, if it has one (``warmup``: TensorFlow's reader)."""
+    path = os.path.join(version_path, warmup.WARMUP_FILE)
+    if not os.path.exists(path):
+        return 0
+    records = (record.numpy() for record in readers.TFRecordDatasetV2(path))
+    return warmup.replay(servable, path, records, tensor_util.MakeNdarray, iterations)
