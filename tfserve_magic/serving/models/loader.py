@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -101,13 +102,40 @@ def _spec_text(spec: TensorSpec) -> str:
     return f"{dtype} [" + ", ".join("None" if d < 0 else str(d) for d in spec.shape) + "]"
 
 
-def _expected(signature: str, specs: Mapping[str, TensorSpec],
-              inputs: Mapping[str, np.ndarray]) -> str:
-    """What the signature expects beside what was sent, for TensorFlow's own error text (which
-    names neither)."""
+def _refused(signature: str, specs: Mapping[str, TensorSpec],
+             inputs: Mapping[str, np.ndarray], tensorflow_says: str) -> str:
+    """A refused input as a person reads it: TensorFlow's reason without its graph internals,
+    and what the signature expects beside what was sent; the latter first when the shapes do
+    not fit (that is what to change), else after (the values were refused, not the shapes)."""
     wanted = ", ".join(f"{name}: {_spec_text(spec)}" for name, spec in sorted(specs.items()))
     sent = ", ".join(f"{name}: {list(np.shape(value))}" for name, value in sorted(inputs.items()))
-    return f"\n(signature {signature} expects {wanted}; the request sent {sent})"
+    expectation = f"signature {signature} expects {wanted}; the request sent {sent}"
+    reason = _without_graph_internals(tensorflow_says)
+    if not reason:
+        return expectation
+    if _shapes_fit(specs, inputs):
+        return f"{reason} ({expectation})"
+    return f"{expectation} (TensorFlow: {reason})"
+
+
+def _shapes_fit(specs: Mapping[str, TensorSpec], inputs: Mapping[str, np.ndarray]) -> bool:
+    def fits(spec: TensorSpec, shape: tuple[int, ...]) -> bool:
+        return spec.shape is None or (len(spec.shape) == len(shape) and all(
+            want < 0 or want == got for want, got in zip(spec.shape, shape, strict=True)))
+
+    return set(specs) == set(inputs) and all(fits(specs[n], np.shape(v)) for n, v in inputs.items())
+
+
+# TensorFlow's wrapping of an op's error: a header, where in the graph, (no) stack traces, the
+# node again and the traced function's name. None of it tells a caller what to send instead.
+_GRAPH_LINES = re.compile(r"Graph execution error:|Detected at node .*|<stack traces unavailable>"
+                          r"|\[\[\{\{node .*\}\}\]\].*|File \".*|")
+_OP_NAME = re.compile(r"\s*\[Op:[^\]]*\]")
+
+
+def _without_graph_internals(message: str) -> str:
+    lines = [_OP_NAME.sub("", line).strip() for line in message.splitlines()]
+    return " ".join(line for line in lines if not _GRAPH_LINES.fullmatch(line))
 
 
 def _spec(info: Any) -> TensorSpec:
@@ -234,11 +262,11 @@ class SavedModelServable:
         except errors_impl.OpError as exc:
             message = exc.message
             if exc.error_code == Code.INVALID_ARGUMENT.value:
-                message += _expected(signature, specs, inputs)
+                message = _refused(signature, specs, inputs, message)
             raise StatusError(message, Code(exc.error_code)) from None
         except (TypeError, ValueError) as exc:
-            raise InvalidArgument((str(exc).strip().splitlines()[0] if str(exc) else
-                                   type(exc).__name__) + _expected(signature, specs, inputs)) from None
+            raise InvalidArgument(_refused(signature, specs, inputs, str(exc).strip().splitlines()[0]
+                                           if str(exc) else type(exc).__name__)) from None
         return {name: value.numpy() for name, value in results.items()}
 
     def serialize_examples(self, context: Example | None, examples: Sequence[Example]) -> np.ndarray:
