@@ -4,6 +4,9 @@ polling never floods it), so the last lines of the log stay useful."""
 
 from __future__ import annotations
 
+import itertools
+import socket
+from datetime import datetime
 from pathlib import Path
 
 from server_process import RunningServer, start_server
@@ -65,3 +68,31 @@ def test_verbose_keeps_tensorflows_messages_and_every_request(half_plus_two: Pat
     # This machine has no GPU: TensorFlow says so at start-up (what the quiet log drops).
     assert [line for line in lines if is_startup_noise(line)], lines[:8]
     assert sum("200 GET /tfserve_magic/v1/server" in line for line in lines) >= 2
+
+
+def _refused_body(server: RunningServer, declared: int) -> bytes:
+    """A request announcing a body over the limit: answered 413 at once, the body never sent."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=60) as sock:
+        sock.sendall(f"POST /tfserve_magic/nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     f"Content-Length: {declared}\r\n\r\n".encode())
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_refusals_differing_only_in_the_clients_numbers_share_one_log_line(
+        shared_server: RunningServer) -> None:
+    """The README: each kind of refusal is logged once per interval (10 s); the kind leaves out
+    the client's own numbers, so a client that varies them cannot make every line new. Checked
+    by the server's own log times: lines of this kind are at least the interval apart."""
+    declared = [10**12 + 7919 * i for i in range(12)]
+    for length in declared:
+        answer = _refused_body(shared_server, length)
+        assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+        assert f"Request body of {length} bytes is larger than the limit".encode() in answer
+    lines = [line for line in shared_server.log().splitlines()
+             if "Refused a request from 127.0.0.1: Request body of 1000000" in line]
+    assert lines, "no refusal logged"
+    times = [datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S.%f").timestamp() for line in lines]
+    assert all(later - earlier >= 9.999 for earlier, later in itertools.pairwise(times)), lines
