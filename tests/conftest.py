@@ -182,6 +182,9 @@ def ip(runtime_dir: Path):
 
     shell = get_ipython()
     shell.run_line_magic("load_ext", "tfserve_magic")
+    # No warm spare (one more TensorFlow import per start on a shared CI box); it has its own
+    # tests (tests/lifecycle/test_spare.py), and notebooks run with the default (on).
+    shell.run_line_magic("config", "TFServeMagics.warm_spare = False")
     from tfserve_magic.notebook import defaults
 
     defaults.clear()

@@ -52,6 +52,7 @@ class ServerSpec:
     batching: bool = False  # TF Serving's batching, parameters file written beside models.config
     grpc_port: int = 0  # TF Serving's --port; 0 picks a free one
     verbose: bool = False  # log every request and TensorFlow's native start-up messages
+    spare: bool = False  # adopt this kernel's warm spare process, and keep one for the next start
 
     @property
     def server_name(self) -> str:

@@ -3,10 +3,10 @@ typed result.
 
 A start claims the name across processes (two kernels starting one name get one server), reuses
 a live record started the same way, spawns the child in its own session with its log in a file
-and its secret in the environment, reads the child's :class:`~tfserve_magic.status.Handshake`
-with a deadline, records it, and hands over to :mod:`~tfserve_magic.lifecycle.readiness`. A
-failed or interrupted start leaves no process and no files behind but its log. No TensorFlow
-import.
+and its secret in the environment (or adopts the kernel's warm spare, :mod:`.spare`), reads the
+child's :class:`~tfserve_magic.status.Handshake` with a deadline, records it, and hands over
+to :mod:`~tfserve_magic.lifecycle.readiness`. A failed or interrupted start leaves no process
+and no files behind but its log. No TensorFlow import.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import subprocess
 import time
 from collections.abc import Iterator, Sequence
 
-from tfserve_magic.lifecycle import processes, registry, stopping
+from tfserve_magic.lifecycle import processes, registry, spare, stopping
 from tfserve_magic.lifecycle.command import (
     check_base_paths,
     model_configs,
@@ -122,11 +122,13 @@ def _launch(spec: ServerSpec, models: list[ModelConfig], config_path: str,
         os.replace(log_path, log_path + ".1")  # keep the previous run's log for a post-mortem
     started = time.monotonic()
     secret = secrets.token_urlsafe(32)  # in the environment, not argv: ps shows argv to all
-    with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log_file,
-                                stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True,
-                                env={**os.environ, SECRET_ENV: secret})
-    processes.track(proc)
+    proc = spare.take(argv, secret, log_path) if spec.spare and not spec.verbose else None
+    if proc is None:
+        with open(log_path, "wb") as log_file:
+            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log_file,
+                                    stdin=subprocess.DEVNULL, start_new_session=True,
+                                    close_fds=True, env={**os.environ, SECRET_ENV: secret})
+        processes.track(proc)
     try:
         result = _await_ready(spec, argv, proc, models, config_path, log_path, started, timeout,
                               secret)
@@ -140,6 +142,8 @@ def _launch(spec: ServerSpec, models: list[ModelConfig], config_path: str,
     if isinstance(result, (Failed, TimedOut)):
         _remove_start_files(name, before)
         return dataclasses.replace(result, log_file=log_path)
+    if spec.spare:  # the next start in this kernel adopts it
+        spare.ensure()
     return result
 
 

@@ -21,6 +21,7 @@ from tfserve_magic.lifecycle.launcher import (
     log_section,
 )
 from tfserve_magic.lifecycle.registry import ServerRecord
+from tfserve_magic.lifecycle.spare import SpareInfo
 from tfserve_magic.status import ServerDescription
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "render_prediction",
     "render_servers",
     "render_signatures",
+    "render_spare",
     "render_start",
     "render_status",
     "render_urls",
@@ -93,6 +95,14 @@ def render_servers(infos: Sequence[ServerInfo]) -> str:
              str(i.record.rest_api_port), _grpc(i.record), ", ".join(i.models),
              _duration(i.uptime), "alive" if i.alive else "dead", _kind(i.record)) for i in infos]
     return _table(("NAME", "PID", "PORT", "GRPC", "MODELS", "UPTIME", "STATE", ""), rows)
+
+
+def render_spare(warm: SpareInfo) -> str:
+    """The kernel's warm spare server process (``%tfserve list``)."""
+    return (f"Warm spare (the next start adopts it): pid {warm.pid}, {warm.rss_mb:.0f} MB "
+            f"resident, {warm.private_mb:.0f} MB its own (the rest is TensorFlow's library, "
+            "shared with other TensorFlow processes). %config TFServeMagics.warm_spare = False "
+            "turns it off.")
 
 
 def render_status(description: ServerDescription, model: str | None = None) -> str:

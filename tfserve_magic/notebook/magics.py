@@ -18,9 +18,10 @@ from typing import Any
 import IPython.display
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from traitlets import Bool, observe
 
 from tfserve_magic.client import ServingError
-from tfserve_magic.lifecycle import launcher
+from tfserve_magic.lifecycle import launcher, spare
 from tfserve_magic.notebook import defaults, display
 from tfserve_magic.status import ServerDescription
 
@@ -165,6 +166,17 @@ def _show(obj: object) -> None:
 class TFServeMagics(Magics):
     """``%tfserve COMMAND ...`` and ``%%predict MODEL``."""
 
+    warm_spare = Bool(True, help=(
+        "After a first %tfserve start in this kernel, keep one server process warm (TensorFlow "
+        "imported) for the next start to adopt: seconds less per later start, for the spare's "
+        "memory (%tfserve list shows it). It stops with the kernel. False stops it and starts "
+        "no other.")).tag(config=True)
+
+    @observe("warm_spare")
+    def _warm_spare_changed(self, change: dict[str, Any]) -> None:
+        if not change["new"]:
+            spare.discard()
+
     @property
     def _shell(self) -> InteractiveShell:
         if self.shell is None:  # only before IPython registers the class
@@ -211,7 +223,7 @@ class TFServeMagics(Magics):
             model_dir=args.model_dir, config=args.config, name=args.name, port=args.port,
             host=args.host, gpu=args.gpu, gpu_memory_fraction=args.gpu_memory_fraction,
             poll=args.poll, detach=args.detach, extra_flags=tuple(extra), batching=args.batching,
-            grpc_port=args.grpc_port, verbose=args.verbose)
+            grpc_port=args.grpc_port, verbose=args.verbose, spare=self.warm_spare)
         result = launcher.launch(spec, timeout=args.timeout)
         stream = sys.stderr if isinstance(result, (launcher.Failed, launcher.TimedOut)) else \
             sys.stdout
@@ -225,6 +237,9 @@ class TFServeMagics(Magics):
 
     def _cmd_list(self, args: argparse.Namespace, extra: Sequence[str]) -> None:
         print(display.render_servers(launcher.list_servers()))
+        warm = spare.current()
+        if warm is not None:
+            print(display.render_spare(warm))
 
     def _cmd_status(self, args: argparse.Namespace, extra: Sequence[str]) -> None:
         handle = launcher.find(args.name)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from tfserve_magic.serving.errors import ConfigError
 from tfserve_magic.serving.process.flags import parse_flags
+from tfserve_magic.serving.process.spare import SPARE_FLAG, await_orders
 from tfserve_magic.serving.safelog import OneLineFormatter
 
 
@@ -18,8 +19,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "%(asctime)s.%(msecs)03d %(levelname).1s %(name)s] %(message)s", "%Y-%m-%d %H:%M:%S"))
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    flags = list(sys.argv[1:] if argv is None else argv)
+    if flags == [SPARE_FLAG]:  # a warm spare: the flags come later, on stdin
+        orders = await_orders()
+        if orders is None:
+            return 0
+        flags = orders
     try:
-        options, show_version = parse_flags(sys.argv[1:] if argv is None else argv)
+        options, show_version = parse_flags(flags)
     except ConfigError as exc:
         print(f"tfserve-server: error: {exc}\nRun 'tfserve-server --help' for the flags.",
               file=sys.stderr)
