@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from tfserve_magic.serving.api.json_slices import loads_in_slices
 from tfserve_magic.serving.errors import InvalidArgument, Unimplemented
 from tfserve_magic.serving.tensor_types import Example, TensorSpec
 
@@ -79,10 +80,12 @@ def parse_json_object(body: bytes | bytearray) -> dict[str, Any]:
     """
     if not body:
         raise InvalidArgument("JSON Parse error: The document is empty")
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        doc = _parse_with_nan(body, exc)
+    doc = loads_in_slices(body)  # a large body: in slices, the event loop keeps its turns
+    if doc is None:
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            doc = _parse_with_nan(body, exc)
     if not isinstance(doc, dict):
         raise InvalidArgument(f"JSON Value: {_show(doc)} Is not object")
     return doc
@@ -318,13 +321,41 @@ def _tensor(value: Any, dtype: str) -> np.ndarray:
     return _to_array(flat, dtype, shape)
 
 
+_SLICE_VALUES = 1 << 16  # a large list becomes an array this many values at a time
+
+
+def _as_array(value: Any) -> np.ndarray:
+    """``np.asarray(value)``, for a large list in slices of its rows: converting Python
+    numbers holds the GIL throughout, so one call over millions of them would keep the event
+    loop (and every other client) waiting; between slices it gets its turn. Raises as
+    ``np.asarray`` does for what is not one regular array."""
+    if not isinstance(value, list) or len(value) < 2:
+        return np.asarray(value)
+    first = np.asarray(value[0])
+    rows = max(1, _SLICE_VALUES // max(1, first.size))
+    if len(value) <= rows:
+        return np.asarray(value)
+    head = np.asarray(value[:rows])
+    result = np.empty((len(value), *head.shape[1:]), head.dtype)
+    result[:rows] = head
+    for start in range(rows, len(value), rows):
+        part = np.asarray(value[start:start + rows])
+        if part.dtype != head.dtype or part.shape[1:] != head.shape[1:]:
+            # Mixed kinds (ints then floats) promote as np.asarray would; shapes that differ
+            # fail as it would.
+            return np.concatenate([result[:start], part, _as_array(value[start + rows:])]
+                                  if start + rows < len(value) else [result[:start], part])
+        result[start:start + rows] = part
+    return result
+
+
 def _fast_array(value: Any, dtype: str) -> np.ndarray | None:
     """Vectorised conversion of a regular numeric/bool JSON array, or None to take the slow path
     (which also produces the exact error message)."""
     if dtype not in _NUMPY or dtype == "DT_STRING":
         return None
     try:
-        array = np.asarray(value)
+        array = _as_array(value)
     except (ValueError, TypeError, OverflowError):
         return None
     kind = array.dtype.kind

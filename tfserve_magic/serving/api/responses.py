@@ -188,7 +188,7 @@ def encode_predict_response(fmt: RequestFormat, outputs: Mapping[str, np.ndarray
     names = sorted(outputs)
     if fmt is RequestFormat.COLUMNAR:
         if len(names) == 1:
-            return dumps({"outputs": _json_tensor(names[0], outputs[names[0]])})
+            return _one_member("outputs", _json_tensor(names[0], outputs[names[0]]))
         return dumps({"outputs": {n: _json_tensor(n, outputs[n]) for n in names}})
     batch: int | None = None
     for name in names:
@@ -201,10 +201,21 @@ def encode_predict_response(fmt: RequestFormat, outputs: Mapping[str, np.ndarray
             raise InvalidArgument(f"Tensor name: {name} has inconsistent batch size: "
                                   f"{array.shape[0]} expecting: {batch}")
     if len(names) == 1:
-        return dumps({"predictions": _json_tensor(names[0], outputs[names[0]])})
+        return _one_member("predictions", _json_tensor(names[0], outputs[names[0]]))
     columns = {n: _json_tensor(n, outputs[n]) for n in names}
     rows = [{n: columns[n][i] for n in names} for i in range(batch or 0)]
     return dumps({"predictions": rows})
+
+
+def _one_member(key: str, value: Any) -> bytes:
+    """``dumps({key: value})``, a large array written in slices of rows: orjson holds the GIL
+    for a whole call, so one call over millions of numbers would keep the event loop (and
+    every other client) waiting; between slices it gets its turn. Same bytes either way."""
+    if not isinstance(value, np.ndarray) or value.ndim == 0 or value.size <= _FORMAT_SLICE:
+        return dumps({key: value})
+    rows = max(1, _FORMAT_SLICE // max(1, value[0].size))
+    parts = [dumps(value[start:start + rows])[1:-1] for start in range(0, len(value), rows)]
+    return b'{"%s":[%s]}' % (key.encode(), b",".join(parts))
 
 
 def encode_classify_response(classes: np.ndarray | None, scores: np.ndarray | None) -> bytes:
