@@ -114,6 +114,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
                            *SERVING_PURE, *NEUTRAL),
 }
 ALLOWED.update(dict.fromkeys(NEUTRAL, ()))
+# The status vocabulary's ProtocolError descends from the root error.
+ALLOWED["tfserve_magic.status"] = ("tfserve_magic.errors",)
 # Named exceptions, each with its reason. The small-request path answers on the HTTP/1.1
 # connection it is handed (issue 25 owns that pipeline and this edge).
 EXCEPTIONS: dict[str, tuple[str, ...]] = {

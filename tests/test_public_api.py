@@ -104,5 +104,5 @@ def test_what_the_teaching_notebooks_do_through_public_names_only(
     # A wait that cannot be met returns what is there at its deadline.
     assert tfserve_magic.wait_for_versions(client, "lesson", [2], timeout=0.5) == [1, 3]
     tfserve_magic.stop("lesson")
-    with pytest.raises(ValueError, match="no running server named lesson"):
+    with pytest.raises(tfserve_magic.TFServeError, match="no running server named lesson"):
         tfserve_magic.find("lesson")

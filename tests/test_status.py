@@ -6,6 +6,7 @@ import pytest
 
 from tfserve_magic.status import (
     ModelDescription,
+    ProtocolError,
     ServerDescription,
     VersionReport,
     VersionState,
@@ -60,7 +61,7 @@ def test_a_version_that_ended_with_an_error_is_failed() -> None:
                                   {"models": [{"name": "m", "versions": [{"state": "AVAILABLE"}]}]},
                                   {"pid": "x", "models": []}])
 def test_anything_else_is_refused_with_a_reason(wire) -> None:
-    with pytest.raises(ValueError, match="not a tfserve_magic server description"):
+    with pytest.raises(ProtocolError, match="not a tfserve_magic server description"):
         ServerDescription.from_json(wire)
 
 
@@ -87,5 +88,5 @@ def test_a_handshake_reads_as_fields_and_survives_a_round_trip() -> None:
 def test_anything_but_a_handshake_is_refused(wire) -> None:
     from tfserve_magic.status import Handshake
 
-    with pytest.raises(ValueError, match="not a tfserve_magic handshake"):
+    with pytest.raises(ProtocolError, match="not a tfserve_magic handshake"):
         Handshake.from_json(wire)

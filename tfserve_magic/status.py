@@ -7,7 +7,8 @@ parsed once by the client), the handshake line a server prints once its sockets 
 (written by the core, parsed once by the launcher), where metrics are served unless configured
 otherwise, and how a launcher hands a server the secret of its management API
 (``serving/api/origins.py``).
-Pure: imports nothing from the package, so the serving core and the client may both use it.
+Pure: imports nothing from the package but the root error, so the serving core and the client
+may both use it.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tfserve_magic.errors import TFServeError
+
 __all__ = ["DEFAULT_PROMETHEUS_PATH", "HANDSHAKE_FORMAT", "SECRET_ENV", "SECRET_HEADER", "Code",
-           "Handshake", "ModelDescription", "ServerDescription", "VersionReport", "VersionState",
-           "VersionStatus"]
+           "Handshake", "ModelDescription", "ProtocolError", "ServerDescription", "VersionReport",
+           "VersionState", "VersionStatus"]
 
 # ``monitoring_config.proto``'s default path for the Prometheus exposition.
 DEFAULT_PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
@@ -27,6 +30,11 @@ DEFAULT_PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
 # ps shows to every user), and the header clients send it back in.
 SECRET_ENV = "TFSERVE_MAGIC_SECRET"
 SECRET_HEADER = "X-Tfserve-Magic-Secret"
+
+
+class ProtocolError(TFServeError):
+    """An answer that is not what our protocol says: a handshake line or a server description
+    that does not parse (something other than our server answered)."""
 
 
 class Code(enum.IntEnum):
@@ -184,7 +192,7 @@ class ServerDescription:
 
     @classmethod
     def from_json(cls, data: Any) -> ServerDescription:
-        """The one parser of a description; ValueError when ``data`` is not one."""
+        """The one parser of a description; ProtocolError when ``data`` is not one."""
         try:
             return cls(
                 models=tuple(_model_from_json(m) for m in data["models"]),
@@ -195,7 +203,7 @@ class ServerDescription:
                 prometheus_path=data.get("prometheus_path") or None,
                 private="pid" in data)
         except (KeyError, TypeError, ValueError, AttributeError) as error:
-            raise ValueError(f"not a tfserve_magic server description: {error!r}") from None
+            raise ProtocolError(f"not a tfserve_magic server description: {error!r}") from None
 
 
 def _model_from_json(data: Mapping[str, Any]) -> ModelDescription:
@@ -249,9 +257,9 @@ class Handshake:
 
     @classmethod
     def from_json(cls, data: Any) -> Handshake:
-        """The one parser of a handshake; ValueError when ``data`` is not one."""
+        """The one parser of a handshake; ProtocolError when ``data`` is not one."""
         if not isinstance(data, Mapping) or data.get("tfserve_magic") != "handshake":
-            raise ValueError("not a tfserve_magic handshake")
+            raise ProtocolError("not a tfserve_magic handshake")
         try:
             grpc_port = data.get("grpc_port")
             return cls(
@@ -265,4 +273,4 @@ class Handshake:
                 models=tuple(str(m) for m in data.get("models") or ()),
                 format=int(data.get("format", 1)))
         except (KeyError, TypeError, ValueError) as error:
-            raise ValueError(f"not a tfserve_magic handshake: {error!r}") from None
+            raise ProtocolError(f"not a tfserve_magic handshake: {error!r}") from None

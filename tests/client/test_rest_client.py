@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from server_process import start_server
 
-from tfserve_magic.client import Client, ServingError, VersionStatus
+from tfserve_magic.client import Client, RequestError, ServingError, VersionStatus
 from tfserve_magic.client.rest_transport import predict_body
 from tfserve_magic.status import SECRET_HEADER, Code, VersionState
 
@@ -82,7 +82,7 @@ def test_errors_carry_tf_servings_message_and_status(client: Client) -> None:
         400, "Unrecognized servable version label: gold")
     with pytest.raises(ServingError, match="is not of expected type: float"):
         client.predict("half_plus_two", ["a"])
-    with pytest.raises(ValueError, match="not both"):
+    with pytest.raises(RequestError, match="not both"):
         client.predict("half_plus_two", [1.0], version=1, label="stable")
 
 
@@ -115,7 +115,7 @@ def test_request_bodies() -> None:
     assert predict_body(full) == full  # a complete request passes through
     assert predict_body({"a": [1, 2], "b": [3, 4]}) == {
         "instances": [{"a": 1, "b": 3}, {"a": 2, "b": 4}]}
-    with pytest.raises(ValueError, match="columnar=True"):
+    with pytest.raises(RequestError, match="columnar=True"):
         predict_body({"a": [1, 2], "b": [3]})
 
 

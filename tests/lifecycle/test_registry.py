@@ -10,6 +10,7 @@ import pytest
 
 from tfserve_magic.lifecycle import registry
 from tfserve_magic.lifecycle.registry import ServerRecord
+from tfserve_magic.serving.errors import ConfigError
 
 
 def _record(name: str, pid: int = 4321, port: int = 8501, **fields) -> ServerRecord:
@@ -47,9 +48,9 @@ def test_unknown_fields_of_a_newer_version_are_ignored(isolated_runtime: Path) -
 
 @pytest.mark.parametrize("name", ["", "a/b", ".hidden", "a\\b", "a\0b", "..", "../x"])
 def test_names_that_cannot_name_a_file_are_refused(isolated_runtime: Path, name: str) -> None:
-    with pytest.raises(ValueError, match=r"invalid server name .*it names a file"):
+    with pytest.raises(ConfigError, match=r"invalid server name .*it names a file"):
         registry.check_name(name)
-    with pytest.raises(ValueError, match="invalid server name"):
+    with pytest.raises(ConfigError, match="invalid server name"):
         registry.write_record(_record(name))
     assert list(registry.registry_dir().iterdir()) == []
 

@@ -15,6 +15,7 @@ import pytest
 from server_process import RunningServer, start_server, write_server_config
 
 from tfserve_magic.lifecycle import launcher, registry
+from tfserve_magic.lifecycle.refusals import ConnectError
 from tfserve_magic.lifecycle.remote import connect, disconnect
 
 
@@ -199,7 +200,7 @@ def test_an_answer_that_is_not_a_description_is_refused_with_the_reason(runtime_
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
-        with pytest.raises(ValueError, match=re.escape(
+        with pytest.raises(ConnectError, match=re.escape(
                 f"cannot connect to {url}: not a tfserve_magic server description")):
             connect(url, "other")
         assert registry.read_records() == []

@@ -11,6 +11,7 @@ import pytest
 from server_process import wait_for
 
 from tfserve_magic.lifecycle import launcher, registry
+from tfserve_magic.lifecycle.refusals import UnknownServer
 from tfserve_magic.notebook import defaults
 from tfserve_magic.pids import pid_alive
 from tfserve_magic.status import VersionState
@@ -174,7 +175,7 @@ def test_signature_host_python_dashboard_and_stop_all(ip, capsys, tmp_path, half
         assert "data-version='1'" in dash.panels["two"].versions.value
     finally:
         dash.close()
-    with pytest.raises(ValueError, match="no running server named nope"):
+    with pytest.raises(UnknownServer, match="no running server named nope"):
         tfserve_magic.dashboard("nope")
 
     run(ip, capsys, f"start {half_plus_two}")

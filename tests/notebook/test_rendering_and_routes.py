@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from IPython.utils.capture import capture_output
 
+from tfserve_magic.client import RequestError
 from tfserve_magic.lifecycle import launcher, registry
 from tfserve_magic.lifecycle.registry import ServerRecord
 from tfserve_magic.notebook import defaults, display
@@ -23,7 +24,7 @@ def test_routes_are_per_server_and_model() -> None:
     assert defaults.get_default("t", "m").describe() == "latest"
     defaults.set_default("s", "m")  # neither: back to latest
     assert defaults.get_default("s", "m") == defaults.Route()
-    with pytest.raises(ValueError, match="not both"):
+    with pytest.raises(RequestError, match="not both"):
         defaults.set_default("s", "m", version=1, label="x")
     defaults.clear()
     assert defaults.get_default("s", "other") == defaults.Route()

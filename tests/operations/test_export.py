@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tfserve_magic.demo.models import build_half_plus_two
-from tfserve_magic.operations.export import export_version
+from tfserve_magic.operations.export import ExportError, export_version
 
 
 def _plus(amount: float):
@@ -52,7 +52,7 @@ def test_a_different_model_goes_to_the_next_version_never_over_one(tmp_path: Pat
     second = export_version(changed, str(base), signatures=changed_signatures)
     assert (second.version, second.created) == (2, True)
     assert str(second) == f"Exported version 2 to {base}/2"
-    with pytest.raises(FileExistsError, match=r"^version 1 already exists at .*/plus/1 and holds a "
+    with pytest.raises(ExportError, match=r"^version 1 already exists at .*/plus/1 and holds a "
                        r"different model: export without a version to add the next one$"):
         export_version(changed, str(base), 1, signatures=changed_signatures)
     assert sorted(os.listdir(base)) == ["1", "2"]

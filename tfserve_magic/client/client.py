@@ -93,7 +93,7 @@ class Client:
     def server_info(self) -> ServerDescription | None:
         """tfserve_magic's own description of the server; None against real TF Serving. Without
         the server's secret (``headers`` from its registry record) the description is not
-        ``private``: no pid, config file or folders. ValueError if the answer is not one."""
+        ``private``: no pid, config file or folders. ProtocolError if the answer is not one."""
         try:
             return ServerDescription.from_json(self.rest.request("GET", "/tfserve_magic/v1/server"))
         except ServingError as error:

@@ -17,7 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from tfserve_magic.client.transport import Prediction, ServingError, check_route, signature_defs
+from tfserve_magic.client.transport import (
+    Prediction,
+    RequestError,
+    ServingError,
+    check_route,
+    signature_defs,
+)
 from tfserve_magic.serving.tensor_protos import from_tensor_proto, to_tensor_proto
 from tfserve_magic.status import SECRET_HEADER, Code, VersionState, VersionStatus
 
@@ -199,7 +205,7 @@ def _named_inputs(data: Any, dtypes: Mapping[str, str]) -> dict[str, Any]:
     if isinstance(data, Mapping) and set(data) != {"b64"}:
         return dict(data)
     if len(dtypes) != 1:
-        raise ValueError(f"the signature has inputs {sorted(dtypes)}: pass a dict of them")
+        raise RequestError(f"the signature has inputs {sorted(dtypes)}: pass a dict of them")
     return {next(iter(dtypes)): data}
 
 

@@ -23,6 +23,7 @@ import orjson
 
 from tfserve_magic.client.transport import (
     Prediction,
+    RequestError,
     ServingError,
     check_route,
     signature_defs,
@@ -118,7 +119,7 @@ def predict_body(data: Any, *, signature: str | None = None, columnar: bool = Fa
         columns = {k: np.asarray(v) if not isinstance(v, np.ndarray) else v for k, v in data.items()}
         sizes = {len(v) for v in columns.values() if v.ndim}
         if len(sizes) != 1:
-            raise ValueError("named inputs in row format need the same first dimension; "
+            raise RequestError("named inputs in row format need the same first dimension; "
                              "use columnar=True for inputs of different batch sizes")
         n = sizes.pop()
         body = {"instances": [{k: _jsonable(v[i]) for k, v in columns.items()} for i in range(n)]}

@@ -16,7 +16,8 @@ import numpy as np
 from tfserve_magic.errors import TFServeError
 from tfserve_magic.status import VersionStatus
 
-__all__ = ["Prediction", "ServingError", "Transport", "check_route", "signature_defs"]
+__all__ = ["Prediction", "RequestError", "ServingError", "Transport", "check_route",
+           "signature_defs"]
 
 Prediction = np.ndarray | dict[str, np.ndarray]
 
@@ -40,6 +41,11 @@ class ServingError(TFServeError):
     def reason(self) -> str:
         """How the failure is named on its transport: ``HTTP 404`` or ``NOT_FOUND``."""
         return self.code or f"HTTP {self.status}"
+
+
+class RequestError(TFServeError):
+    """A call the client cannot make as asked (arguments that contradict each other, or data
+    that does not fit the signature); nothing was sent."""
 
 
 class Transport(Protocol):
@@ -74,4 +80,4 @@ def signature_defs(metadata: Mapping[str, Any]) -> dict[str, Any]:
 def check_route(version: int | None, label: str | None) -> None:
     """A model call names a version, a label, or neither (the latest)."""
     if version is not None and label is not None:
-        raise ValueError("give a version or a label, not both")
+        raise RequestError("give a version or a label, not both")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from tfserve_magic.client import Client, ServingError
 from tfserve_magic.lifecycle.record import ServerRecord
-from tfserve_magic.status import ModelDescription, ServerDescription, VersionReport
+from tfserve_magic.status import ModelDescription, ProtocolError, ServerDescription, VersionReport
 
 __all__ = ["describe", "describe_remote"]
 
@@ -27,7 +27,7 @@ def _status_of(client: Client, model: str) -> ModelDescription:
 
 
 def describe(record: ServerRecord, timeout: float) -> ServerDescription:
-    """The remote's description, as our server gives it; raises ServingError (ValueError
+    """The remote's description, as our server gives it; raises ServingError (ProtocolError
     when its answer is not a description)."""
     client = Client(record.url, timeout=timeout, headers=record.auth_headers)
     info = client.server_info()
@@ -42,5 +42,5 @@ def describe_remote(record: ServerRecord, timeout: float = 2.0) -> ServerDescrip
     not answer."""
     try:
         return describe(record, timeout)
-    except (ServingError, ValueError):
+    except (ServingError, ProtocolError, ValueError):  # (ValueError: an answer not JSON)
         return None

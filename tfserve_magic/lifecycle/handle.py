@@ -15,6 +15,7 @@ from typing import Any
 from tfserve_magic.client import Client, Prediction, ServingError, VersionStatus
 from tfserve_magic.errors import TFServeError
 from tfserve_magic.files import tail_lines
+from tfserve_magic.lifecycle.refusals import AmbiguousName
 from tfserve_magic.lifecycle.registry import ServerRecord
 from tfserve_magic.lifecycle.stopping import stop
 from tfserve_magic.status import ServerDescription
@@ -116,7 +117,7 @@ class ServerHandle:
 
     def _only_model(self) -> str:
         if len(self.models) != 1:
-            raise ValueError(f"server {self.name} serves {list(self.models)}: name the model")
+            raise AmbiguousName(f"server {self.name} serves {list(self.models)}: name the model")
         return self.models[0]
 
     def __enter__(self) -> ServerHandle:

@@ -34,6 +34,7 @@ from tfserve_magic.lifecycle.handle import (
 from tfserve_magic.lifecycle.lookup import find, find_serving, list_servers, logs
 from tfserve_magic.lifecycle.spawn import launch
 from tfserve_magic.lifecycle.stopping import stop
+from tfserve_magic.serving.errors import ConfigError
 
 __all__ = [
     "Failed",
@@ -70,7 +71,7 @@ def start(model_dir: str | None = None, *, name: str | None = None, config: str 
     start-up messages. Reuses a live server started the same way; raises
     :class:`LaunchError` with the server's own message when it cannot start."""
     if (model_dir is None) == (config is None):
-        raise ValueError("give either model_dir or config")
+        raise ConfigError("give either model_dir or config")
     result = launch(ServerSpec(model_dir, config, name, port, host, gpu, gpu_memory_fraction,
                                poll, detach, tuple(extra_flags), batching, grpc_port,
                                verbose), timeout)

@@ -9,6 +9,7 @@ import time
 
 from tfserve_magic.lifecycle import registry
 from tfserve_magic.lifecycle.handle import ServerHandle, ServerInfo, log_tail
+from tfserve_magic.lifecycle.refusals import AmbiguousName, NotOurServer, UnknownServer
 
 __all__ = ["find", "find_serving", "list_servers", "logs"]
 
@@ -30,9 +31,9 @@ def find(name: str | None = None) -> ServerHandle:
     if name is not None:
         live = [i for i in live if name in (i.record.name, str(i.record.rest_api_port))]
         if not live:
-            raise ValueError(f"no running server named {name} (see %tfserve list)")
+            raise UnknownServer(f"no running server named {name} (see %tfserve list)")
     elif len(live) != 1:
-        raise ValueError("name the server: " + (", ".join(i.record.name for i in live)
+        raise AmbiguousName("name the server: " + (", ".join(i.record.name for i in live)
                                                 or "none is running (%tfserve start ...)"))
     return ServerHandle(live[0].record)
 
@@ -43,16 +44,16 @@ def find_serving(model: str, server: str | None = None) -> ServerHandle:
     if server is not None:
         handle = find(server)
         if model not in handle.models and model != handle.name:
-            raise ValueError(f"server {handle.name} does not serve a model named {model} "
+            raise UnknownServer(f"server {handle.name} does not serve a model named {model} "
                              f"(it serves {', '.join(handle.models) or 'nothing'})")
         return handle
     live = [i for i in list_servers() if i.alive]
     matches = [i for i in live if model in i.models] or [i for i in live if i.record.name == model]
     if not matches:
-        raise ValueError(f"no running server serves a model named {model} (see %tfserve list)")
+        raise UnknownServer(f"no running server serves a model named {model} (see %tfserve list)")
     if len(matches) > 1:
         names = ", ".join(f"{i.record.name} ({i.record.url})" for i in matches)
-        raise ValueError(f"{len(matches)} running servers serve a model named {model}: {names}. "
+        raise AmbiguousName(f"{len(matches)} running servers serve a model named {model}: {names}. "
                          "Say which one with --server NAME (server=NAME in Python).")
     return ServerHandle(matches[0].record)
 
@@ -61,7 +62,7 @@ def logs(name: str, lines: int = 50) -> str:
     """The last ``lines`` lines of the log of the server ``name`` started."""
     record = registry.find_record(name)
     if record is None:
-        raise ValueError(f"no server named {name}")
+        raise UnknownServer(f"no server named {name}")
     if record.remote:
-        raise ValueError(f"{name} is a remote server ({record.url}): its log is where it runs")
+        raise NotOurServer(f"{name} is a remote server ({record.url}): its log is where it runs")
     return log_tail(record.log_file, lines)

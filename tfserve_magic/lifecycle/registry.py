@@ -19,7 +19,8 @@ from tfserve_magic.files import write_atomically
 from tfserve_magic.lifecycle.describe import describe_remote
 from tfserve_magic.lifecycle.record import ServerRecord
 from tfserve_magic.pids import pid_alive
-from tfserve_magic.status import ServerDescription
+from tfserve_magic.serving.errors import ConfigError
+from tfserve_magic.status import ProtocolError, ServerDescription
 
 __all__ = [
     "ServerRecord",
@@ -48,9 +49,9 @@ def registry_dir() -> Path:
 
 
 def check_name(name: str) -> str:
-    """``name`` if it can name a server (it becomes a file name); ValueError otherwise."""
+    """``name`` if it can name a server (it becomes a file name); ConfigError otherwise."""
     if not name or "/" in name or name.startswith(".") or "\\" in name or "\0" in name:
-        raise ValueError(f"invalid server name {name!r}: it names a file, so it may not be "
+        raise ConfigError(f"invalid server name {name!r}: it names a file, so it may not be "
                          "empty, start with '.' or contain '/' (choose one with --name)")
     return name
 
@@ -111,6 +112,6 @@ def probe(record: ServerRecord, timeout: float = 2.0) -> ServerDescription | Non
         return None
     try:
         data = Client(record.url, timeout=timeout, headers=record.auth_headers).server_info()
-    except (ServingError, ValueError):
+    except (ServingError, ProtocolError, ValueError):  # (ValueError: an answer not JSON)
         return None
     return data if data is not None and data.pid == record.pid else None

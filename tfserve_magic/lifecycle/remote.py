@@ -18,12 +18,14 @@ from tfserve_magic.client import ServingError
 from tfserve_magic.lifecycle import registry
 from tfserve_magic.lifecycle.describe import describe
 from tfserve_magic.lifecycle.record import ServerRecord
+from tfserve_magic.lifecycle.refusals import ConnectError, NotOurServer, UnknownServer
+from tfserve_magic.status import ProtocolError
 
 __all__ = ["connect", "disconnect", "parse_grpc_target"]
 
 
 def _split_url(url: str) -> tuple[str, int, str]:
-    """(host, port, normalised url) of ``http[s]://host[:port]``; ValueError otherwise."""
+    """(host, port, normalised url) of ``http[s]://host[:port]``; ConnectError otherwise."""
     parts = urllib.parse.urlsplit(url.strip())
     try:
         port = parts.port
@@ -31,7 +33,7 @@ def _split_url(url: str) -> tuple[str, int, str]:
         port = -1
     if parts.scheme not in ("http", "https") or not parts.hostname or port == -1 or \
             parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ValueError(f"{url!r} is not a server address such as http://host:8501")
+        raise ConnectError(f"{url!r} is not a server address such as http://host:8501")
     port = port or (443 if parts.scheme == "https" else 80)
     host = parts.hostname
     shown = f"[{host}]" if ":" in host else host
@@ -39,10 +41,10 @@ def _split_url(url: str) -> tuple[str, int, str]:
 
 
 def parse_grpc_target(target: str) -> str:
-    """``host:port`` of a gRPC API, checked; ValueError otherwise."""
+    """``host:port`` of a gRPC API, checked; ConnectError otherwise."""
     host, _, port = target.strip().rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"--grpc {target!r} must be HOST:PORT, such as prod.example:8500")
+        raise ConnectError(f"--grpc {target!r} must be HOST:PORT, such as prod.example:8500")
     return f"{host}:{int(port)}"
 
 
@@ -52,12 +54,13 @@ def connect(url: str, name: str, *, grpc: str | None = None, models: Sequence[st
     Serving (ours lists them itself). ``from_kernel``: connected by the user in their own
     kernel, so the Jupyter proxy may forward to it. ``secret``: a tfserve_magic server's
     management secret (its ``TFSERVE_MAGIC_SECRET``), needed to reload it or move its labels
-    from here. Raises ValueError with the reason."""
+    from here. Raises :class:`ConnectError` with the reason, :class:`NotOurServer` when
+    ``name`` is a server started here, ConfigError when it cannot name a file."""
     registry.check_name(name)
     host, port, normalised = _split_url(url)
     existing = registry.find_record(name)
     if existing is not None and not existing.remote:
-        raise ValueError(f"{name} names a server started here ({existing.url}); choose another "
+        raise NotOurServer(f"{name} names a server started here ({existing.url}); choose another "
                          "--name")
     record = ServerRecord(
         name=name, pid=0, host=host, rest_api_port=port, url=normalised,
@@ -67,17 +70,17 @@ def connect(url: str, name: str, *, grpc: str | None = None, models: Sequence[st
     try:
         description = describe(record, timeout)
     except ServingError as error:
-        raise ValueError(f"cannot connect to {normalised}: {error.message}") from None
-    except ValueError as error:
-        raise ValueError(f"cannot connect to {normalised}: {error}") from None
+        raise ConnectError(f"cannot connect to {normalised}: {error.message}") from None
+    except (ProtocolError, ValueError) as error:  # not a description, or not JSON at all
+        raise ConnectError(f"cannot connect to {normalised}: {error}") from None
     served = description.model_names
     if description.pid is None:
         missing = [m.name for m in description.models if not m.versions]
         if not served:
-            raise ValueError(f"{normalised} does not list its models (TensorFlow Serving has no "
+            raise ConnectError(f"{normalised} does not list its models (TensorFlow Serving has no "
                              "API for that): name them with --models NAME[,NAME...]")
         if missing:
-            raise ValueError(f"{normalised} serves no model named {', '.join(missing)}")
+            raise ConnectError(f"{normalised} serves no model named {', '.join(missing)}")
     record = ServerRecord(**{**record.to_json(), "models": served, "argv": (),
                              "version": description.version})
     registry.write_record(record)
@@ -88,9 +91,9 @@ def disconnect(name: str) -> str:
     """Forget the remote server ``name``; returns its URL."""
     record = registry.find_record(name)
     if record is None:
-        raise ValueError(f"no server named {name} (see %tfserve list)")
+        raise UnknownServer(f"no server named {name} (see %tfserve list)")
     if not record.remote:
-        raise ValueError(f"{name} was started here, not connected: stop it with "
+        raise NotOurServer(f"{name} was started here, not connected: stop it with "
                          f"%tfserve stop {name}")
     registry.remove_record(record.name)
     return record.url

@@ -43,7 +43,7 @@ from tfserve_magic.lifecycle.registry import ServerRecord
 from tfserve_magic.pids import pid_alive
 from tfserve_magic.serving.errors import ConfigError
 from tfserve_magic.serving.models.config import ModelConfig, write_model_config_file
-from tfserve_magic.status import SECRET_ENV, Handshake
+from tfserve_magic.status import SECRET_ENV, Handshake, ProtocolError
 from tfserve_magic.waits import Deadline, wait_until
 
 __all__ = ["launch"]
@@ -56,7 +56,7 @@ def launch(spec: ServerSpec, timeout: float = 120.0) -> StartResult:
         registry.check_name(name)
         models, config_path = model_configs(spec)
         check_base_paths(models)
-    except (ConfigError, ValueError) as exc:
+    except ConfigError as exc:
         return Failed(name, str(exc))
     with _starting(name, time.monotonic() + timeout) as ours:
         if not ours:
@@ -175,7 +175,7 @@ def _await_ready(spec: ServerSpec, argv: Sequence[str], proc: subprocess.Popen[b
 
 def _read_handshake(proc: subprocess.Popen[bytes], deadline: float) -> Handshake | None:
     """The handshake, or None at the deadline; EOFError when the server closed its stdout
-    (it is exiting), ValueError when the line is not a handshake."""
+    (it is exiting), ValueError (JSON) or ProtocolError when the line is not a handshake."""
     assert proc.stdout is not None
     selector = selectors.DefaultSelector()
     selector.register(proc.stdout, selectors.EVENT_READ)
@@ -205,7 +205,7 @@ def _await_handshake(name: str, proc: subprocess.Popen[bytes], deadline: float, 
         processes.forget(proc.pid)
         return Failed(name, f"The model server exited (code {proc.returncode}) before it "
                             "started.", log_tail(log_path))
-    except ValueError:  # not our handshake: something other than our server wrote to stdout
+    except (ValueError, ProtocolError):  # not our handshake: something else wrote to stdout
         processes.terminate(proc.pid)
         return Failed(name, "The model server did not announce itself (no handshake line on "
                             "its stdout).", log_tail(log_path))

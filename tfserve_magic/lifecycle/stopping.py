@@ -12,6 +12,7 @@ import os
 import threading
 
 from tfserve_magic.lifecycle import processes, registry
+from tfserve_magic.lifecycle.refusals import AmbiguousName, NotOurServer, UnknownServer
 
 __all__ = ["disown", "own", "stop"]
 
@@ -44,26 +45,28 @@ def _stop_owned() -> None:
 
 
 def stop(name: str | None = None, *, all: bool = False) -> list[str]:
-    """Stop one server by name (or port), or every recorded one; returns the names stopped."""
+    """Stop one server by name (or port), or every recorded one; returns the names stopped.
+    Raises :class:`UnknownServer`, :class:`AmbiguousName` (no name and not exactly one
+    server) or :class:`NotOurServer` (a remote server)."""
     if all:
         targets = registry.read_records()
     else:
         if name is None:
             records = registry.read_records()
             if len(records) != 1:
-                raise ValueError("name the server to stop (or use all=True): "
+                raise AmbiguousName("name the server to stop (or use all=True): "
                                  f"{[r.name for r in records] or 'none is running'}")
             targets = records
         else:
             record = registry.find_record(name)
             if record is None:
-                raise ValueError(f"no server named {name}")
+                raise UnknownServer(f"no server named {name}")
             targets = [record]
     if all:
         targets = [r for r in targets if not r.remote]  # not ours: they keep serving
     for record in targets:
         if record.remote:
-            raise ValueError(f"{record.name} is a remote server ({record.url}, connected with "
+            raise NotOurServer(f"{record.name} is a remote server ({record.url}, connected with "
                              "%tfserve connect): it is not ours to stop. %tfserve disconnect "
                              f"{record.name} forgets it.")
     for record in targets:

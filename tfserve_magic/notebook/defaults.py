@@ -6,6 +6,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from tfserve_magic.client import RequestError
+
 __all__ = ["Route", "clear", "get_default", "set_default"]
 
 
@@ -31,7 +33,7 @@ _lock = threading.Lock()
 def set_default(server: str, model: str, *, version: int | None = None,
                 label: str | None = None) -> Route:
     if version is not None and label is not None:
-        raise ValueError("choose a version or a label, not both")
+        raise RequestError("choose a version or a label, not both")
     route = Route(version, label)
     with _lock:
         if route == Route():

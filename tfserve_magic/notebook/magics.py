@@ -21,11 +21,16 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from traitlets import Bool, observe
 
 from tfserve_magic.client import ServingError
+from tfserve_magic.errors import TFServeError
 from tfserve_magic.lifecycle import launcher, spare
 from tfserve_magic.notebook import defaults, display
 from tfserve_magic.status import ServerDescription
 
 __all__ = ["TFServeMagics", "register"]
+
+
+class _CellError(TFServeError):
+    """A %%predict cell that holds no data."""
 
 
 class _UsageProblem(Exception):
@@ -206,7 +211,10 @@ class TFServeMagics(Magics):
         handler: Callable[..., None] = getattr(self, f"_cmd_{args.command}")
         try:
             handler(args, extra)
-        except (ServingError, ValueError, OSError, launcher.LaunchError) as error:
+        # Everything the package refuses on purpose, plus what TensorFlow and numpy raise for
+        # a value they refuse (ValueError, e.g. pushing something that is not a model) and
+        # failed file operations (OSError): the message, never a traceback.
+        except (TFServeError, ValueError, OSError) as error:
             print(f"%tfserve {args.command}: {error}", file=sys.stderr)
 
     # ---------------------------------------------------------------- commands
@@ -324,7 +332,7 @@ class TFServeMagics(Magics):
             return
         try:
             data = self._cell_data(cell)
-        except ValueError as error:
+        except _CellError as error:
             print(f"%%predict: {error}", file=sys.stderr)
             return
         try:
@@ -340,7 +348,7 @@ class TFServeMagics(Magics):
         except ServingError as error:
             print(f"%%predict {args.model}: {error.message} ({error.reason})", file=sys.stderr)
             return
-        except ValueError as error:
+        except (TFServeError, ValueError) as error:  # (ValueError: numpy refusing the data)
             print(f"%%predict: {error}", file=sys.stderr)
             return
         took = (time.monotonic() - started) * 1000
@@ -355,14 +363,14 @@ class TFServeMagics(Magics):
     def _cell_data(self, cell: str) -> Any:
         source = cell.strip()
         if not source:
-            raise ValueError("the cell is empty: write an array, a list, a dict or JSON")
+            raise _CellError("the cell is empty: write an array, a list, a dict or JSON")
         try:
             return self._shell.ev(source)  # type: ignore[no-untyped-call]  # IPython
         except (SyntaxError, NameError) as python_error:
             try:
                 return json.loads(source)
             except ValueError:
-                raise ValueError(f"the cell is neither a Python expression ({python_error}) nor "
+                raise _CellError(f"the cell is neither a Python expression ({python_error}) nor "
                                  "JSON") from None
 
 

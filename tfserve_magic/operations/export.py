@@ -23,9 +23,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from tfserve_magic.errors import TFServeError
 from tfserve_magic.serving.models.repository import scan_versions
 
-__all__ = ["ExportResult", "export_version", "next_version"]
+__all__ = ["ExportError", "ExportResult", "export_version", "next_version"]
+
+
+class ExportError(TFServeError):
+    """A version that cannot be written: a negative number, or one that exists and holds a
+    different model."""
 
 
 @dataclass(frozen=True)
@@ -94,13 +100,13 @@ def export_version(model: Any, base_path: str, version: int | None = None,
 
     When that version (default: the newest) already holds an identical model, nothing is
     written and the result has ``created=False``; an explicit ``version`` that holds a different
-    model raises FileExistsError."""
+    model raises :class:`ExportError`."""
     import tensorflow as tf
 
     base_path = os.path.abspath(base_path)
     os.makedirs(base_path, exist_ok=True)
     if version is not None and int(version) < 0:
-        raise ValueError(f"version must not be negative, got {version}")
+        raise ExportError(f"version must not be negative, got {version}")
     newest = max(scan_versions(base_path), default=None)
     compared = int(version) if version is not None else newest
     staging = os.path.join(base_path, f".tmp-{uuid.uuid4().hex[:8]}")
@@ -118,7 +124,7 @@ def export_version(model: Any, base_path: str, version: int | None = None,
                     shutil.rmtree(staging)
                     return ExportResult(compared, existing, created=False)
                 if version is not None:
-                    raise FileExistsError(
+                    raise ExportError(
                         f"version {version} already exists at {existing} and holds a different "
                         "model: export without a version to add the next one")
         final = os.path.join(base_path, str(next_version(base_path) if version is None

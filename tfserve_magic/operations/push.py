@@ -14,6 +14,7 @@ from typing import Any
 
 from tfserve_magic.client import ServingError
 from tfserve_magic.lifecycle import launcher
+from tfserve_magic.lifecycle.refusals import UnknownServer
 from tfserve_magic.operations.export import ExportResult, export_version
 from tfserve_magic.serving.models.config import parse_version_policy
 from tfserve_magic.serving.models.policy import aspired_versions
@@ -40,7 +41,7 @@ def push(model_object: Any, model: str, *, version: int | None = None, timeout: 
     info = handle.client.server_info()
     entry = info.model(model) if info else None
     if entry is None:
-        raise ValueError(f"server {handle.name} does not serve a model named {model}")
+        raise UnknownServer(f"server {handle.name} does not serve a model named {model}")
     exported = export_version(model_object, entry.base_path, version)
     if not exported.created and _available(handle, model, exported.version):
         return PushOutcome(True, model, exported.version, exported.path,

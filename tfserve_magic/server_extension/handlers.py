@@ -25,6 +25,7 @@ from tornado.simple_httpclient import HTTPTimeoutError
 from tfserve_magic.client import Client, ServingError
 from tfserve_magic.files import tail_lines
 from tfserve_magic.lifecycle import registry
+from tfserve_magic.lifecycle.refusals import NotOurServer, UnknownServer
 from tfserve_magic.pids import pid_alive
 from tfserve_magic.server_extension.config import TFServeProxy
 from tfserve_magic.server_extension.examples import curl_predict
@@ -132,7 +133,9 @@ class StopHandler(_Base):
 
         try:
             stopped = await self.in_thread(lambda: stop(record.name))
-        except ValueError as refused:  # a remote server: not ours to stop
+        except UnknownServer as gone:  # stopped by someone else since it was looked up
+            return _json_error(self, 404, str(gone))
+        except NotOurServer as refused:  # a remote server: not ours to stop
             return _json_error(self, 409, str(refused))
         self.finish({"stopped": stopped})
 

@@ -64,7 +64,7 @@ _STORAGE_SCHEMES = ("gs://", "s3://")
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
 
 
-class DeployError(TFServeError, ValueError):
+class DeployError(TFServeError):
     """The deployment cannot be written; the message says why. Nothing was written."""
 
 
