@@ -42,7 +42,6 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from tfserve_magic.serving.api import inference
 from tfserve_magic.serving.api.access_log import log_grpc_refusal, log_unexpected
 from tfserve_magic.serving.api.context import ServerContext
 from tfserve_magic.serving.errors import (
@@ -55,6 +54,7 @@ from tfserve_magic.serving.errors import (
     StatusError,
     Unimplemented,
 )
+from tfserve_magic.serving.models import inference
 from tfserve_magic.serving.models.config import models_from_proto
 from tfserve_magic.serving.models.manager import Servable
 from tfserve_magic.serving.tensor_protos import DTYPE_NAMES, from_tensor_proto, to_tensor_proto

@@ -24,10 +24,11 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from tfserve_magic.serving.api import answers, codec, inference, responses
+from tfserve_magic.serving.api import answers, codec, responses
 from tfserve_magic.serving.api.context import ServerContext
 from tfserve_magic.serving.batching.servable import BatchingServable
 from tfserve_magic.serving.errors import Code, DeadlineExceeded, InvalidArgument, StatusError
+from tfserve_magic.serving.models import inference
 from tfserve_magic.serving.models.manager import Servable
 from tfserve_magic.serving.tensor_types import Example, TensorSpec
 

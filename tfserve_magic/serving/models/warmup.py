@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 from google.protobuf.message import DecodeError
 
-from tfserve_magic.serving.api import inference
 from tfserve_magic.serving.errors import LoadError, Unimplemented
+from tfserve_magic.serving.models import inference
 from tfserve_magic.serving.models.manager import Servable
 
 __all__ = ["MAX_RECORDS", "WARMUP_FILE", "replay"]
