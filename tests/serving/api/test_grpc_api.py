@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,7 +50,8 @@ def gated(models_root: Path) -> Path:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, half_plus_two, multi_io, strings_model, ints_model, double_bool,
            gated, plus_version_builds) -> Iterator[RunningServer]:
-    """One server for the read-only requests: health service and a Unix socket on."""
+    """One server for the read-only requests: health service and a Unix socket on, and a pool
+    of two gRPC threads."""
     root = tmp_path_factory.mktemp("grpc_server")
     shutil.copytree(plus_version_builds, root / "versioned")
     entries = {
@@ -62,7 +64,7 @@ def server(tmp_path_factory, half_plus_two, multi_io, strings_model, ints_model,
                            "--allow_version_labels_for_unavailable_models",
                            f"--monitoring_config_file={monitoring}",
                            f"--grpc_socket_path={root / 'grpc.sock'}",
-                           "--enable_grpc_healthcheck_service",
+                           "--enable_grpc_healthcheck_service", "--grpc_max_threads=2",
                            "--file_system_poll_wait_seconds=0", log_dir=root)
     try:
         for name in entries:
@@ -399,6 +401,47 @@ def test_the_server_gives_up_at_the_clients_deadline_and_counts_it(server, stubs
     assert outputs(answer)["y"].tolist() == [3.0]
     assert _grpc_predict_count(server, "gated", "OK") == served + 1
     assert _grpc_predict_count(server, "gated", "DEADLINE_EXCEEDED") == late + 1
+
+
+def test_grpc_model_calls_run_on_the_pool_of_grpc_max_threads_not_the_event_loop(
+        server, stubs, tmp_path) -> None:
+    """Two calls held open by the gated model fill the pool of --grpc_max_threads=2: the event
+    loop still answers REST and gRPC status calls, and a third Predict, refused on a pool thread
+    in a moment once it has one, waits for a thread until its deadline; once the gates open all
+    run. (A model call on the loop would stall the status calls; a bigger pool would refuse the
+    third at once.)"""
+    def gated_request(gate: Path) -> object:
+        return predict_request("gated", {"gate": np.array([str(gate).encode()], object),
+                                         "x": np.float32([1.5])})
+
+    held = [tmp_path / "a", tmp_path / "b"]
+    answers: list[object] = []
+    threads = [threading.Thread(target=lambda g=gate: answers.append(
+        stubs.prediction.Predict(gated_request(g), timeout=120))) for gate in held]
+    (tmp_path / "open").write_text("")
+    try:
+        for thread in threads:
+            thread.start()
+        for gate in held:
+            wait_for(lambda g=gate: Path(f"{g}.started").exists(), 60,
+                     what="both held calls to be running")
+        status = server.get("/v1/models/half_plus_two")
+        assert status.status == 200, status.body
+        assert stubs.model.GetModelStatus(status_request("gated"), timeout=60).model_version_status
+        # Checked on a pool thread without TensorFlow (whose own threads the held calls use).
+        misnamed = predict_request("half_plus_two", {"nope": np.float32([1.0])})
+        code, _ = rpc_error(stubs.prediction.Predict, misnamed, timeout=3)
+        assert code is grpc.StatusCode.DEADLINE_EXCEEDED
+        assert answers == []
+    finally:
+        for gate in held:
+            gate.write_text("")
+        for thread in threads:
+            thread.join(120)
+    assert [outputs(answer)["y"].tolist() for answer in answers] == [[3.0], [3.0]]
+    assert rpc_error(stubs.prediction.Predict, misnamed)[0] is grpc.StatusCode.INVALID_ARGUMENT
+    answer = stubs.prediction.Predict(gated_request(tmp_path / "open"), timeout=60)
+    assert outputs(answer)["y"].tolist() == [3.0]
 
 
 # ------------------------------------------------------------------ health, socket, metrics

@@ -23,7 +23,10 @@ from tfserve_magic.serving.process.flags import build_parser, parse_flags
 _64_MIB = 64 * 1024 * 1024
 
 
-def test_grpc_flags_are_honoured_not_ignored() -> None:
+def test_grpc_flags_parse_into_options_and_none_is_ignored() -> None:
+    """How the flags parse; that the server uses them is shown on real servers below
+    (--grpc_host, --grpc_channel_arguments, --enable_serialization_as_tensor_content) and in
+    test_grpc_api.py (--grpc_max_threads, --grpc_socket_path, the health service)."""
     options, _ = parse_flags([
         "--model_base_path=/m", "--port=0", "--grpc_max_threads=3", "--grpc_socket_path=/s",
         "--grpc_channel_arguments=grpc.max_receive_message_length=10,grpc.primary_user_agent=x",
@@ -62,13 +65,14 @@ def test_a_grpc_port_in_use_is_a_clear_start_failure(half_plus_two) -> None:
 
 @pytest.fixture(scope="module")
 def big_servers(tmp_path_factory, half_plus_two):
-    """Default limits (TF Serving's: INT32_MAX) and a server limited by a channel argument."""
+    """Default limits (TF Serving's: INT32_MAX) and address, and a server limited by a channel
+    argument and told to take gRPC on every address."""
     root = tmp_path_factory.mktemp("grpc_limits")
     default = start_server(f"--model_base_path={half_plus_two}", "--model_name=hp2",
                            "--enable_serialization_as_tensor_content", log_dir=root)
     limited = start_server(f"--model_base_path={half_plus_two}", "--model_name=hp2",
                            "--grpc_channel_arguments=grpc.max_receive_message_length=16777216",
-                           log_dir=root)
+                           "--grpc_host=0.0.0.0", log_dir=root)
     try:
         default.wait_state("hp2")
         limited.wait_state("hp2")
@@ -76,6 +80,28 @@ def big_servers(tmp_path_factory, half_plus_two):
     finally:
         default.stop()
         limited.stop()
+
+
+def _accepts(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=30).close()
+    except ConnectionRefusedError:
+        return False
+    return True
+
+
+def test_grpc_binds_127_0_0_1_unless_told(big_servers) -> None:
+    """Safe by default (TF Serving binds every address): a connection to another loopback
+    address, 127.0.0.2, is refused unless --grpc_host says otherwise; then it is served."""
+    default, told = big_servers
+    assert _accepts("127.0.0.1", default.grpc_port)
+    assert not _accepts("127.0.0.2", default.grpc_port)
+    stubs = Stubs(f"127.0.0.2:{told.grpc_port}")
+    try:
+        small = predict_request("hp2", {"x": np.array([2.0], np.float32)})
+        assert outputs(stubs.prediction.Predict(small, timeout=60))["y"].tolist() == [3.0]
+    finally:
+        stubs.close()
 
 
 def test_tensor_content_out_when_asked(big_servers) -> None:
@@ -154,10 +180,15 @@ def test_reload_adds_a_model_and_moves_a_label_for_both_apis(tmp_path, plus_vers
             ("Request to assign label to version 9 of model plus, which is not currently "
              "available for inference"))
 
-        response = stubs.model.HandleReloadConfigRequest(_reload_request({
-            "plus": (base, {"stable": 2}), "hp2": (half_plus_two, {})}), timeout=120,
-            metadata=secret)
+        reload = _reload_request({"plus": (base, {"stable": 2}), "hp2": (half_plus_two, {})})
+        reload.metric_names.extend([":tensorflow:serving:request_count", "not_a_metric"])
+        response = stubs.model.HandleReloadConfigRequest(reload, timeout=120, metadata=secret)
         assert response.status.error_code == 0
+        # The README: the deltas asked for are reported, as 0 (TF's counters are not kept).
+        assert [(m.name, m.WhichOneof("value_increase"), m.int64_value_increase)
+                for m in response.metric] == [
+            (":tensorflow:serving:request_count", "int64_value_increase", 0),
+            ("not_a_metric", "int64_value_increase", 0)]
         # The reply comes once the new model is loaded; REST sees all of it at once.
         assert server.states("hp2") == {1: "AVAILABLE"}
         assert server.post("/v1/models/hp2:predict", {"instances": [2.0]}).json() == \
