@@ -156,7 +156,8 @@ def test_refreshes_by_itself_and_stops_when_closed_or_server_stops(served, plus_
 
     def charted() -> bool:
         handle.client.predict("plus", [1.0])
-        return bool(panel.chart.value) and panel.chart.layout.display != "none"
+        series = panel.history.series(time.monotonic())
+        return any(value > 0 for points in series[0].lines.values() for _, value in points)
 
     wait_for(charted, 30, what="a traffic chart")
     assert bytes(panel.chart.value).startswith(b"\x89PNG")
@@ -168,11 +169,14 @@ def test_refreshes_by_itself_and_stops_when_closed_or_server_stops(served, plus_
     wait_for(lambda: not dash.refreshing, 10, what="refreshing to stop after close")
 
     other = Dashboard(handle, interval=0.2)
-    handle.stop()
+    handle.stop()  # as %tfserve stop and the panel's Stop do
     wait_for(lambda: not other.refreshing, 30, what="refreshing to stop with the server")
-    assert "stopped answering" in other.stopped_reason
-    assert "refreshing stopped" in str(other.output.outputs)
-    # Beside that error, nothing says a version is still serving.
+    # A stop it was told about (the record is gone) reads "stopped", not as a crash.
+    assert other.stopped_reason == ("lab was stopped (%tfserve stop or the panel's Stop); "
+                                    "refreshing stopped.")
+    assert "stopped answering" not in str(other.output.outputs)
+    assert all(o["name"] == "stdout" for o in other.output.outputs)  # no red error box
+    # Beside that, nothing says a version is still serving.
     stopped = other.panels["plus"]
     assert "AVAILABLE" not in stopped.versions.value and "STOPPED" in stopped.versions.value
     assert "stopped" in other.header.value
@@ -206,7 +210,66 @@ def test_chart_has_axes_units_and_a_time_window() -> None:
     from PIL import Image
 
     with Image.open(io.BytesIO(image)) as decoded:
-        assert decoded.size == (760, 380)
+        assert decoded.size == (760 * 2, 380 * 2)  # twice its displayed size: sharp
+
+
+def test_chart_draws_gaps_as_gaps_and_starts_with_the_table() -> None:
+    history = TrafficHistory(window=60.0)
+    latencies = [None, 3.0, 4.0, None, None, None, 5.0, None, 6.0, 7.0]
+    for second, latency in enumerate(latencies):
+        history.add(float(second * 2), ModelView("m", "", "", {}, (VersionRow(
+            1, VersionState.AVAILABLE, requests_per_second=0.0 if latency is None else 1.0,
+            mean_latency_ms=latency),)))
+    latency_series = history.series(18.0)[1]
+    values = [v for _, v in latency_series.lines[1]]
+    # No latency without requests: a gap (NaN), never a line from 4.0 across to 5.0.
+    assert [None if np.isnan(v) else v for v in values] == latencies[1:]
+    figure = traffic_figure(history.series(18.0), 60.0)
+    line = figure.axes[1].get_lines()[0]
+    assert np.isnan(line.get_ydata()).sum() == 4
+    assert line.get_markevery() == [5]  # the lone 5.0 is a dot (a line needs two points)
+    # Before any traffic: empty axes for requests and latency, drawn with the table.
+    empty = TrafficHistory(window=60.0).series(0.0)
+    assert [(s.title, s.lines) for s in empty] == [("Requests", {}), ("Mean latency", {})]
+    assert png(traffic_figure(empty, 60.0)).startswith(b"\x89PNG")
+
+
+def test_chart_comes_with_the_first_paint_and_counts_only_model_calls(served) -> None:
+    handle, _, _ = served
+    dash = Dashboard(handle, autostart=False)
+    panel = dash.panels["plus"]
+    # The first paint has the chart (no waiting for a second refresh), shown at its size in
+    # CSS pixels (the PNG holds twice as many).
+    assert bytes(panel.chart.value).startswith(b"\x89PNG") and panel.chart.layout.display != "none"
+    assert (panel.chart.width, panel.chart.height) == ("760", "190")
+    from PIL import Image
+
+    with Image.open(io.BytesIO(bytes(panel.chart.value))) as decoded:
+        assert decoded.size == (1520, 380)
+    # Looking at the server (signatures, status: what the dashboard and the lab panel poll)
+    # is not traffic; a model call is.
+    for _ in range(5):
+        handle.client.signatures("plus")
+        handle.client.status("plus")
+    dash.refresh()
+    assert [r.requests_per_second or 0.0 for r in dash.panels["plus"]._view.rows] == [0.0]
+    handle.client.predict("plus", [1.0])
+    dash.refresh()
+    assert dash.panels["plus"]._view.rows[0].requests_per_second > 0
+    dash.close()
+
+
+def test_a_server_that_dies_reads_stopped_answering(served) -> None:
+    import os
+    import signal
+
+    handle, _, _ = served
+    dash = Dashboard(handle, autostart=False)
+    os.kill(handle.record.pid, signal.SIGKILL)  # not a stop anyone asked for
+    wait_for(lambda: not launcher.list_servers()[0].alive, 30, what="the server to die")
+    dash.refresh()
+    assert "The server stopped answering" in dash.stopped_reason
+    assert any(o["name"] == "stderr" for o in dash.output.outputs)
 
 
 def test_label_rules_without_widgets(served) -> None:

@@ -79,15 +79,22 @@ class ModelView:
         return tuple(r.version for r in self.rows if r.state is VersionState.AVAILABLE)
 
 
+# Metadata and status calls are how tools look at a server (this dashboard's signature table,
+# the lab panel's polling, a readiness probe), not traffic a client sends a model: not charted.
+_LOOKS = frozenset({"GetModelMetadata", "GetModelStatus"})
+
+
 def parse_traffic(text: str) -> Traffic:
-    """Our per-version series (``tfserve_magic_request_count`` / ``..._latency_seconds``)."""
+    """Our per-version series (``tfserve_magic_request_count`` / ``..._latency_seconds``) of
+    model calls (predict, classify, regress and their gRPC twins); metadata and status calls
+    are left out."""
     requests: dict[Key, float] = {}
     latency: dict[Key, float] = {}
     batching: dict[str, dict[Key, float]] = {name: {} for name in _BATCH_SAMPLES.values()}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             version = sample.labels.get("version", "")
-            if not version.isdigit():
+            if not version.isdigit() or sample.labels.get("API") in _LOOKS:
                 continue
             key = (sample.labels.get("model_name", ""), int(version))
             if sample.name == "tfserve_magic_request_count_total":

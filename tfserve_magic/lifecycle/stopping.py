@@ -70,7 +70,9 @@ def stop(name: str | None = None, *, all: bool = False) -> list[str]:
                              "%tfserve connect): it is not ours to stop. %tfserve disconnect "
                              f"{record.name} forgets it.")
     for record in targets:
-        processes.terminate(record.pid)
+        # The record goes first: whoever sees the server stop answering (a dashboard) also
+        # sees that it was stopped on purpose, not that it died.
         registry.remove_record(record.name)
+        processes.terminate(record.pid)
         disown(record.name)
     return [r.name for r in targets]

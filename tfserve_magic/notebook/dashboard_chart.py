@@ -12,6 +12,7 @@ imported only when a chart is drawn. No TensorFlow, no widgets.
 from __future__ import annotations
 
 import io
+import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +23,11 @@ from tfserve_magic.client.traffic import ModelView
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["CHARTED", "Series", "TrafficHistory", "png", "traffic_figure"]
+__all__ = ["CHARTED", "SCALE", "Series", "TrafficHistory", "png", "traffic_figure"]
+
+# Pixels drawn per pixel shown: sharp on high-density screens (2x), and on others when the
+# browser scales it down. The Image widget is given the figure's size in CSS pixels.
+SCALE = 2
 
 # (title, unit, VersionRow attribute), in the order the panels are drawn.
 CHARTED = (
@@ -36,7 +41,7 @@ CHARTED = (
 @dataclass(frozen=True)
 class Series:
     """One chart panel: a quantity over time, one line of (seconds before now, value) per
-    version."""
+    version; a NaN value is a gap (a refresh without requests: no latency to draw)."""
 
     title: str
     unit: str
@@ -52,25 +57,31 @@ class TrafficHistory:
             attribute: {} for _, _, attribute in CHARTED}
 
     def add(self, now: float, view: ModelView) -> None:
-        """Record the values ``view`` carries at time ``now`` (seconds, monotonic)."""
+        """Record the values ``view`` carries at time ``now`` (seconds, monotonic); a value
+        missing after some were recorded is a gap, so no line is drawn across it."""
         for row in view.rows:
             for _, _, attribute in CHARTED:
                 value = getattr(row, attribute)
+                points = self._points[attribute].get(row.version)
                 if value is not None:
                     self._points[attribute].setdefault(row.version, deque()).append(
                         (now, float(value)))
+                elif points:
+                    points.append((now, math.nan))
         for per_version in self._points.values():
             for points in per_version.values():
                 while points and points[0][0] < now - self.window:
                     points.popleft()
 
     def series(self, now: float) -> list[Series]:
-        """The panels that have something to draw, times made relative to ``now``."""
+        """The panels to draw, times made relative to ``now``: requests and latency always
+        (empty axes until traffic is known), batching's only when it has values."""
         out = []
-        for title, unit, attribute in CHARTED:
+        for index, (title, unit, attribute) in enumerate(CHARTED):
             lines = {version: tuple((t - now, v) for t, v in points)
-                     for version, points in sorted(self._points[attribute].items()) if points}
-            if lines:
+                     for version, points in sorted(self._points[attribute].items())
+                     if any(not math.isnan(v) for _, v in points)}
+            if lines or index < 2:
                 out.append(Series(title, unit, lines))
         return out
 
@@ -90,8 +101,8 @@ def traffic_figure(series: Sequence[Series], window: float, width_inches: float 
         panel = series[index]
         for version, points in panel.lines.items():
             xs, ys = zip(*points, strict=True)
-            ax.plot(xs, ys, marker="o" if len(points) < 3 else None, markersize=3,
-                    linewidth=1.5, label=f"v{version}")
+            ax.plot(xs, ys, marker="o", markevery=_isolated(ys), markersize=3, linewidth=1.5,
+                    label=f"v{version}")
         ax.set_title(panel.title, loc="left", fontsize=9)
         ax.set_ylabel(panel.unit, fontsize=8)
         ax.set_xlim(-window, 0)
@@ -101,12 +112,22 @@ def traffic_figure(series: Sequence[Series], window: float, width_inches: float 
         ax.set_xlabel("seconds ago", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="upper left", frameon=False)
+        if panel.lines:
+            ax.legend(fontsize=7, loc="upper left", frameon=False)
     return figure
 
 
+def _isolated(values: Sequence[float]) -> list[int]:
+    """Indices of values with no drawn neighbour (a line needs two points): shown as dots."""
+    def drawn(i: int) -> bool:
+        return 0 <= i < len(values) and not math.isnan(values[i])
+
+    return [i for i in range(len(values)) if drawn(i) and not drawn(i - 1) and not drawn(i + 1)]
+
+
 def png(figure: Figure) -> bytes:
-    """The figure as PNG bytes (matplotlib's Agg renderer; no pyplot, no display)."""
+    """The figure as PNG bytes at ``SCALE`` times its size in CSS pixels (matplotlib's Agg
+    renderer; no pyplot, no display)."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    figure.savefig(buffer, format="png", dpi=figure.dpi * SCALE)
     return buffer.getvalue()

@@ -32,7 +32,7 @@ from tfserve_magic.client.traffic import (
     rates,
     route_choices,
 )
-from tfserve_magic.lifecycle import launcher
+from tfserve_magic.lifecycle import launcher, registry
 from tfserve_magic.notebook import defaults
 from tfserve_magic.notebook.dashboard_chart import TrafficHistory, png, traffic_figure
 from tfserve_magic.notebook.display import dtype_name, shape_text
@@ -187,16 +187,17 @@ class ModelPanel(w.VBox):
             self._signatures_changed({"new": self.signature_version.value})
 
     def _draw_chart(self, view: ModelView) -> None:
+        """Drawn at every refresh from the first on, with the table (empty axes until two
+        scrapes of the metrics give a rate)."""
+        if not self.owner.metrics:
+            self.chart_note.value = "<i>No traffic chart: this server's metrics are off.</i>"
+            return
         now = time.monotonic()
         self.history.add(now, view)
-        series = self.history.series(now)
-        if not any(len(points) > 1 for s in series for points in s.lines.values()):
-            self.chart_note.value = ("<i>Traffic appears here from the second refresh on "
-                                     "(the server's metrics are read at each refresh).</i>"
-                                     if self.owner.metrics else
-                                     "<i>No traffic chart: this server's metrics are off.</i>")
-            return
-        self.chart.value = png(traffic_figure(series, _CHART_WINDOW))
+        figure = traffic_figure(self.history.series(now), _CHART_WINDOW)
+        width, height = (round(v) for v in figure.get_size_inches() * figure.dpi)
+        self.chart.value = png(figure)
+        self.chart.width, self.chart.height = str(width), str(height)  # CSS pixels
         self.chart.layout.display = None
         self.chart_note.value = ""
 
@@ -290,7 +291,12 @@ class Dashboard(w.VBox):
             try:
                 info = self.handle.client.server_info()
             except ServingError as error:
-                self._halt(f"The server stopped answering ({error.message}); refreshing stopped.")
+                if self._stopped_on_purpose():
+                    self._halt(f"{self.handle.name} was stopped (%tfserve stop or the panel's "
+                               "Stop); refreshing stopped.", on_purpose=True)
+                else:
+                    self._halt(f"The server stopped answering ({error.message}); refreshing "
+                               "stopped.")
                 return
             if info is None:
                 self._halt("This is not a tfserve_magic server; nothing to show.")
@@ -327,15 +333,23 @@ class Dashboard(w.VBox):
         self._traffic, self._traffic_at = current, now
         return result
 
-    def _halt(self, reason: str) -> None:
+    def _stopped_on_purpose(self) -> bool:
+        """Whether the server was stopped (its record removed by ``launcher.stop``, or replaced
+        by another server of that name) rather than died under its record."""
+        record = registry.find_record(self.handle.name)
+        return record is None or (record.pid, record.url) != (self.handle.record.pid,
+                                                              self.handle.url)
+
+    def _halt(self, reason: str, on_purpose: bool = False) -> None:
         self.stopped_reason = reason
         self._stop.set()
         for panel in self._panels.values():
             panel.show_stopped()
+        colour = _GONE if on_purpose else _FAILED
         self.header.value = (f"<b>{html.escape(self.handle.name)}</b> at "
                              f"<code>{html.escape(self.handle.url)}</code> "
-                             "<b style='color:#cf222e'>stopped</b>")
-        self.report(reason)
+                             f"<b style='color:{colour}'>stopped</b>")
+        self.report(reason, error=not on_purpose)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
