@@ -46,7 +46,16 @@ def test_the_page_directly_and_through_the_proxy(tmp_path, monkeypatch,
             assert "x: float32 [None]" in page.inner_text(".signatures")
             answer = _predict_from_the_form(page, '{"instances": [1.0, 5.0]}')
             assert answer == '{"predictions":[3,7]}', answer  # y = x + 2 (version 2)
+            # The version chosen in the select is the one the request names.
             page.select_option("#target", "versions/2")
+            page.fill("#body", '{"instances": [10.0]}')
+            with page.expect_response(lambda r: r.request.method == "POST") as sent:
+                page.click("#send")
+            assert sent.value.url == f"{handle.url}/v1/models/paged/versions/2:predict"
+            assert sent.value.status == 200
+            page.wait_for_function(
+                "() => document.querySelector('#answer').textContent === '{\"predictions\":[12]}'",
+                timeout=60_000)
             page.screenshot(path=str(tmp_path / "direct.png"), full_page=True)
 
             # Through Jupyter: log in once (as the token link does), then the printed link.
