@@ -19,7 +19,8 @@ def _post(url: str, body: object) -> object:
         return json.loads(response.read())
 
 
-def test_start_with_batching_writes_the_readme_defaults_serves_batched_and_keeps_edits(ip, capsys, half_plus_two) -> None:
+def test_start_with_batching_writes_the_readme_defaults_serves_batched_and_keeps_edits(
+        ip, capsys, half_plus_two) -> None:
     ip.run_line_magic("tfserve", f"start {half_plus_two} --batching")
     out, err = capsys.readouterr()
     assert err == "" and "Started server half_plus_two" in out
