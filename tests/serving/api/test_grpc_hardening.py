@@ -226,3 +226,21 @@ def test_require_secret_closes_every_route(shared_host_server: RunningServer) ->
         assert outputs(answer)["y"].tolist() == [2.5]
     finally:
         stubs.close()
+
+
+def test_a_launched_server_requiring_the_secret_serves_its_handle(
+        isolated_runtime: Path, half_plus_two: Path) -> None:
+    from tfserve_magic.client.client import Client
+    from tfserve_magic.client.transport import ServingError
+    from tfserve_magic.lifecycle import launcher
+
+    handle = launcher.start(str(half_plus_two), extra_flags=["--require_secret"])
+    x = np.array([1.0], np.float32)
+    assert handle.client.predict("half_plus_two", x).tolist() == [2.5]  # REST, with the secret
+    assert handle.grpc_client().predict("half_plus_two", x).tolist() == [2.5]  # gRPC, too
+    with pytest.raises(ServingError) as refused:
+        Client(handle.url).predict("half_plus_two", x)  # another user's process: no secret
+    assert refused.value.status == 403
+    with pytest.raises(ServingError) as refused:
+        Client(handle.url, grpc=handle.grpc_target).predict("half_plus_two", x)
+    assert refused.value.code == "PERMISSION_DENIED"

@@ -3,6 +3,7 @@ reloads, labels, warmup, time-outs, size limits, CORS and a responsive event loo
 
 from __future__ import annotations
 
+import http.client as http_client
 import shutil
 import threading
 from pathlib import Path
@@ -259,6 +260,14 @@ def test_timeout_gives_504(tmp_path, slow_model) -> None:
         server.wait_state("slow", 1)
         response = server.post("/v1/models/slow:predict", {"inputs": {"iterations": 100000}})
         assert (response.status, response.json()) == (504, {"error": "Deadline Exceeded"})
+        # The full handlers (a chunked body) keep the same deadline, one implementation.
+        connection = http_client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+        connection.request("POST", "/v1/models/slow:predict", encode_chunked=True,
+                           body=iter([b'{"inputs": {"iterations": 100000}}']))
+        chunked = connection.getresponse()
+        assert (chunked.status, chunked.read()) == (504, b'{"error":"Deadline Exceeded"}')
+        assert chunked.getheader("Server") == response.headers["Server"]
+        connection.close()
         assert server.get("/v1/models/slow").status == 200  # and it still answers
     finally:
         server.stop()
