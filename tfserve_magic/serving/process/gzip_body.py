@@ -8,6 +8,7 @@ for a body that inflates past the limit). No TensorFlow, no Jupyter.
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,6 +18,7 @@ import tornado.httputil
 __all__ = ["Inflating"]
 
 _PIECE = 64 << 10  # the delegate gets the inflated body in pieces no larger than this
+_PIECES_PER_TURN = 16  # then the event loop gets a turn (1 MiB inflated)
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -39,7 +41,11 @@ class Inflating(tornado.httputil.HTTPMessageDelegate):
         return self._delegate.headers_received(start_line, headers)
 
     async def data_received(self, chunk: bytes) -> None:
+        pieces = 0
         while chunk and not self._answered():  # answered (a 413): inflate no more
+            pieces += 1
+            if pieces % _PIECES_PER_TURN == 0:
+                await asyncio.sleep(0)  # a small body inflating to 40 MB: others get turns
             self._in_member = True
             try:
                 piece = self._inflater.decompress(chunk, _PIECE)
