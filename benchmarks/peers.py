@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from rest_overhead import build_models, over_wrk, wait_available
+from rest_overhead import build_models, over_grpc, over_wrk, wait_available
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -65,6 +65,9 @@ def pinned(command: list[str]) -> list[str]:
     return ["taskset", "-c", "0", *command] if shutil.which("taskset") else command
 
 
+GRPC_PORTS: dict[int, int] = {}  # our servers' pid -> gRPC port (from the handshake)
+
+
 def start(command: list[str], env: dict[str, str],
           log: Any) -> tuple[subprocess.Popen[bytes], int]:
     """Start a server that prints its port (or our JSON handshake) as its first line."""
@@ -74,7 +77,12 @@ def start(command: list[str], env: dict[str, str],
     if not line:
         raise RuntimeError(f"{command[:3]} exited before announcing its port")
     text = line.decode().strip()
-    return proc, int(json.loads(text)["rest_api_port"]) if text.startswith("{") else int(text)
+    if not text.startswith("{"):
+        return proc, int(text)
+    handshake = json.loads(text)
+    if handshake.get("grpc_port"):
+        GRPC_PORTS[proc.pid] = int(handshake["grpc_port"])
+    return proc, int(handshake["rest_api_port"])
 
 
 @dataclass
@@ -131,11 +139,32 @@ def measure(server: tuple[subprocess.Popen[bytes], int], model: str, body: bytes
     return Row(rps, p50, p99, used / served * 1e6 if served else 0.0)
 
 
+def measure_grpc(server: tuple[subprocess.Popen[bytes], int], model: str, body: bytes,
+                 clients: int, seconds: float) -> Row:
+    """The same request over gRPC: TF Serving's official stub, the inputs packed in
+    ``tensor_content`` by ``tf.make_tensor_proto``, clients on core 1 (this process)."""
+    proc, _ = server
+    target = f"127.0.0.1:{GRPC_PORTS[proc.pid]}"
+    inputs = {k: np.asarray(v, np.float32) for k, v in orjson.loads(body)["inputs"].items()}
+    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {1})
+    over_grpc(target, model, inputs, clients, 1.0)  # warm-up
+    used = cpu_seconds(proc.pid)
+    result = over_grpc(target, model, inputs, clients, seconds)
+    used = cpu_seconds(proc.pid) - used
+    p50, p99, _, rps = result.row()
+    return Row(rps, p50, p99, used / len(result.latencies) * 1e6 if result.latencies else 0.0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--keep-log", metavar="FILE", help="copy the servers' stderr here")
     parser.add_argument("--no-image", action="store_true", help="skip the 1 MiB MobileNetV2 case")
+    parser.add_argument("--no-startup", action="store_true",
+                        help="skip start times, idle memory and the notebooks' peak memory")
+    parser.add_argument("--no-notebooks", action="store_true",
+                        help="skip running the teaching notebooks for their peak memory")
     args = parser.parse_args()
     ensure_fastapi()
     rng = np.random.default_rng(0)
@@ -144,15 +173,21 @@ def main() -> None:
     def body(key: str, value: np.ndarray) -> bytes:
         return json.dumps({"inputs": {key: value.tolist()}}).encode()
 
-    cases = [  # (label, model, body, clients, our servers to measure)
-        ("tiny b1 c1", "tiny", body("x", np.float32([2.0])), 1, ("ours",)),
-        ("tiny b1 c16", "tiny", body("x", np.float32([2.0])), 16, ("ours", "ours+batching")),
-        ("mlp b1 c16", "mlp", body("pixels", rng.random((1, 784), dtype=np.float32)), 16,
-         ("ours", "ours+batching")),
+    both = ("ours", "ours+batching")
+    mlp1 = body("pixels", rng.random((1, 784), dtype=np.float32))
+    cases = [  # (label, model, body, clients, our servers to measure; "ours gRPC": same server)
+        ("tiny b1 c1", "tiny", body("x", np.float32([2.0])), 1, both),
+        ("tiny b1 c16", "tiny", body("x", np.float32([2.0])), 16, both),
+        ("mlp b1 c1", "mlp", mlp1, 1, (*both, "ours gRPC")),
+        # 32 rows: a full batch (the notebook defaults' max_batch_size)
+        ("mlp b32 c1", "mlp", body("pixels", rng.random((32, 784), dtype=np.float32)), 1,
+         (*both, "ours gRPC")),
+        ("mlp b1 c16", "mlp", mlp1, 16, both),
     ]
     if image:
         cases.append(("image 1MiB c1", "image",
-                      body("image", rng.random((1, 224, 224, 3), dtype=np.float32)), 1, ("ours",)))
+                      body("image", rng.random((1, 224, 224, 3), dtype=np.float32)), 1,
+                      (*both, "ours gRPC")))
     env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
            "TF_CPP_MIN_LOG_LEVEL": "2"}
     with tempfile.TemporaryDirectory() as root:
@@ -186,7 +221,9 @@ def main() -> None:
             for label, model, data, clients, mine in cases:
                 calls, floor = in_process(paths[model], data, args.seconds)
                 seconds = args.seconds * (3 if model == "image" else 1)  # ~0.1 s per request
-                rows = {name: measure(servers[name], model, data, clients, seconds, root)
+                rows = {name: measure_grpc(servers["ours"], model, data, clients, seconds)
+                        if name == "ours gRPC" else
+                        measure(servers[name], model, data, clients, seconds, root)
                         for name in (*mine, "fastapi", "ceiling")}
                 table.append((label, calls, floor, rows))
             report(table)
@@ -197,6 +234,22 @@ def main() -> None:
             log.close()
             if args.keep_log:
                 shutil.copy(os.path.join(root, "servers.log"), args.keep_log)
+        if not args.no_startup:
+            startup_targets(paths["tiny"], not args.no_notebooks)
+
+
+def startup_targets(tiny: str, notebooks: bool) -> None:
+    """``startup.py``'s targets in the same run, from a process free to use every core."""
+    import startup
+
+    os.sched_setaffinity(0, range(os.cpu_count() or 1))
+    sys.path.insert(0, ROOT)  # this checkout, here and in the servers and kernels it starts
+    os.environ["PYTHONPATH"] = ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")
+    starts = startup.measure_starts(tiny)
+    peaks = [startup.notebook_peak(path) for path in
+             sorted(startup.ROOT.joinpath("notebooks").glob("*.ipynb"))] if notebooks else []
+    print()
+    startup.report(starts, peaks)
 
 
 def ratio(value: float, reference: float) -> str:
@@ -253,6 +306,34 @@ def report(table: list[tuple[str, Rate, Rate, dict[str, Row]]]) -> None:
         worst = max(r.p99 / r.p50 for n, r in by[label].items() if n.startswith("ours"))
         print(f"- {label} p99 <= 3x p50 (ours, worst): {worst:.1f} -> "
               f"{'met' if worst <= 3 else 'NOT met'}")
+    calls = {label: call for label, call, _, _ in table}
+
+    def cost(label: str, mine: str, other: str) -> float | None:
+        rows = by.get(label, {})
+        if mine not in rows or other not in rows or not rows[other].cpu_us:
+            return None
+        return rows[mine].cpu_us / rows[other].cpu_us
+
+    print("Batching's cost: server CPU per request, batching on / off (same run):")
+    goals = [(label, 1.10, "<= 1.10") for label in
+             ("tiny b1 c1", "mlp b1 c1", "mlp b32 c1 (a full batch)", "image 1MiB c1")]
+    goals += [("tiny b1 c16", 1.0, "< 1"), ("mlp b1 c16", 1 / 1.3, "<= 1/1.3 (1.3x less)")]
+    for label, goal, text in goals:
+        measured = cost(label.split(" (")[0], "ours+batching", "ours")
+        if measured is not None:
+            verdict = "met" if measured <= goal else "NOT met"
+            print(f"- {label}: {measured:.2f} (target {text}) -> {verdict}")
+    print("gRPC (official stub, tensor_content) against REST JSON, same server, same run: CPU per "
+          "request gRPC / REST, and each as a multiple of the in-process model call's CPU "
+          "(the floor neither surface can go under):")
+    for label in ("mlp b1 c1", "mlp b32 c1", "image 1MiB c1"):
+        measured = cost(label, "ours gRPC", "ours")
+        if measured is not None:
+            floor_us = 1e6 / calls[label].cpu if calls[label].cpu else 0.0
+            grpc_us, rest_us = by[label]["ours gRPC"].cpu_us, by[label]["ours"].cpu_us
+            print(f"- {label}: gRPC {grpc_us:.0f} us, REST {rest_us:.0f} us -> {measured:.2f}; "
+                  f"floor {floor_us:.0f} us (gRPC {grpc_us / floor_us:.1f}x, REST "
+                  f"{rest_us / floor_us:.1f}x)" if floor_us else "")
 
 if __name__ == "__main__":
     main()

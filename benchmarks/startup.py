@@ -1,0 +1,228 @@
+"""How long a start takes and how much memory servers hold: the targets of issue 27 that are not
+about requests, printed with their ratios.
+
+* ``%tfserve start`` to AVAILABLE for a tiny model: the first start in a kernel (a new process
+  imports TensorFlow's runtime) and a later one (it adopts the warm spare), through the launcher
+  the magic uses, with the server's CPU time beside the wall time (this machine is shared).
+* An idle server with a tiny model: resident (RSS), its own (anonymous pages) and its
+  proportional share (PSS: TensorFlow's library pages are shared by every process that maps
+  them, so RSS counts them once per process while the machine, and a Binder pod's memory cgroup,
+  hold them once).
+* Every teaching notebook run top to bottom by nbclient, the kernel and every process it started
+  sampled four times a second: the peak of the summed PSS (what the pod holds) and of the summed
+  RSS (the pessimistic count), against Binder's 2 GB.
+
+    python benchmarks/startup.py [--no-notebooks]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+BINDER_MB = 2048.0
+_TICK = threading.Event()  # never set: wait(interval) paces the sampling loops
+
+
+@dataclass(frozen=True)
+class Memory:
+    rss_mb: float
+    own_mb: float  # anonymous pages: held by this process alone
+    pss_mb: float
+
+
+def memory(pid: int) -> Memory:
+    fields: dict[str, int] = {}
+    with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
+        for line in rollup:
+            parts = line.split()
+            if len(parts) >= 2 and parts[1].isdigit():
+                fields[parts[0].rstrip(":")] = int(parts[1])
+    return Memory(fields.get("Rss", 0) / 1024, fields.get("Anonymous", 0) / 1024,
+                  fields.get("Pss", 0) / 1024)
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _settled(pid: int, deadline: float = 120.0) -> None:
+    """Until the process stops using CPU (a spare done importing), with a deadline."""
+    last, until = -1.0, time.monotonic() + deadline
+    while time.monotonic() < until:
+        used = cpu_seconds(pid)
+        if used == last:
+            return
+        last = used
+        _TICK.wait(1.0)
+
+
+@dataclass(frozen=True)
+class Starts:
+    cold_s: float
+    cold_cpu_s: float
+    warm_s: float
+    idle: Memory
+    spare: Memory
+
+
+def measure_starts(tiny_model: str) -> Starts:
+    """A first start and a later one in this process, as a kernel makes them."""
+    os.environ["TFSERVE_MAGIC_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="tfserve-bench-")
+    from tfserve_magic.lifecycle import launcher, spare
+
+    try:
+        first = launcher.launch(launcher.ServerSpec(model_dir=tiny_model, name="first",
+                                                    spare=True))
+        assert isinstance(first, launcher.Launched), first
+        cold_cpu = cpu_seconds(first.handle.record.pid)
+        warm = spare.current()
+        assert warm is not None
+        _settled(warm.pid)
+        spare_memory = memory(warm.pid)
+        later = launcher.launch(launcher.ServerSpec(model_dir=tiny_model, name="later",
+                                                    spare=True))
+        assert isinstance(later, launcher.Launched), later
+        for _ in range(20):
+            first.handle.predict(None, [1.0, 2.0])
+        _settled(first.handle.record.pid, 10.0)
+        idle = memory(first.handle.record.pid)
+        return Starts(first.seconds, cold_cpu, later.seconds, idle, spare_memory)
+    finally:
+        launcher.stop(all=True)
+        spare.discard()
+
+
+def _tree(root: int) -> list[int]:
+    """``root`` and every process below it (servers run in their own sessions, but they are
+    still the kernel's children)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii") as handle:
+                    parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+@dataclass(frozen=True)
+class Peak:
+    notebook: str
+    pss_mb: float
+    rss_mb: float
+    processes: int
+    seconds: float
+    error: str = ""
+
+
+def notebook_peak(path: Path) -> Peak:
+    """Run one notebook top to bottom in a fresh folder; the peak memory of its process tree."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    folder = Path(tempfile.mkdtemp(prefix="tfserve-nb-"))
+    shutil.copy(path, folder / path.name)
+    notebook = nbformat.read(folder / path.name, as_version=4)
+    client = NotebookClient(notebook, kernel_name="python3", timeout=900, startup_timeout=180,
+                            resources={"metadata": {"path": str(folder)}})
+    peak = {"pss": 0.0, "rss": 0.0, "count": 0}
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            kernel = getattr(getattr(client.km, "provisioner", None), "process", None)
+            if kernel is not None:
+                pss = rss = 0.0
+                pids = _tree(kernel.pid)
+                for pid in pids:
+                    try:
+                        used = memory(pid)
+                    except OSError:
+                        continue
+                    pss, rss = pss + used.pss_mb, rss + used.rss_mb
+                if pss > peak["pss"]:
+                    peak.update(pss=pss, rss=max(rss, peak["rss"]), count=len(pids))
+                peak["rss"] = max(peak["rss"], rss)
+            done.wait(0.25)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    started = time.monotonic()
+    error = ""
+    sampler.start()
+    try:
+        client.execute()
+    except Exception as exc:  # a notebook that fails still tells its peak so far
+        error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc) else ''}"
+    finally:
+        done.set()
+        sampler.join()
+        shutil.rmtree(folder, ignore_errors=True)
+    return Peak(path.name, peak["pss"], peak["rss"], int(peak["count"]),
+                time.monotonic() - started, error)
+
+
+def report(starts: Starts, peaks: list[Peak]) -> None:
+    print(f"Starts and memory (load average {os.getloadavg()[0]:.1f}):")
+
+    def line(name: str, measured: float, goal: float, unit: str) -> None:
+        verdict = "met" if measured <= goal else "NOT met"
+        print(f"- {name}: {measured:.2f} {unit}, {measured / goal:.2f}x the target "
+              f"{goal:g} {unit} -> {verdict}")
+
+    line("first start to AVAILABLE (tiny model)", starts.cold_s, 2.0, "s")
+    print(f"  (the server's own CPU for it: {starts.cold_cpu_s:.2f} s; the rest is waiting for "
+          "a core on a shared machine)")
+    line("later start to AVAILABLE (adopts the warm spare)", starts.warm_s, 0.5, "s")
+    line("idle server, tiny model, resident", starts.idle.rss_mb, 350, "MB")
+    print(f"  (its own {starts.idle.own_mb:.0f} MB, proportional share {starts.idle.pss_mb:.0f} "
+          f"MB; the rest of RSS is TensorFlow's library, shared); warm spare: "
+          f"{starts.spare.rss_mb:.0f} MB resident, {starts.spare.own_mb:.0f} MB its own")
+    for peak in peaks:
+        suffix = f" [{peak.error}]" if peak.error else ""
+        line(f"{peak.notebook} Run All, kernel + {peak.processes - 1} processes, peak PSS",
+             peak.pss_mb, BINDER_MB, "MB")
+        print(f"  (summed RSS peak {peak.rss_mb:.0f} MB; {peak.seconds:.0f} s){suffix}")
+
+
+def build_tiny(root: str) -> str:
+    sys.path.insert(0, str(HERE))
+    from rest_overhead import build_models
+
+    return build_models(root, False)["tiny"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--no-notebooks", action="store_true")
+    args = parser.parse_args()
+    # This checkout, here and in every process started (servers, spares, kernels).
+    os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
+    sys.path.insert(0, str(ROOT))
+    with tempfile.TemporaryDirectory() as root:
+        starts = measure_starts(build_tiny(root))
+    peaks = [] if args.no_notebooks else [
+        notebook_peak(path) for path in sorted((ROOT / "notebooks").glob("*.ipynb"))]
+    report(starts, peaks)
+
+
+if __name__ == "__main__":
+    main()
