@@ -166,6 +166,7 @@ def main() -> None:
     parser.add_argument("--no-notebooks", action="store_true",
                         help="skip running the teaching notebooks for their peak memory")
     args = parser.parse_args()
+    sys.path.insert(0, ROOT)  # this checkout, here as in the servers and kernels it starts
     ensure_fastapi()
     rng = np.random.default_rng(0)
     image = not args.no_image
@@ -243,7 +244,6 @@ def startup_targets(tiny: str, notebooks: bool) -> None:
     import startup
 
     os.sched_setaffinity(0, range(os.cpu_count() or 1))
-    sys.path.insert(0, ROOT)  # this checkout, here and in the servers and kernels it starts
     os.environ["PYTHONPATH"] = ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")
     starts = startup.measure_starts(tiny)
     peaks = [startup.notebook_peak(path) for path in
