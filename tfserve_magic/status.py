@@ -14,6 +14,7 @@ may both use it.
 from __future__ import annotations
 
 import enum
+import http
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,7 @@ from tfserve_magic.errors import TFServeError
 
 __all__ = ["DEFAULT_PROMETHEUS_PATH", "HANDSHAKE_FORMAT", "SECRET_ENV", "SECRET_HEADER", "Code",
            "Handshake", "ModelDescription", "ProtocolError", "ServerDescription", "VersionReport",
-           "VersionState", "VersionStatus"]
+           "VersionState", "VersionStatus", "reason_phrase"]
 
 # ``monitoring_config.proto``'s default path for the Prometheus exposition.
 DEFAULT_PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
@@ -85,6 +86,15 @@ _HTTP = {
     Code.UNIMPLEMENTED: 501,
     Code.UNAVAILABLE: 503,
 }
+
+
+_REASONS = {status.value: status.phrase for status in http.HTTPStatus}
+
+
+def reason_phrase(status: int) -> str:
+    """The HTTP reason phrase of ``status`` (``Unknown`` for a code HTTP does not name): the
+    one table the server's answers and the Jupyter proxy both use."""
+    return _REASONS.get(status, "Unknown")
 
 
 class VersionState(enum.IntEnum):

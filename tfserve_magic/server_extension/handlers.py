@@ -11,7 +11,6 @@ opens (an unauthenticated browser is sent to Jupyter's login first).
 from __future__ import annotations
 
 import asyncio
-import http
 import re
 import urllib.parse
 from typing import Any
@@ -30,7 +29,7 @@ from tfserve_magic.pids import pid_alive
 from tfserve_magic.server_extension.config import TFServeProxy
 from tfserve_magic.server_extension.examples import curl_predict
 from tfserve_magic.server_extension.panel import server_view
-from tfserve_magic.status import DEFAULT_PROMETHEUS_PATH, SECRET_HEADER
+from tfserve_magic.status import DEFAULT_PROMETHEUS_PATH, SECRET_HEADER, reason_phrase
 
 __all__ = ["setup_handlers"]
 
@@ -79,7 +78,7 @@ class _Base(APIHandler):
         # TF Serving's error shape, so its clients (and curl users) read the reason.
         error = kwargs.get("exc_info", (None, None, None))[1]
         message = error.log_message if isinstance(error, tornado.web.HTTPError) and \
-            error.log_message else http.HTTPStatus(status_code).phrase
+            error.log_message else reason_phrase(status_code)
         self.set_header("Content-Type", "application/json")
         self.finish({"error": message})
 
@@ -227,9 +226,7 @@ class ProxyHandler(_Base):
         except (OSError, HTTPClientError) as error:
             return _json_error(self, 502, f"Model server {record.name} at {record.url} is not "
                                           f"reachable: {error}")
-        reason = http.HTTPStatus(response.code).phrase if response.code in \
-            http.HTTPStatus._value2member_map_ else "Unknown"
-        self.set_status(response.code, reason)
+        self.set_status(response.code, reason_phrase(response.code))
         self.clear_header("Content-Type")
         for name, value in response.headers.get_all():
             if name.lower() not in _HOP_BY_HOP and name.lower() not in ("server", "date",

@@ -86,3 +86,35 @@ def test_missing_and_unknown_inputs_are_refused(multi_io: Path) -> None:
         servable.run("serving_default", {"a": np.float32([1]), "b": np.float32([1]),
                                          "c": np.float32([1])})
     assert unknown.value.code is Code.INVALID_ARGUMENT
+
+
+def test_inputs_that_fit_take_tensorflows_flat_call(multi_io: Path, pixels_model: Path,
+                                                    strings_model: Path) -> None:
+    # The flat call is TensorFlow's private ConcreteFunction._call_flat and _arg_keywords. This
+    # runs on every supported TensorFlow: one that changed them fails here (the loader itself
+    # then falls back to the public call, so clients never see the change as an error).
+    import tensorflow as tf
+
+    for base in (multi_io, pixels_model, strings_model):
+        servable, _ = servable_and_reference(base)
+        assert servable._signatures["serving_default"].flat, (tf.__version__, base.name)
+
+
+def test_a_flat_call_of_another_shape_is_not_used() -> None:
+    from tfserve_magic.serving.models.loader import _has_flat_call
+
+    class Current:  # the shape of TensorFlow's revived signatures (2.20, 2.21)
+        _arg_keywords = ("x",)
+
+        def _call_flat(self, args, captured_inputs):
+            raise AssertionError("never called")
+
+    class Changed(Current):  # what a release that reshaped the private call would look like
+        def _call_flat(self, args, captured_inputs, cancellation_manager):
+            raise AssertionError("never called")
+
+    class Missing:
+        _arg_keywords = ("x",)
+
+    assert _has_flat_call(Current())
+    assert not _has_flat_call(Changed()) and not _has_flat_call(Missing())

@@ -7,7 +7,6 @@ the same list into its one write. No TensorFlow.
 
 from __future__ import annotations
 
-import http
 from types import TracebackType
 
 import tornado
@@ -15,6 +14,7 @@ import tornado
 from tfserve_magic.serving.api import responses
 from tfserve_magic.serving.api.access_log import log_refusal, log_unexpected
 from tfserve_magic.serving.errors import StatusError
+from tfserve_magic.status import reason_phrase
 
 __all__ = ["SERVER", "json_headers", "reason", "render_error", "render_unexpected"]
 
@@ -22,7 +22,6 @@ __all__ = ["SERVER", "json_headers", "reason", "render_error", "render_unexpecte
 SERVER = f"TornadoServer/{tornado.version}"
 _CORS = (("Access-Control-Allow-Origin", "*"), ("Access-Control-Allow-Methods", "POST, GET"),
          ("Access-Control-Allow-Headers", "Content-Type"))
-_REASONS = {status.value: status.phrase for status in http.HTTPStatus}
 
 
 def json_headers(cors: bool) -> tuple[tuple[str, str], ...]:
@@ -34,7 +33,7 @@ def json_headers(cors: bool) -> tuple[tuple[str, str], ...]:
 
 def reason(status: int) -> str:
     """The reason phrase of ``status`` (``Unknown`` for a code HTTP does not name)."""
-    return _REASONS.get(status, "Unknown")
+    return reason_phrase(status)
 
 
 def render_error(method: str, path: str, error: StatusError) -> tuple[int, bytes]:

@@ -12,6 +12,7 @@ API, Keras included).
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import os
 import re
@@ -175,13 +176,33 @@ def _read_meta_graph(path: str, tags: Sequence[str]) -> Any:
                     "SavedModel CLI: `saved_model_cli`")
 
 
+def _has_flat_call(function: Any) -> bool:
+    """Whether ``function`` has TensorFlow's private flat call in the shape this module calls
+    it: ``_call_flat(<the inputs>, captured_inputs)`` (``tensor_inputs`` on a ConcreteFunction,
+    ``args`` on a revived signature's wrapper) and ``_arg_keywords``, the input names in the
+    flat call's order. Any other shape (a TensorFlow release that changed them) leaves every
+    call on the public keyword call: slower, never a client-facing error.
+    ``tests/serving/models/test_loader.py`` fails on a TensorFlow where this is False."""
+    call = getattr(function, "_call_flat", None)
+    keywords = getattr(function, "_arg_keywords", None)  # a list, or a repeated proto field
+    if call is None or keywords is None or not all(isinstance(k, str) for k in keywords):
+        return False
+    try:
+        parameters = list(inspect.signature(call).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return (len(parameters) == 2 and parameters[1].name == "captured_inputs"
+            and all(p.kind in positional and p.default is p.empty for p in parameters))
+
+
 class _Signature:
     """How one signature is called. Inputs that match the signature exactly (its names, shapes
     within its dims) go straight to the function's flat call, as TensorFlow's own keyword
     binding ends up doing, without that binding's checks and packing (a third of a tiny
-    model's call; TensorFlow is pinned, so the private ``_call_flat`` and ``_arg_keywords``
-    are the ones this was measured with). Anything else takes the public call, whose errors
-    users see."""
+    model's call). The flat call is private to TensorFlow: :func:`_has_flat_call` checks its
+    shape once per signature, and a test checks on each supported TensorFlow that it is used.
+    Anything else takes the public call, whose errors users see."""
 
     def __init__(self, function: Any, specs: Mapping[str, TensorSpec]) -> None:
         self._function = function
@@ -190,9 +211,13 @@ class _Signature:
         for name in specs:  # (an input TensorFlow has no dtype for is refused at each call)
             with contextlib.suppress(TypeError, ValueError):
                 self._dtypes[name] = _tf_dtype(specs, name)
-        order = tuple(getattr(function, "_arg_keywords", None) or ())
-        self._order = order if (hasattr(function, "_call_flat")
-                                and set(order) == set(specs) == set(self._dtypes)) else ()
+        order = tuple(function._arg_keywords) if _has_flat_call(function) else ()
+        self._order = order if set(order) == set(specs) == set(self._dtypes) and order else ()
+
+    @property
+    def flat(self) -> bool:
+        """Whether inputs that fit the signature take the flat call."""
+        return bool(self._order)
 
     def __call__(self, inputs: Mapping[str, np.ndarray]) -> Mapping[str, Any]:
         dtypes = self._dtypes

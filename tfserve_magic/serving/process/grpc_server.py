@@ -50,6 +50,7 @@ class GrpcListener:
     executor: ThreadPoolExecutor
     health: health.aio.HealthServicer | None
     tls: TlsSettings | None = None
+    threads: int = 0  # the executor's size, as logged
     stopped: bool = False
 
     async def start(self, ctx: ServerContext) -> None:
@@ -64,8 +65,7 @@ class GrpcListener:
             f" and unix:{self.socket_path}" if self.socket_path else "")
         security = "plaintext" if self.tls is None else (
             "TLS, client certificates required" if self.tls.client_verify else "TLS")
-        log.info("Serving gRPC on %s (%s, %d threads)", where, security,
-                 self.executor._max_workers)
+        log.info("Serving gRPC on %s (%s, %d threads)", where, security, self.threads)
 
     async def stop(self, grace: float = 1.0) -> None:
         """Report NOT_SERVING, stop accepting, let the calls in flight finish within ``grace``
@@ -90,8 +90,8 @@ def bind(options: ServerOptions, cpus: int, tls: TlsSettings | None = None) -> G
                                       "grpc.max_send_message_length": _INT32_MAX,
                                       "grpc.so_reuseport": 0}
     settings.update(parse_channel_arguments(options.grpc_channel_arguments))
-    executor = ThreadPoolExecutor(max_workers=_threads(options, cpus),
-                                  thread_name_prefix="tfserve-grpc")
+    threads = _threads(options, cpus)
+    executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tfserve-grpc")
     server = grpc.aio.server(options=list(settings.items()))
     host = options.grpc_host or options.rest_api_host
     credentials = grpc_credentials(tls) if tls is not None else None
@@ -114,5 +114,6 @@ def bind(options: ServerOptions, cpus: int, tls: TlsSettings | None = None) -> G
     if options.enable_grpc_healthcheck_service:
         servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
-    return GrpcListener(server, host, port, options.grpc_socket_path, executor, servicer, tls)
+    return GrpcListener(server, host, port, options.grpc_socket_path, executor, servicer, tls,
+                        threads)
 
