@@ -7,7 +7,7 @@ of the last two minutes of traffic per version (matplotlib, shown as a PNG, see
 uses by default; and moving a label (a models.config edit the server reloads, see ``labels``).
 The view refreshes itself on a background thread until it is closed or the server stops; every
 error lands in the widget's Output area; once the server stops, no version reads as serving.
-The data logic lives in ``dashboard_state``. No TensorFlow import.
+The data logic lives in ``client.traffic``. No TensorFlow import.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from tfserve_magic.serving.models.config import (
     parse_version_policy,
     write_model_config_file,
 )
-from tfserve_magic.serving.models.labels import (
+from tfserve_magic.serving.models.label_rules import (
     label_may_point_at,
     unavailable_label_message,
     valid_label_name,

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tfserve_magic.server_extension.config import TFServeProxy
 from tfserve_magic.server_extension.handlers import setup_handlers
+from tfserve_magic.server_extension.proxy_config import TFServeProxy
 
 __all__ = ["TFServeProxy", "setup_handlers"]
 

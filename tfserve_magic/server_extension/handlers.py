@@ -26,9 +26,9 @@ from tfserve_magic.files import tail_lines
 from tfserve_magic.lifecycle import registry
 from tfserve_magic.lifecycle.refusals import NotOurServer, UnknownServer
 from tfserve_magic.pids import pid_alive
-from tfserve_magic.server_extension.config import TFServeProxy
 from tfserve_magic.server_extension.examples import curl_predict
 from tfserve_magic.server_extension.panel import server_view
+from tfserve_magic.server_extension.proxy_config import TFServeProxy
 from tfserve_magic.status import DEFAULT_PROMETHEUS_PATH, SECRET_HEADER, reason_phrase
 
 __all__ = ["setup_handlers"]

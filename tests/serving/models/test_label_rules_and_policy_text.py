@@ -7,7 +7,7 @@ import pytest
 
 from tfserve_magic.serving.errors import ConfigError
 from tfserve_magic.serving.models.config import parse_version_policy
-from tfserve_magic.serving.models.labels import (
+from tfserve_magic.serving.models.label_rules import (
     label_may_point_at,
     unavailable_label_message,
     valid_label_name,

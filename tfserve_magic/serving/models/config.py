@@ -16,12 +16,13 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
+from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from tfserve_magic.files import write_atomically
 from tfserve_magic.serving.errors import ConfigError
 from tfserve_magic.serving.models.policy import PolicyKind, VersionPolicy
+from tfserve_magic.serving.proto_schemas import message_classes
 from tfserve_magic.status import DEFAULT_PROMETHEUS_PATH
 
 __all__ = [
@@ -166,24 +167,10 @@ def write_model_config_file(path: str, models: Sequence[ModelConfig]) -> None:
 # --- MonitoringConfig (config/monitoring_config.proto) ---
 
 def _monitoring_message_class() -> type:
-    file_proto = descriptor_pb2.FileDescriptorProto(
-        name="tfserve_magic/monitoring_config.proto", package="tensorflow.serving",
-        syntax="proto3")
-    prom = file_proto.message_type.add(name="PrometheusConfig")
-    prom.field.add(name="enable", number=1, type=descriptor_pb2.FieldDescriptorProto.TYPE_BOOL,
-                   label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
-    prom.field.add(name="path", number=2, type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
-                   label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
-    mon = file_proto.message_type.add(name="MonitoringConfig")
-    mon.field.add(name="prometheus_config", number=1,
-                  type=descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE,
-                  type_name=".tensorflow.serving.PrometheusConfig",
-                  label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(file_proto)
-    message_class: type = message_factory.GetMessageClass(
-        pool.FindMessageTypeByName("tensorflow.serving.MonitoringConfig"))
-    return message_class
+    return message_classes("tfserve_magic/monitoring_config.proto", {
+        "PrometheusConfig": [("enable", 1, "bool"), ("path", 2, "string")],
+        "MonitoringConfig": [("prometheus_config", 1, "PrometheusConfig")],
+    })["MonitoringConfig"]
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from tfserve_magic.serving.errors import (
     StatusError,
 )
 from tfserve_magic.serving.models.config import ModelConfig
-from tfserve_magic.serving.models.labels import label_may_point_at, unavailable_label_message
+from tfserve_magic.serving.models.label_rules import label_may_point_at, unavailable_label_message
 from tfserve_magic.serving.models.policy import aspired_versions
 from tfserve_magic.serving.models.repository import (
     RepositoryError,

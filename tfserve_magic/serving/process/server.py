@@ -38,7 +38,7 @@ from tfserve_magic.serving.models.config import (
     read_model_config_file,
     single_model_config,
 )
-from tfserve_magic.serving.models.labels import unavailable_label_message
+from tfserve_magic.serving.models.label_rules import unavailable_label_message
 from tfserve_magic.serving.models.tensorflow_import import use_lean_tensorflow
 from tfserve_magic.serving.options import ServerOptions
 from tfserve_magic.serving.process import loop as event_loop

@@ -20,9 +20,10 @@ import tempfile
 from dataclasses import dataclass
 
 import grpc
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
+from google.protobuf import text_format
 
 from tfserve_magic.serving.errors import ConfigError
+from tfserve_magic.serving.proto_schemas import message_classes
 
 __all__ = ["TlsSettings", "grpc_credentials", "read_ssl_config", "rest_ssl_context"]
 
@@ -38,21 +39,9 @@ class TlsSettings:
 
 
 def _ssl_config_class() -> type:
-    file_proto = descriptor_pb2.FileDescriptorProto(
-        name="tfserve_magic/ssl_config.proto", package="tensorflow.serving", syntax="proto3")
-    message = file_proto.message_type.add(name="SSLConfig")
-    string, boolean = (descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
-                       descriptor_pb2.FieldDescriptorProto.TYPE_BOOL)
-    optional = descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL
-    for number, (name, kind) in enumerate((("server_key", string), ("server_cert", string),
-                                           ("custom_ca", string), ("client_verify", boolean)),
-                                          start=1):
-        message.field.add(name=name, number=number, type=kind, label=optional)
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(file_proto)
-    message_class: type = message_factory.GetMessageClass(
-        pool.FindMessageTypeByName("tensorflow.serving.SSLConfig"))
-    return message_class
+    return message_classes("tfserve_magic/ssl_config.proto", {"SSLConfig": [
+        ("server_key", 1, "string"), ("server_cert", 2, "string"), ("custom_ca", 3, "string"),
+        ("client_verify", 4, "bool")]})["SSLConfig"]
 
 
 def read_ssl_config(path: str) -> TlsSettings:
