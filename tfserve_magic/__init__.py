@@ -38,6 +38,7 @@ __all__ = [
     "start",
     "stop",
     "wait_for_versions",
+    "warmup_from_log",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -49,6 +50,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from tfserve_magic.operations.export import ExportResult, export_version
     from tfserve_magic.operations.labels import LabelError, move_label, remove_label
     from tfserve_magic.operations.versions import set_version_policy, wait_for_versions
+    from tfserve_magic.operations.warmup import warmup_from_log
     from tfserve_magic.serving.models.policy import VersionPolicy
     from tfserve_magic.status import VersionState
 
@@ -71,6 +73,7 @@ _LAZY = {
     "remove_label": ("operations.labels", "remove_label"),
     "set_version_policy": ("operations.versions", "set_version_policy"),
     "wait_for_versions": ("operations.versions", "wait_for_versions"),
+    "warmup_from_log": ("operations.warmup", "warmup_from_log"),
     "VersionPolicy": ("serving.models.policy", "VersionPolicy"),
     "VersionState": ("status", "VersionState"),
 }

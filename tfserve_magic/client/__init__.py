@@ -3,7 +3,9 @@ Serving too): :class:`Client` over one :class:`Transport`, and the :class:`Servi
 refused request raises."""
 
 from tfserve_magic.client.client import Client
+from tfserve_magic.client.tls import ClientTls
 from tfserve_magic.client.transport import Prediction, RequestError, ServingError, Transport
 from tfserve_magic.status import VersionStatus
 
-__all__ = ["Client", "Prediction", "RequestError", "ServingError", "Transport", "VersionStatus"]
+__all__ = ["Client", "ClientTls", "Prediction", "RequestError", "ServingError", "Transport",
+           "VersionStatus"]

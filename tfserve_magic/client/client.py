@@ -15,6 +15,7 @@ from typing import Any
 
 from tfserve_magic.client.grpc_transport import GrpcTransport
 from tfserve_magic.client.rest_transport import RestTransport
+from tfserve_magic.client.tls import ClientTls
 from tfserve_magic.client.transport import Prediction, ServingError, Transport, signature_defs
 from tfserve_magic.status import (
     DEFAULT_PROMETHEUS_PATH,
@@ -34,10 +35,14 @@ class Client:
     ``server_info``, ``metrics`` and ``reload`` are ours and stay on REST."""
 
     def __init__(self, url: str, *, timeout: float = 60.0,
-                 headers: Mapping[str, str] | None = None, grpc: str | None = None) -> None:
-        self.rest = RestTransport(url, timeout=timeout, headers=headers)
+                 headers: Mapping[str, str] | None = None, grpc: str | None = None,
+                 tls: ClientTls | None = None) -> None:
+        """``tls``: the authority and client certificate for a server over TLS (an
+        ``https://`` URL; gRPC over TLS when ``grpc`` is given too)."""
+        self.rest = RestTransport(url, timeout=timeout, headers=headers, tls=tls)
         self.grpc: GrpcTransport | None = GrpcTransport(
-            grpc, timeout=timeout, secret=(headers or {}).get(SECRET_HEADER, "")) if grpc else None
+            grpc, timeout=timeout, secret=(headers or {}).get(SECRET_HEADER, ""),
+            tls=tls) if grpc else None
         self._calls: Transport = self.grpc if self.grpc is not None else self.rest
 
     @property

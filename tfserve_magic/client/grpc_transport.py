@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from tfserve_magic.client.tls import ClientTls
 from tfserve_magic.client.transport import (
     Prediction,
     RequestError,
@@ -47,7 +48,8 @@ def _error(error: Any, target: str) -> ServingError:
 class GrpcTransport:
     """TF Serving's gRPC API at ``target`` (``host:port`` or ``unix:/path``)."""
 
-    def __init__(self, target: str, *, timeout: float = 60.0, secret: str = "") -> None:
+    def __init__(self, target: str, *, timeout: float = 60.0, secret: str = "",
+                 tls: ClientTls | None = None) -> None:
         """``secret``: a tfserve_magic server's, sent in every call's metadata; it opens
         ``HandleReloadConfigRequest``, and every method of a server started with
         ``--require_secret``."""
@@ -58,9 +60,11 @@ class GrpcTransport:
         self.timeout = timeout
         self._metadata = ((SECRET_HEADER.lower(), secret),) if secret else ()
         # No size limit on answers: a large prediction is what gRPC is picked for.
-        self._channel = grpc.insecure_channel(target, options=[
-            ("grpc.max_receive_message_length", _UNLIMITED),
-            ("grpc.max_send_message_length", _UNLIMITED)])
+        options = [("grpc.max_receive_message_length", _UNLIMITED),
+                   ("grpc.max_send_message_length", _UNLIMITED)]
+        # With ``tls``: a server started with --ssl_config_file (mutual TLS with a cert_file).
+        self._channel = grpc.insecure_channel(target, options=options) if tls is None else \
+            grpc.secure_channel(target, tls.grpc_credentials(), options=options)
         self._prediction = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._model = model_service_pb2_grpc.ModelServiceStub(self._channel)
         self._inputs: dict[tuple[str, int | None, str | None, str], dict[str, str]] = {}

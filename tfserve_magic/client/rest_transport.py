@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from tfserve_magic.client.tls import ClientTls
 from tfserve_magic.client.transport import (
     Prediction,
     RequestError,
@@ -135,10 +136,13 @@ class RestTransport:
     request (a server's secret, from its registry record)."""
 
     def __init__(self, url: str, *, timeout: float = 60.0,
-                 headers: Mapping[str, str] | None = None) -> None:
+                 headers: Mapping[str, str] | None = None, tls: ClientTls | None = None) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.headers = dict(headers or {})
+        # https:// with the given authority and client certificate (the system's otherwise).
+        self._ssl = tls.ssl_context() if tls is not None and self.url.startswith("https") \
+            else None
         self._dtypes: dict[tuple[str, int | None, str | None, str], dict[str, Any]] = {}
 
     def __repr__(self) -> str:
@@ -162,7 +166,8 @@ class RestTransport:
                                          headers={"Content-Type": "application/json",
                                                   **self.headers})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with urllib.request.urlopen(request, timeout=self.timeout,
+                                        context=self._ssl) as response:
                 answer: bytes = response.read()
                 return answer
         except urllib.error.HTTPError as error:

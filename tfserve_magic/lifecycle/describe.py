@@ -29,7 +29,8 @@ def _status_of(client: Client, model: str) -> ModelDescription:
 def describe(record: ServerRecord, timeout: float) -> ServerDescription:
     """The remote's description, as our server gives it; raises ServingError (ProtocolError
     when its answer is not a description)."""
-    client = Client(record.url, timeout=timeout, headers=record.auth_headers)
+    client = Client(record.url, timeout=timeout, headers=record.auth_headers,
+                    tls=record.client_tls)
     info = client.server_info()
     if info is not None:
         return info

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from tfserve_magic.client import Client, Prediction, ServingError, VersionStatus
+from tfserve_magic.client import Client, ClientTls, Prediction, ServingError, VersionStatus
 from tfserve_magic.errors import TFServeError
 from tfserve_magic.files import tail_lines
 from tfserve_magic.lifecycle.refusals import AmbiguousName
@@ -54,6 +54,7 @@ class ServerSpec:
     grpc_port: int = 0  # TF Serving's --port; 0 picks a free one
     verbose: bool = False  # log every request and TensorFlow's native start-up messages
     spare: bool = False  # adopt this kernel's warm spare process, and keep one for the next start
+    tls: ClientTls | None = None  # how clients reach it when extra_flags ask for TLS
 
     @property
     def server_name(self) -> str:
@@ -69,7 +70,7 @@ class ServerHandle:
 
     def __init__(self, record: ServerRecord) -> None:
         self.record = record
-        self.client = Client(record.url, headers=record.auth_headers)
+        self.client = Client(record.url, headers=record.auth_headers, tls=record.client_tls)
         self._grpc_client: Client | None = None
 
     def grpc_client(self) -> Client:
@@ -78,7 +79,8 @@ class ServerHandle:
             if self.grpc_target is None:
                 raise ServingError(0, f"server {self.name} announced no gRPC port")
             self._grpc_client = Client(self.record.url, grpc=self.grpc_target,
-                                       headers=self.record.auth_headers)
+                                       headers=self.record.auth_headers,
+                                       tls=self.record.client_tls)
         return self._grpc_client
 
     @property

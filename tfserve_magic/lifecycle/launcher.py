@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from tfserve_magic.client import ClientTls
 from tfserve_magic.lifecycle.command import batching_file
 from tfserve_magic.lifecycle.handle import (
     Failed,
@@ -63,18 +64,20 @@ def start(model_dir: str | None = None, *, name: str | None = None, config: str 
           gpu_memory_fraction: float | None = None, poll: float | None = None,
           timeout: float = 120.0, detach: bool = False, extra_flags: Sequence[str] = (),
           batching: bool = False, grpc_port: int = 0,
-          verbose: bool = False) -> ServerHandle:
+          verbose: bool = False, tls: ClientTls | None = None) -> ServerHandle:
     """Serve ``model_dir`` (a base path of version folders) or a models.config; returns a handle.
 
     ``batching=True`` turns on TF Serving's batching with notebook defaults (see
     :func:`batching_file`); ``verbose=True`` logs every request and TensorFlow's native
-    start-up messages. Reuses a live server started the same way; raises
+    start-up messages. ``tls``: the authority (and client certificate) this process reaches
+    the server with when ``extra_flags`` serve it over TLS (``--ssl_config_file``,
+    ``--rest_api_ssl``). Reuses a live server started the same way; raises
     :class:`LaunchError` with the server's own message when it cannot start."""
     if (model_dir is None) == (config is None):
         raise ConfigError("give either model_dir or config")
     result = launch(ServerSpec(model_dir, config, name, port, host, gpu, gpu_memory_fraction,
                                poll, detach, tuple(extra_flags), batching, grpc_port,
-                               verbose), timeout)
+                               verbose, tls=tls), timeout)
     if isinstance(result, (Failed, TimedOut)):
         raise LaunchError(result)
     return result.handle

@@ -63,7 +63,8 @@ def await_models(record: ServerRecord, proc: subprocess.Popen[bytes],
     """Launched once every model is ready; Failed when the server exits or a model cannot
     load; TimedOut at the deadline. A server that will not serve is stopped here."""
     name, log_path = record.name, record.log_file
-    client = Client(record.url, timeout=10, headers=record.auth_headers)
+    client = Client(record.url, timeout=10, headers=record.auth_headers,
+                    tls=record.client_tls)
 
     def outcome() -> StartResult | None:
         if proc.poll() is not None:

@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from tfserve_magic.client.tls import ClientTls
 from tfserve_magic.status import SECRET_HEADER
 
 __all__ = ["ServerRecord"]
@@ -39,6 +40,13 @@ class ServerRecord:
     remote: bool = False
     grpc_target: str | None = None  # host:port of its gRPC API, when known
     proxy_allowed: bool = False  # connected from the user's own kernel: Jupyter may proxy it
+    tls: dict[str, str] = field(default_factory=dict)  # ClientTls files: ca_file, cert_file...
+
+    @property
+    def client_tls(self) -> ClientTls | None:
+        """How clients reach a server over TLS (None: plaintext, or the system's authorities
+        for an https:// URL)."""
+        return ClientTls(**self.tls) if self.tls else None
 
     def public_json(self) -> dict[str, Any]:
         """The record as shown to browsers: without the secret."""

@@ -111,7 +111,8 @@ def probe(record: ServerRecord, timeout: float = 2.0) -> ServerDescription | Non
     if not pid_alive(record.pid):
         return None
     try:
-        data = Client(record.url, timeout=timeout, headers=record.auth_headers).server_info()
+        data = Client(record.url, timeout=timeout, headers=record.auth_headers,
+                      tls=record.client_tls).server_info()
     except (ServingError, ProtocolError, ValueError):  # (ValueError: an answer not JSON)
         return None
     return data if data is not None and data.pid == record.pid else None

@@ -14,7 +14,7 @@ import time
 import urllib.parse
 from collections.abc import Sequence
 
-from tfserve_magic.client import ServingError
+from tfserve_magic.client import ClientTls, ServingError
 from tfserve_magic.lifecycle import registry
 from tfserve_magic.lifecycle.describe import describe
 from tfserve_magic.lifecycle.record import ServerRecord
@@ -49,13 +49,16 @@ def parse_grpc_target(target: str) -> str:
 
 
 def connect(url: str, name: str, *, grpc: str | None = None, models: Sequence[str] = (),
-            from_kernel: bool = False, timeout: float = 10.0, secret: str = "") -> ServerRecord:
+            from_kernel: bool = False, timeout: float = 10.0, secret: str = "",
+            tls: ClientTls | None = None) -> ServerRecord:
     """Record the server at ``url`` as ``name``. ``models`` names the models of a real TF
     Serving (ours lists them itself). ``from_kernel``: connected by the user in their own
     kernel, so the Jupyter proxy may forward to it. ``secret``: a tfserve_magic server's
     management secret (its ``TFSERVE_MAGIC_SECRET``), needed to reload it or move its labels
-    from here. Raises :class:`ConnectError` with the reason, :class:`NotOurServer` when
-    ``name`` is a server started here, ConfigError when it cannot name a file."""
+    from here. ``tls``: the authority (and client certificate) of a server over TLS, for an
+    ``https://`` URL and its gRPC port alike. Raises :class:`ConnectError` with the reason,
+    :class:`NotOurServer` when ``name`` is a server started here, ConfigError when it cannot
+    name a file."""
     registry.check_name(name)
     host, port, normalised = _split_url(url)
     existing = registry.find_record(name)
@@ -66,7 +69,7 @@ def connect(url: str, name: str, *, grpc: str | None = None, models: Sequence[st
         name=name, pid=0, host=host, rest_api_port=port, url=normalised,
         models=tuple(dict.fromkeys(models)), started_at=time.time(), owner_pid=os.getpid(),
         remote=True, grpc_target=parse_grpc_target(grpc) if grpc else None,
-        proxy_allowed=from_kernel, secret=secret)
+        proxy_allowed=from_kernel, secret=secret, tls=tls.to_json() if tls else {})
     try:
         description = describe(record, timeout)
     except ServingError as error:

@@ -223,9 +223,9 @@ def _record(spec: ServerSpec, handshake: Handshake, argv: Sequence[str],
     return ServerRecord(
         name=spec.server_name, pid=handshake.pid, host=spec.host,
         rest_api_port=handshake.rest_api_port, grpc_port=handshake.grpc_port,
-        url=f"http://{host}:{handshake.rest_api_port}",
+        url=f"{handshake.rest_scheme}://{host}:{handshake.rest_api_port}",
         models=tuple(m.name for m in models), model_config_file=config_path,
         log_file=log_path, argv=tuple(argv), started_at=time.time(),
         owner_pid=os.getpid(), detached=spec.detach, version=handshake.version,
-        secret=secret,
+        secret=secret, tls=spec.tls.to_json() if spec.tls else {},
         extra={"spec": spec_key(spec, config_path)})

@@ -20,7 +20,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from traitlets import Bool, observe
 
-from tfserve_magic.client import ServingError
+from tfserve_magic.client import ClientTls, ServingError
 from tfserve_magic.errors import TFServeError
 from tfserve_magic.lifecycle import launcher, spare
 from tfserve_magic.notebook import defaults, display
@@ -127,6 +127,21 @@ def _build_parser() -> _Parser:
                          "secret (its TFSERVE_MAGIC_SECRET): reloads and label moves from here")
     connect.add_argument("--models", help="comma list of its models (TF Serving does not list "
                                           "them itself)")
+    connect.add_argument("--ca", help="PEM of the authority its TLS certificate chains to "
+                                      "(an https:// URL, and TLS on --grpc)")
+    connect.add_argument("--cert", help="PEM client certificate, for a server that asks for "
+                                        "one (TF Serving's client_verify); needs --key")
+    connect.add_argument("--key", help="PEM private key of --cert")
+
+    warmup = command("warmup", help="make a version's warmup file from logged requests",
+                     description="Write VERSION_DIR/assets.extra/tf_serving_warmup_requests from "
+                     "the request log of a model with logging_config (its filename_prefix): "
+                     "the newest logged requests, at most 1000, which the version replays "
+                     "before it serves.")
+    warmup.add_argument("log_prefix", help="the logging_config's filename_prefix")
+    warmup.add_argument("version_dir", help="the version folder to warm (a SavedModel)")
+    warmup.add_argument("--model", help="only this model's requests (default: all)")
+    warmup.add_argument("--max", type=int, default=1000, help="most requests kept (<= 1000)")
 
     disconnect = command("disconnect", help="forget a connected remote server")
     disconnect.add_argument("name")
@@ -292,12 +307,23 @@ class TFServeMagics(Magics):
         from tfserve_magic.lifecycle.remote import connect
 
         models = [m.strip() for m in (args.models or "").split(",") if m.strip()]
+        tls = ClientTls(args.ca, args.cert, args.key) if args.ca or args.cert or args.key \
+            else None
         record = connect(args.url, args.name, grpc=args.grpc, models=models, from_kernel=True,
-                         secret=args.secret)
+                         secret=args.secret, tls=tls)
         print(f"Connected {record.name}: {record.url}"
               + (f" (gRPC {record.grpc_target})" if record.grpc_target else "")
               + f", serving {', '.join(record.models)}. It is not ours to stop; "
               f"%tfserve disconnect {record.name} forgets it.")
+
+    def _cmd_warmup(self, args: argparse.Namespace, extra: Sequence[str]) -> None:
+        from tfserve_magic.operations.warmup import warmup_from_log
+
+        written = warmup_from_log(args.log_prefix, args.version_dir, model=args.model,
+                                  max_records=args.max)
+        print(f"Wrote {written.records} requests (of {written.read} logged, from "
+              f"{len(written.files)} file(s)) to {written.path}; the version replays them "
+              "when it loads.")
 
     def _cmd_disconnect(self, args: argparse.Namespace, extra: Sequence[str]) -> None:
         from tfserve_magic.lifecycle.remote import disconnect

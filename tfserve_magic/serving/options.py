@@ -67,6 +67,8 @@ class ServerOptions:
     allowed_hosts: str = _ours("")  # more Host names a loopback-bound server answers; "*": any
     require_secret: bool = _ours(False)  # every route needs the secret, for shared hosts
     exit_with_parent_pid: int = _ours(0)
+    request_log_file_bytes: int = _ours(64 * 1024 * 1024)  # logging_config: rotate past this
+    request_log_max_files: int = _ours(10)  # logging_config: files kept per filename_prefix
     shutdown_grace_seconds: float = _ours(20.0)  # SIGTERM: how long requests in flight get
     verbose: bool = _ours(False)  # every request and TensorFlow's native start-up lines in the log
     event_loop: str = _ours("uvloop")  # "uvloop" (when installed) or "asyncio"

@@ -122,7 +122,9 @@ class DeploymentPlan:
         out = []
         for model in self.models:
             labels = {k: v for k, v in model.config.labels.items() if v in model.versions}
-            out.append(dataclasses.replace(model.config, labels=labels,
+            # logging_config stays behind: its files are this machine's, and TF Serving's
+            # open-source build has no log collector to write them.
+            out.append(dataclasses.replace(model.config, labels=labels, logging=None,
                                            base_path=self.container_base_path(model.name)))
         return out
 

@@ -10,6 +10,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from tfserve_magic.serving.api.origins import AccessPolicy
+from tfserve_magic.serving.api.request_log import RequestLog
 from tfserve_magic.serving.metrics import ServerMetrics
 from tfserve_magic.serving.models.manager import ServableManager
 from tfserve_magic.serving.options import ServerOptions
@@ -32,6 +33,7 @@ class ServerContext:
     version: str
     access: AccessPolicy
     prometheus_path: str | None = None  # where the metrics are served; None when monitoring is off
+    request_log: RequestLog | None = None  # logging_config's writer (None in tests without one)
 
     def describe(self) -> ServerDescription:
         return ServerDescription(

@@ -44,6 +44,7 @@ from tensorflow_serving.apis import (
 
 from tfserve_magic.serving.api.access_log import log_grpc_refusal, log_unexpected
 from tfserve_magic.serving.api.context import ServerContext
+from tfserve_magic.serving.api.prediction_logs import log_grpc_call
 from tfserve_magic.serving.errors import (
     Code,
     ConfigError,
@@ -312,8 +313,10 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             if api != "MultiInference" and not request.HasField("model_spec"):
                 raise InvalidArgument("Missing ModelSpec")
             served, servable = surface.servable(spec)
-            return served, await surface.in_pool(context, function, request, served, servable,
-                                                 *args)
+            response = await surface.in_pool(context, function, request, served, servable,
+                                             *args)
+            log_grpc_call(surface.ctx, api, spec, served, request, response)
+            return served, response
 
         return await surface.call(api, spec.name, context, work)
 

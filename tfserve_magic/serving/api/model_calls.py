@@ -24,8 +24,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from tfserve_magic.serving.api import answers, codec, responses
+from tfserve_magic.serving.api import answers, codec, prediction_logs, responses
 from tfserve_magic.serving.api.context import ServerContext
+from tfserve_magic.serving.api.prediction_logs import Recorder, recorder
 from tfserve_magic.serving.batching.servable import BatchingServable
 from tfserve_magic.serving.errors import Code, DeadlineExceeded, InvalidArgument, StatusError
 from tfserve_magic.serving.models import inference
@@ -104,16 +105,19 @@ def start_call(ctx: ServerContext, call: Call, version: int | None, owned: list[
         check = ctx.options.enable_signature_method_name_check
         return Pending(served, ctx.executor.submit(
             _classify if call.verb == "classify" else _regress, servable, signature, examples,
-            check), _as_is)
+            check, recorder(ctx, call.model, served, signature)), _as_is)
     del doc
     served, servable = ctx.manager.servable(call.model, version, call.label)
+    record = recorder(ctx, call.model, served, signature)  # None unless logging samples it
     if isinstance(servable, BatchingServable) and size < INLINE_JSON_BYTES:
         # Small and batched: no worker thread at all, the batch thread runs the model.
         fmt, inputs = codec.parse_predict_request(owned.pop(), signature_inputs(servable, signature))
-        return Pending(served, servable.submit(signature, inputs),
-                       functools.partial(responses.encode_predict_response, fmt))
-    return Pending(served, ctx.executor.submit(_predict, servable, signature, [owned.pop()]),
-                   _as_is)
+        future = servable.submit(signature, inputs)
+        if record is not None:
+            future.add_done_callback(functools.partial(_record_batched, record, inputs))
+        return Pending(served, future, functools.partial(responses.encode_predict_response, fmt))
+    return Pending(served, ctx.executor.submit(_predict, servable, signature, [owned.pop()],
+                                               record), _as_is)
 
 
 def observe(ctx: ServerContext, call: Call, served: int | None, code: Code,
@@ -235,11 +239,20 @@ def _as_is(result: bytes) -> bytes:
     return result
 
 
-def _predict(servable: Servable, signature: str, owned: list[dict[str, Any]]) -> bytes:
+def _record_batched(record: Recorder, inputs: Any, future: Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        record(prediction_logs.rest_predict_record, inputs, future.result())
+
+
+def _predict(servable: Servable, signature: str, owned: list[dict[str, Any]],
+             record: Recorder | None = None) -> bytes:
     # Each stage's input is dropped before the next allocates, so a request's peak memory is a
-    # small multiple of its body (issue 13): JSON document -> arrays -> outputs -> response.
+    # small multiple of its body (issue 13): JSON document -> arrays -> outputs -> response
+    # (a call picked for the request log keeps its arrays until its record is written).
     fmt, inputs = codec.parse_predict_request(owned.pop(), signature_inputs(servable, signature))
     outputs = servable.run(signature, inputs)
+    if record is not None:
+        record(prediction_logs.rest_predict_record, inputs, outputs)
     del inputs
     return responses.encode_predict_response(fmt, outputs)
 
@@ -253,13 +266,19 @@ def _serialized(servable: Servable, signature: str, examples: Examples) -> Any:
     return servable.serialize_examples(*examples)
 
 
-def _classify(servable: Servable, signature: str, examples: Examples, check: bool) -> bytes:
+def _classify(servable: Servable, signature: str, examples: Examples, check: bool,
+              record: Recorder | None = None) -> bytes:
     serialized = _serialized(servable, signature, examples)
-    return responses.encode_classify_response(
-        *inference.classify(servable, signature, serialized, check))
+    classes, scores = inference.classify(servable, signature, serialized, check)
+    if record is not None:
+        record(prediction_logs.rest_classify_record, serialized, classes, scores)
+    return responses.encode_classify_response(classes, scores)
 
 
-def _regress(servable: Servable, signature: str, examples: Examples, check: bool) -> bytes:
+def _regress(servable: Servable, signature: str, examples: Examples, check: bool,
+             record: Recorder | None = None) -> bytes:
     serialized = _serialized(servable, signature, examples)
-    return responses.encode_regress_response(
-        inference.regress(servable, signature, serialized, check))
+    values = inference.regress(servable, signature, serialized, check)
+    if record is not None:
+        record(prediction_logs.rest_regress_record, serialized, values)
+    return responses.encode_regress_response(values)

@@ -28,6 +28,7 @@ from tfserve_magic.status import DEFAULT_PROMETHEUS_PATH
 __all__ = [
     "ModelConfig",
     "MonitoringSettings",
+    "RequestLogging",
     "config_to_text",
     "load_model_config_file",
     "models_from_proto",
@@ -41,6 +42,16 @@ __all__ = [
 
 
 @dataclass(frozen=True)
+class RequestLogging:
+    """A model's ``logging_config``: the share of requests logged, and where (TFRecord files
+    of ``PredictionLog`` named from ``log_collector_config.filename_prefix``)."""
+
+    filename_prefix: str
+    sampling_rate: float
+    collector_type: str = ""
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """One ``config { ... }`` entry of models.config."""
 
@@ -49,6 +60,7 @@ class ModelConfig:
     policy: VersionPolicy = field(default_factory=VersionPolicy)
     labels: Mapping[str, int] = field(default_factory=dict)
     platform: str = "tensorflow"
+    logging: RequestLogging | None = None
 
 
 def single_model_config(name: str, base_path: str) -> list[ModelConfig]:
@@ -118,8 +130,27 @@ def models_from_proto(proto: model_server_config_pb2.ModelServerConfig) -> list[
             policy=_policy_from_proto(entry.model_version_policy),
             labels=dict(entry.version_labels),
             platform=platform,
+            logging=_logging_from_proto(entry) if entry.HasField("logging_config") else None,
         ))
     return models
+
+
+def _logging_from_proto(entry: model_server_config_pb2.ModelConfig) -> RequestLogging:
+    """``logging_config``: a sampling rate in [0, 1] and a filename prefix (every collector
+    type writes TFRecord files here; TF Serving's open-source build registers none)."""
+    config = entry.logging_config
+    rate = config.sampling_config.sampling_rate
+    if not 0.0 <= rate <= 1.0:
+        raise ConfigError(f"Model {entry.name}: logging_config sampling_rate must be between 0 "
+                          f"and 1, got {rate}")
+    prefix = config.log_collector_config.filename_prefix
+    if not prefix:
+        raise ConfigError(f"Model {entry.name}: logging_config needs "
+                          "log_collector_config { filename_prefix: \"/path/to/requests\" }")
+    if not os.path.isabs(prefix):
+        raise ConfigError(f"Model {entry.name}: logging_config filename_prefix must be an "
+                          f"absolute path, got {prefix}")
+    return RequestLogging(prefix, rate, config.log_collector_config.type)
 
 
 def read_model_config_file(path: str) -> tuple[str, list[ModelConfig]]:
@@ -154,6 +185,11 @@ def config_to_text(models: Sequence[ModelConfig]) -> str:
             entry.model_version_policy.latest.num_versions = policy.num_versions
         for label, version in sorted(model.labels.items()):
             entry.version_labels[label] = version
+        if model.logging is not None:
+            collector = entry.logging_config.log_collector_config
+            collector.type = model.logging.collector_type
+            collector.filename_prefix = model.logging.filename_prefix
+            entry.logging_config.sampling_config.sampling_rate = model.logging.sampling_rate
     return str(text_format.MessageToString(proto))
 
 

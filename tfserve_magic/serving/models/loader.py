@@ -17,7 +17,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,8 @@ from tfserve_magic.serving.models.tensorflow_import import use_lean_tensorflow
 from tfserve_magic.serving.options import ServerOptions
 from tfserve_magic.serving.tensor_types import Example, TensorSpec
 
-__all__ = ["SavedModelLoader", "SavedModelServable", "configure_tensorflow"]
+__all__ = ["SavedModelLoader", "SavedModelServable", "Warmup", "configure_tensorflow",
+           "open_tfrecord", "read_tfrecords", "tensor_to_array"]
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +44,9 @@ from tensorflow.python.data.ops import readers  # noqa: E402
 from tensorflow.python.eager import context  # noqa: E402
 from tensorflow.python.framework import config as tf_config  # noqa: E402
 from tensorflow.python.framework import constant_op, dtypes, errors_impl, tensor_util  # noqa: E402
+from tensorflow.python.lib.io import tf_record  # noqa: E402
 from tensorflow.python.saved_model import load as saved_model_load  # noqa: E402
 from tensorflow_serving.apis import get_model_metadata_pb2  # noqa: E402
-
-from tfserve_magic.serving.models import warmup  # noqa: E402
 
 # What ``tensorflow/__init__`` would have done (eager execution, resource variables, control
 # flow v2); idempotent when the full API was imported anyway.
@@ -315,19 +315,23 @@ def _to_example(example: Example) -> Any:
     return proto
 
 
-class SavedModelLoader:
-    """The production loader: ``load(path)`` -> :class:`SavedModelServable` (warmed up)."""
+Warmup = Callable[[Any, str], int]  # (servable, version folder) -> warmup records replayed
 
-    def __init__(self, options: ServerOptions) -> None:
+
+class SavedModelLoader:
+    """The production loader: ``load(path)`` -> :class:`SavedModelServable`, warmed up by
+    ``warmup`` (``serving.api.warmup``, which replays through the API checks) when given."""
+
+    def __init__(self, options: ServerOptions, warmup: Warmup | None = None) -> None:
         self._tags = options.tags
-        self._warmup = options.enable_model_warmup
+        self._warmup = warmup if options.enable_model_warmup else None
         self._iterations = options.num_request_iterations_for_warmup
 
     def load(self, path: str) -> SavedModelServable:
         servable = SavedModelServable(path, self._tags)
-        if self._warmup:
+        if self._warmup is not None:
             try:
-                replayed = _warmup(servable, path, self._iterations)
+                replayed = self._warmup(servable, path)
             except StatusError as exc:
                 raise LoadError(f"Warmup failed: {exc.message}") from None
             except LoadError:
@@ -341,10 +345,17 @@ class SavedModelLoader:
         return servable
 
 
-def _warmup(servable: SavedModelServable, version_path: str, iterations: int) -> int:
-    """Replay the version's warmup file, if it has one (``warmup``: TensorFlow's reader)."""
-    path = os.path.join(version_path, warmup.WARMUP_FILE)
-    if not os.path.exists(path):
-        return 0
-    records = (record.numpy() for record in readers.TFRecordDatasetV2(path))
-    return warmup.replay(servable, path, records, tensor_util.MakeNdarray, iterations)
+def read_tfrecords(path: str) -> Iterator[bytes]:
+    """The records of a TFRecord file (TensorFlow's reader)."""
+    return (record.numpy() for record in readers.TFRecordDatasetV2(path))
+
+
+def tensor_to_array(proto: Any) -> np.ndarray:
+    """A TensorProto as numpy (TensorFlow's ``make_ndarray``)."""
+    array: np.ndarray = tensor_util.MakeNdarray(proto)
+    return array
+
+
+def open_tfrecord(path: str) -> Any:
+    """TensorFlow's TFRecord writer, for the request log (``serving.api.request_log``)."""
+    return tf_record.TFRecordWriter(path)

@@ -125,6 +125,11 @@ class ServableManager:
     def model_names(self) -> list[str]:
         return sorted(n for n, m in self._models.items() if m.wanted)
 
+    def config_of(self, name: str) -> ModelConfig | None:
+        """The config of a model in the current config list (None for any other name)."""
+        model = self._models.get(name)
+        return model.config if model is not None and model.wanted else None
+
     def configs(self) -> list[ModelConfig]:
         return [self._models[n].config for n in self.model_names]
 

@@ -105,6 +105,10 @@ _HELP = {
                        "file-descriptor limit allows (ours).",
     "event_loop": "Event loop (ours): uvloop (default; asyncio's own when uvloop is missing) "
                   "or asyncio.",
+    "request_log_file_bytes": "A request log file (logging_config in models.config) is closed "
+                              "and the next one begun once it holds this many bytes (ours).",
+    "request_log_max_files": "Request log files kept per filename_prefix, the newest; older "
+                             "ones are deleted (ours).",
     "shutdown_grace_seconds": "On SIGTERM: stop accepting, report not ready, and give the "
                               "requests in flight this long to finish before exiting (ours; "
                               "the deploy manifests' terminationGracePeriodSeconds is larger).",
@@ -221,6 +225,9 @@ def _validate(options: ServerOptions) -> None:
     for flag in ("http_header_timeout_seconds", "http_body_timeout_seconds"):
         if not getattr(options, flag) > 0:
             raise ConfigError(f"--{flag} must be positive")
+    if options.request_log_file_bytes <= 0 or options.request_log_max_files < 1:
+        raise ConfigError("--request_log_file_bytes must be positive and "
+                          "--request_log_max_files at least 1")
     if not options.shutdown_grace_seconds >= 0:
         raise ConfigError("--shutdown_grace_seconds must not be negative")
     if options.max_connections < 0:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import json
 import logging
@@ -160,6 +161,8 @@ class _Parts:
     batching: Batching | None
 
     def close(self) -> None:
+        if self.ctx.request_log is not None:
+            self.ctx.request_log.close()
         self.manager.unload_all()
         if self.batching:
             self.batching.stop()
@@ -197,10 +200,15 @@ def _build(prepared: PreparedServer) -> _Parts:
     options = prepared.options
     with quiet_native_startup(options.verbose):
         from tfserve_magic.serving.api.context import ServerContext
+        from tfserve_magic.serving.api.request_log import RequestLog
+        from tfserve_magic.serving.api.warmup import replay_version
         from tfserve_magic.serving.metrics import ServerMetrics
         from tfserve_magic.serving.models.loader import (  # TensorFlow loads here
             SavedModelLoader,
             configure_tensorflow,
+            open_tfrecord,
+            read_tfrecords,
+            tensor_to_array,
         )
         from tfserve_magic.serving.models.manager import ServableManager
         from tfserve_magic.serving.models.watcher import Watcher
@@ -217,7 +225,9 @@ def _build(prepared: PreparedServer) -> _Parts:
         batching = Batching(prepared.batching, options.enable_per_model_batching_parameters,
                             metrics.observe_batch)
     manager = ServableManager(
-        SavedModelLoader(options), loads,
+        SavedModelLoader(options, functools.partial(
+            replay_version, read_records=read_tfrecords, to_array=tensor_to_array,
+            iterations=options.num_request_iterations_for_warmup)), loads,
         max_load_retries=options.max_num_load_retries,
         load_retry_interval=options.load_retry_interval_seconds,
         allow_labels_for_unavailable=options.allow_version_labels_for_unavailable_models,
@@ -236,7 +246,11 @@ def _build(prepared: PreparedServer) -> _Parts:
                             # Out of the environment: nothing this process starts inherits it.
                             os.environ.pop(SECRET_ENV, "")),
                         prometheus_path=prepared.monitoring.prometheus_path
-                        if prepared.monitoring.prometheus_enabled else None)
+                        if prepared.monitoring.prometheus_enabled else None,
+                        request_log=RequestLog(
+                            manager.config_of, open_tfrecord,
+                            max_file_bytes=options.request_log_file_bytes,
+                            max_files=options.request_log_max_files))
     return _Parts(ctx, manager, watcher, loads, batching)
 
 

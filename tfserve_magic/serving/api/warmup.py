@@ -7,8 +7,9 @@ every kind TF Serving replays is replayed (``predict_log``, ``classify_log``, ``
 ``multi_inference_log``), any other kind fails the load, as does a record that does not parse or
 a file of more than 1000 records (TF Serving's ``kMaxNumRecords``). Request logs written by
 ``logging_config`` are files of the same records, so captured traffic can warm the next version.
-No TensorFlow here: the loader hands in the file's records and TensorFlow's tensor conversion
-(the generated protos, which import TensorFlow, are imported when a file is replayed).
+No TensorFlow here: the loader calls :func:`replay_version` with TensorFlow's record reader and
+tensor conversion bound in by the server (the generated protos, which import TensorFlow, are
+imported when a file is replayed).
 """
 
 from __future__ import annotations
@@ -24,13 +25,23 @@ from tfserve_magic.serving.errors import LoadError, Unimplemented
 from tfserve_magic.serving.models import inference
 from tfserve_magic.serving.models.manager import Servable
 
-__all__ = ["MAX_RECORDS", "WARMUP_FILE", "replay"]
+__all__ = ["MAX_RECORDS", "WARMUP_FILE", "replay", "replay_version"]
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 MAX_RECORDS = 1000  # TF Serving's WarmupConsts::kMaxNumRecords
 _DEFAULT_SIGNATURE = "serving_default"
 _CLASSIFY = "tensorflow/serving/classify"
 _REGRESS = "tensorflow/serving/regress"
+
+
+def replay_version(servable: Servable, version_path: str, *,
+                   read_records: Callable[[str], Iterable[bytes]],
+                   to_array: Callable[[Any], np.ndarray], iterations: int = 1) -> int:
+    """Replay the version folder's warmup file; 0 when it has none."""
+    path = os.path.join(version_path, WARMUP_FILE)
+    if not os.path.exists(path):
+        return 0
+    return replay(servable, path, read_records(path), to_array, iterations)
 
 
 def replay(servable: Servable, path: str, records: Iterable[bytes],
