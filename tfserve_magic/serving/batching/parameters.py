@@ -18,9 +18,10 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format, wrappers_pb2
+from google.protobuf import text_format
 
 from tfserve_magic.serving.errors import ConfigError
+from tfserve_magic.serving.proto_schemas import message_classes
 
 __all__ = ["NOTEBOOK_DEFAULTS", "PER_MODEL_FILE", "BatchingConfig", "load_batching_file",
            "parse_batching_text"]
@@ -32,44 +33,19 @@ _DEFAULT_MAX_BATCH_SIZE = 1000
 _DEFAULT_TIMEOUT_MICROS = 0
 _DEFAULT_MAX_ENQUEUED_BATCHES = 10
 
-# (name, number, wrapper type or None for a plain field, label)
-_FIELDS: tuple[tuple[str, int, str, int], ...] = (
-    ("max_batch_size", 1, ".google.protobuf.Int64Value", 1),
-    ("batch_timeout_micros", 2, ".google.protobuf.Int64Value", 1),
-    ("max_enqueued_batches", 3, ".google.protobuf.Int64Value", 1),
-    ("num_batch_threads", 4, ".google.protobuf.Int64Value", 1),
-    ("thread_pool_name", 5, ".google.protobuf.StringValue", 1),
-    ("allowed_batch_sizes", 6, "", 3),
-    ("pad_variable_length_inputs", 7, "", 1),
-    ("enable_large_batch_splitting", 8, ".google.protobuf.BoolValue", 1),
-    ("max_execution_batch_size", 9, ".google.protobuf.Int64Value", 1),
-)
-
-
-def _message_class() -> Any:
-    pool = descriptor_pool.DescriptorPool()
-    wrappers = descriptor_pb2.FileDescriptorProto()
-    wrappers_pb2.DESCRIPTOR.CopyToProto(wrappers)
-    pool.Add(wrappers)
-    proto = descriptor_pb2.FileDescriptorProto(
-        name="tfserve_magic/batching_parameters.proto", package="tensorflow.serving",
-        syntax="proto3", dependency=[wrappers.name])
-    message = proto.message_type.add(name="BatchingParameters")
-    for name, number, wrapper, label in _FIELDS:
-        field = message.field.add(name=name, number=number, label=label)
-        if wrapper:
-            field.type = descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE
-            field.type_name = wrapper
-        elif name == "allowed_batch_sizes":
-            field.type = descriptor_pb2.FieldDescriptorProto.TYPE_INT64
-        else:
-            field.type = descriptor_pb2.FieldDescriptorProto.TYPE_BOOL
-    pool.Add(proto)
-    descriptor = pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters")
-    return message_factory.GetMessageClass(descriptor)
-
-
-_BatchingParameters = _message_class()
+# session_bundle_config.proto's BatchingParameters, field for field.
+_BatchingParameters = message_classes("tfserve_magic/batching_parameters.proto", {
+    "BatchingParameters": [
+        ("max_batch_size", 1, "google.protobuf.Int64Value"),
+        ("batch_timeout_micros", 2, "google.protobuf.Int64Value"),
+        ("max_enqueued_batches", 3, "google.protobuf.Int64Value"),
+        ("num_batch_threads", 4, "google.protobuf.Int64Value"),
+        ("thread_pool_name", 5, "google.protobuf.StringValue"),
+        ("allowed_batch_sizes", 6, "repeated int64"),
+        ("pad_variable_length_inputs", 7, "bool"),
+        ("enable_large_batch_splitting", 8, "google.protobuf.BoolValue"),
+        ("max_execution_batch_size", 9, "google.protobuf.Int64Value"),
+    ]})["BatchingParameters"]
 
 
 @dataclass(frozen=True)
