@@ -1,6 +1,6 @@
-"""The launcher, ``%tfserve connect`` and the client reach a server over TLS and mutual TLS: the
-authority and the client certificate given once, then every client of the record (REST over
-HTTPS, gRPC over TLS) uses them. Certificates made with the ``openssl`` command line."""
+"""``%tfserve start``, ``%tfserve connect`` and the client reach a server over TLS and mutual
+TLS: the authority and the client certificate given once, then every client of the record (REST
+over HTTPS, gRPC over TLS) uses them. Certificates made with the ``openssl`` command line."""
 
 from __future__ import annotations
 
@@ -18,24 +18,21 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
     return make_certificates(tmp_path_factory.mktemp("client_certs"))
 
 
-def _tls(certs: Certificates, *, with_certificate: bool = True) -> ClientTls:
-    return ClientTls(str(certs.path("ca.pem")),
-                     str(certs.path("client.pem")) if with_certificate else None,
-                     str(certs.path("client.key")) if with_certificate else None)
-
-
 def test_launcher_and_connect_serve_over_mutual_tls(isolated_runtime, ip, capsys, tmp_path,
                                                     certs, half_plus_two) -> None:
     config = tmp_path / "ssl.config"
     config.write_text(ssl_config_text(certs, client_verify=True))
-    handle = launcher.start(str(half_plus_two), name="secure", tls=_tls(certs),
-                            extra_flags=(f"--ssl_config_file={config}", "--rest_api_ssl"))
-    assert handle.url.startswith("https://")
+    ca, cert, key = (certs.path(n) for n in ("ca.pem", "client.pem", "client.key"))
+    ip.run_line_magic("tfserve", f"start {half_plus_two} --name secure --ca {ca} --cert {cert} "
+                      f"--key {key} --ssl_config_file={config} --rest_api_ssl")
+    out, err = capsys.readouterr()
+    handle = launcher.find("secure")
+    assert handle is not None, (out, err)
+    assert handle.url.startswith("https://") and handle.url in out
     assert handle.client.predict("secure", [1.0, 2.0]).tolist() == [2.5, 3.0]
     assert handle.grpc_client().predict("secure", [1.0]).tolist() == [2.5]
 
     # %tfserve connect with the same files: the remote record's clients use them.
-    ca, cert, key = (certs.path(n) for n in ("ca.pem", "client.pem", "client.key"))
     ip.run_line_magic("tfserve", f"connect {handle.url} --name remote --grpc "
                       f"{handle.grpc_target} --ca {ca} --cert {cert} --key {key}")
     out, err = capsys.readouterr()

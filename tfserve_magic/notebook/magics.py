@@ -82,6 +82,7 @@ def _build_parser() -> _Parser:
     start.add_argument("--batching", action="store_true",
                        help="batch concurrent requests into one model call (TF Serving's "
                        "batching; parameters written beside the models.config)")
+    _tls_arguments(start, "a server started with --ssl_config_file (and --rest_api_ssl)")
 
     stop = command("stop", help="stop a server (or --all)")
     stop.add_argument("name", nargs="?")
@@ -127,11 +128,7 @@ def _build_parser() -> _Parser:
                          "secret (its TFSERVE_MAGIC_SECRET): reloads and label moves from here")
     connect.add_argument("--models", help="comma list of its models (TF Serving does not list "
                                           "them itself)")
-    connect.add_argument("--ca", help="PEM of the authority its TLS certificate chains to "
-                                      "(an https:// URL, and TLS on --grpc)")
-    connect.add_argument("--cert", help="PEM client certificate, for a server that asks for "
-                                        "one (TF Serving's client_verify); needs --key")
-    connect.add_argument("--key", help="PEM private key of --cert")
+    _tls_arguments(connect, "an https:// URL, and TLS on --grpc")
 
     warmup = command("warmup", help="make a version's warmup file from logged requests",
                      description="Write VERSION_DIR/assets.extra/tf_serving_warmup_requests from "
@@ -151,6 +148,17 @@ def _build_parser() -> _Parser:
     add_arguments(command("deploy", help="write a TensorFlow Serving deployment (Docker, "
                                          "Kubernetes, KServe) for a server"))
     return parser
+
+
+def _tls_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--ca", help=f"PEM of the authority its TLS certificate chains to ({what})")
+    parser.add_argument("--cert", help="PEM client certificate, for a server that asks for one "
+                                       "(TF Serving's client_verify); needs --key")
+    parser.add_argument("--key", help="PEM private key of --cert")
+
+
+def _tls(args: argparse.Namespace) -> ClientTls | None:
+    return ClientTls(args.ca, args.cert, args.key) if args.ca or args.cert or args.key else None
 
 
 def _route_arguments(parser: argparse.ArgumentParser) -> None:
@@ -246,7 +254,8 @@ class TFServeMagics(Magics):
             model_dir=args.model_dir, config=args.config, name=args.name, port=args.port,
             host=args.host, gpu=args.gpu, gpu_memory_fraction=args.gpu_memory_fraction,
             poll=args.poll, detach=args.detach, extra_flags=tuple(extra), batching=args.batching,
-            grpc_port=args.grpc_port, verbose=args.verbose, spare=self.warm_spare)
+            grpc_port=args.grpc_port, verbose=args.verbose, spare=self.warm_spare,
+            tls=_tls(args))
         result = launcher.launch(spec, timeout=args.timeout)
         stream = sys.stderr if isinstance(result, (launcher.Failed, launcher.TimedOut)) else \
             sys.stdout
@@ -307,8 +316,7 @@ class TFServeMagics(Magics):
         from tfserve_magic.lifecycle.remote import connect
 
         models = [m.strip() for m in (args.models or "").split(",") if m.strip()]
-        tls = ClientTls(args.ca, args.cert, args.key) if args.ca or args.cert or args.key \
-            else None
+        tls = _tls(args)
         record = connect(args.url, args.name, grpc=args.grpc, models=models, from_kernel=True,
                          secret=args.secret, tls=tls)
         print(f"Connected {record.name}: {record.url}"
