@@ -41,6 +41,45 @@ MISALIGNED = """() => {
 CHART_DRAWN = """() => [...document.querySelectorAll('.tfserve-dashboard img.tfserve-chart')]
   .some(img => img.complete && img.naturalWidth >= 600 && img.offsetParent !== null)"""
 
+# The chart as shown: its displayed size and the pixels behind it (sharp: at least the screen's).
+CHART_SIZE = """() => {
+  const img = document.querySelector('.tfserve-dashboard img.tfserve-chart');
+  return {shown: [img.clientWidth, img.clientHeight], drawn: [img.naturalWidth, img.naturalHeight],
+          ratio: window.devicePixelRatio};
+}"""
+
+OUTPUT_LINKS = """() => [...document.querySelectorAll('.jp-OutputArea-output a[href]')]
+  .map(a => ({text: a.textContent, href: a.href}))"""
+
+
+def open_every_link(page, links: list[dict]) -> list[str]:
+    """Open each link as a click would (a new tab of the same browser, its cookies); the
+    problems: anything but the model server's own page."""
+    problems = []
+    for link in links:
+        tab = page.context.new_page()
+        try:
+            response = tab.goto(link["href"])
+            title = tab.title()
+            if response is None or response.status != 200 or "Model server" not in \
+                    tab.content() or "login" in tab.url:
+                problems.append(f"{link['text']} -> {tab.url} ({response and response.status}, "
+                                f"{title!r})")
+        finally:
+            tab.close()
+    return problems
+
+
+def run_links_notebook(page, url: str, token: str) -> list[dict]:
+    """Open links.ipynb at ``url`` (one host), run it, and return the links it printed."""
+    page.goto(f"{url}lab/tree/links.ipynb?token={token}")
+    page.wait_for_function(KERNEL_READY, timeout=120_000)
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.jp-OutputArea-output a[href]')].length >= 2",
+        timeout=120_000)
+    return page.evaluate(OUTPUT_LINKS)
+
 
 def test_dashboard_switches_the_version_predictions_use(tmp_path, plus_version_builds) -> None:
     runtime = tmp_path / "tfserve-runtime"
@@ -70,10 +109,13 @@ def test_dashboard_switches_the_version_predictions_use(tmp_path, plus_version_b
             answer = page.locator(".jp-OutputArea-output", has_text="answer")
             answer.wait_for(timeout=120_000)
             assert "answer 2.0" in answer.inner_text()
-            # Started under a Jupyter server with the extension, the magic names the proxy URL,
-            # and that URL answers like the model server itself.
-            proxied = f"{lab.url}tfserve/ui/"
-            page.locator(".jp-OutputArea-output", has_text=proxied).first.wait_for(timeout=30_000)
+            # Started under a Jupyter server with the extension, the magic links the proxy by
+            # its path (the base URL's), which the page resolves against its own host; the
+            # start names the gRPC address once.
+            page.locator(".jp-OutputArea-output a", has_text="/jp/tfserve/ui/").first \
+                .wait_for(timeout=30_000)
+            start_text = page.locator(".jp-Cell").first.locator(".jp-OutputArea").inner_text()
+            assert start_text.count("gRPC") == 1, start_text
             status = lab.api("tfserve/ui/v1/models/plus")
             assert status.status == 200 and status.json()["model_version_status"][0]["state"] == \
                 "AVAILABLE"
@@ -94,9 +136,34 @@ def test_dashboard_switches_the_version_predictions_use(tmp_path, plus_version_b
             # %tfserve signatures.
             assert page.evaluate(MISALIGNED) == []
             page.wait_for_function(CHART_DRAWN, timeout=60_000)
+            # Shown at its own size (not stretched), from at least as many pixels as the screen
+            # has there.
+            size = page.evaluate(CHART_SIZE)
+            assert size["shown"] == [760, 190], size
+            assert size["drawn"][0] >= 760 * size["ratio"] and size["drawn"][0] == 2 * 760, size
             signatures = page.locator(".tfserve-dashboard .tfserve-signatures").first
             assert "float32" in signatures.inner_text() and "DT_" not in signatures.inner_text()
             page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+            page.locator(".tfserve-dashboard").first.screenshot(
+                path=str(tmp_path / "dashboard-widget.png"))
+
+            # Every printed link opens, from 127.0.0.1 and from localhost, through the base URL.
+            write_notebook(lab.root / "links.ipynb", ["%load_ext tfserve_magic\n%tfserve url ui"])
+            for host in ("127.0.0.1", "localhost"):
+                at_host = lab.url.replace("://127.0.0.1:", f"://{host}:").replace(
+                    "://localhost:", f"://{host}:")
+                links_page = page.context.new_page()
+                try:
+                    links = run_links_notebook(links_page, at_host, lab.token)
+                    assert {link["text"] for link in links} >= {"/jp/tfserve/ui/"}, links
+                    assert open_every_link(links_page, links) == [], (host, links)
+                    text = links_page.locator(".jp-OutputArea-output",
+                                              has_text="through Jupyter").first.inner_text()
+                    assert "on the host and port this notebook's page uses" in text, text
+                finally:
+                    links_page.evaluate("window.jupyterapp.commands.execute("
+                                        "'kernelmenu:shutdown')")
+                    links_page.close()
 
             # %tfserve stop: the dashboard says so, and no version is left reading AVAILABLE.
             page.evaluate("""async () => {
@@ -111,7 +178,14 @@ def test_dashboard_switches_the_version_predictions_use(tmp_path, plus_version_b
                 .wait_for(timeout=30_000)
             assert "AVAILABLE" not in page.locator(".tfserve-dashboard .tfserve-versions") \
                 .first.inner_text()
-            # The reason reaches the page in its own widget message, after the table's.
-            page.locator(".tfserve-dashboard", has_text="stopped answering").first \
+            # The reason reaches the page in its own widget message, after the table's: a stop
+            # the dashboard was told about, not a crash.
+            page.locator(".tfserve-dashboard", has_text="ui was stopped").first \
                 .wait_for(timeout=30_000)
+            assert "stopped answering" not in page.locator(".tfserve-dashboard").inner_text()
             page.locator(".tfserve-dashboard").screenshot(path=str(tmp_path / "stopped.png"))
+        # Nothing in the server's log warns of what the notebook, the dashboard, the panel and
+        # the browser did (start-up probes, polling, idle connections).
+        log = (runtime / "servers" / "ui.log").read_text()
+        warnings = [line for line in log.splitlines() if " W " in line or " E " in line]
+        assert warnings == [], log

@@ -26,6 +26,7 @@ from tfserve_magic.status import ServerDescription
 
 __all__ = [
     "dtype_name",
+    "links_bundle",
     "render_prediction",
     "render_servers",
     "render_signatures",
@@ -178,7 +179,21 @@ def render_urls(urls: Sequence[tuple[str, str]]) -> str:
     return "\n".join(f"{kind}: {url}" for kind, url in urls)
 
 
+_ON_THIS_HOST = "on the host and port this notebook's page uses"
+
+
 def urls_html(urls: Sequence[tuple[str, str]]) -> str:
+    """Links; a path without a host (through Jupyter) resolves against the page's own host."""
     items = "".join(f'<li>{html.escape(kind)}: <a href="{html.escape(url)}" target="_blank">'
-                    f"{html.escape(url)}</a></li>" for kind, url in urls)
+                    f"{html.escape(url)}</a>"
+                    + (f" <small>({_ON_THIS_HOST})</small>" if url.startswith("/") else "")
+                    + "</li>" for kind, url in urls)
     return f"<ul>{items}</ul>"
+
+
+def links_bundle(urls: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """The links as HTML (clickable, a path resolved by the browser) and as text (a path said
+    to be one: the kernel cannot know the host the browser uses)."""
+    text = "\n".join(f"{kind}: {url}" + (f" ({_ON_THIS_HOST})" if url.startswith("/") else "")
+                     for kind, url in urls)
+    return {"text/plain": text, "text/html": urls_html(urls)}

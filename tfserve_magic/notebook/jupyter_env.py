@@ -26,7 +26,7 @@ from typing import Any
 
 from tfserve_magic.pids import ancestors
 
-__all__ = ["jupyter_server_info", "proxy_headers", "proxy_url"]
+__all__ = ["jupyter_server_info", "proxy_headers", "proxy_path", "proxy_url"]
 
 
 def jupyter_server_info() -> dict[str, Any] | None:
@@ -69,6 +69,16 @@ def proxy_url(server_name: str) -> str | None:
     if public:
         url = public.rstrip("/") + str(info.get("base_url", "/"))
     return f"{url}tfserve/{server_name}/"
+
+
+def proxy_path(server_name: str) -> str | None:
+    """``<base url>tfserve/<name>/``, the address of a model server through the Jupyter server
+    this kernel runs under, without a host: a link in a notebook's output resolves it against
+    the host the browser uses for Jupyter. None without a Jupyter server or the extension."""
+    info = jupyter_server_info()
+    if info is None or proxy_url(server_name) is None:
+        return None
+    return f"{str(info.get('base_url') or '/').rstrip('/')}/tfserve/{server_name}/"
 
 
 def proxy_headers() -> dict[str, str]:

@@ -261,7 +261,7 @@ class TFServeMagics(Magics):
             sys.stdout
         print(display.render_start(result), file=stream)
         if isinstance(result, (launcher.Launched, launcher.Reused)):
-            self._show_urls(result.handle)
+            self._show_urls(result.handle, grpc=False)  # the start line named it
 
     def _cmd_stop(self, args: argparse.Namespace, extra: Sequence[str]) -> None:
         stopped = launcher.stop(args.name, all=args.all)
@@ -344,13 +344,13 @@ class TFServeMagics(Magics):
 
         print(deploy_from_arguments(args))
 
-    def _show_urls(self, handle: launcher.ServerHandle) -> None:
-        urls = server_urls(handle)
-        if len(urls) > 1:
-            _show(IPython.display.HTML(display.urls_html(urls)))  # type: ignore[no-untyped-call]  # IPython
+    def _show_urls(self, handle: launcher.ServerHandle, grpc: bool = True) -> None:
+        links = browser_links(handle)
+        if len(links) > 1:  # links a person clicks: HTML, with a text form for other front ends
+            IPython.display.display(display.links_bundle(links), raw=True)  # type: ignore[no-untyped-call]  # IPython
         else:
-            print(display.render_urls(urls))
-        if handle.grpc_target:  # not a URL: TF Serving's gRPC clients take host:port
+            print(display.render_urls(links))
+        if grpc and handle.grpc_target:  # not a URL: TF Serving's gRPC clients take host:port
             print(f"gRPC: {handle.grpc_target}")
 
     # ---------------------------------------------------------------- %%predict
@@ -418,6 +418,16 @@ def register(shell: InteractiveShell) -> None:
 
     shell.register_magics(TFServeMagics)
     install(shell, _build_parser, _predict_parser)
+
+
+def browser_links(handle: launcher.ServerHandle) -> list[tuple[str, str]]:
+    """``server_urls`` as a browser opens them: through Jupyter, the path on the Jupyter
+    server (``/user/alice/tfserve/NAME/``), which the page resolves against the host the
+    browser uses; the kernel cannot know that host (127.0.0.1 or localhost, a hub's proxy)."""
+    from tfserve_magic.notebook.jupyter_env import proxy_path
+
+    return [(kind, (proxy_path(handle.name) or url) if kind == "through Jupyter" else url)
+            for kind, url in server_urls(handle)]
 
 
 def server_urls(handle: launcher.ServerHandle) -> list[tuple[str, str]]:

@@ -103,7 +103,9 @@ class ServersHandler(_Base):
                 status = registry.probe(record)
                 proxy = self.proxy_url(record)
                 curls = {}
-                for model in status.model_names if status else ():
+                # Only models with a version to describe: asking a loading one for metadata
+                # is a 404 (and a warning in the server's log) at every refresh.
+                for model in (m.name for m in status.models if m.available) if status else ():
                     metadata = _metadata(record, model)
                     if metadata is not None:
                         curls[model] = curl_predict(origin + proxy, model, metadata, token)
