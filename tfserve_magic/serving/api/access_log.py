@@ -3,7 +3,10 @@ every request with ``--verbose``; a refusal with its reason; a 500 with its trac
 
 A refusal that the handler already logged with its reason is not logged twice; other failures
 (an unknown path, a 405) get one line per cause and minute, so neither polling (the dashboard,
-the lab panel) nor a client repeating a bad request can flood the log. A 500 is a bug of ours:
+the lab panel) nor a client repeating a bad request can flood the log. Refusals with a reason,
+REST and gRPC alike, get one line per kind and 10 s: the kind is the API, the code and the
+reason's first words without what the client sent (quoted or bracketed text, numbers), so a
+client varying a model name or a shape cannot make every line new. A 500 is a bug of ours:
 its traceback is logged once per distinct cause, then one line per cause and minute.
 """
 
@@ -20,7 +23,7 @@ from tfserve_magic.serving.errors import StatusError
 from tfserve_magic.serving.safelog import Throttle, clean
 
 __all__ = ["SLOW_SECONDS", "log_finished", "log_grpc_refusal", "log_refusal", "log_request",
-           "log_unexpected"]
+           "log_unexpected", "refusal_kind"]
 
 log = logging.getLogger("tornado.access")
 events = logging.getLogger("tfserve_magic.serving.api")
@@ -28,8 +31,9 @@ events = logging.getLogger("tfserve_magic.serving.api")
 SLOW_SECONDS = 1.0
 _FAILURES = Throttle(interval=60.0, max_causes=256)
 _ERRORS = Throttle(interval=60.0, max_causes=256)
-_GRPC_REFUSALS = Throttle(interval=10.0, max_causes=256)
-_DIGITS = re.compile(r"[0-9]+")
+_REFUSALS = Throttle(interval=10.0, max_causes=256)
+# What a client put into a reason: quoted or bracketed text ("Latest(name)", "[1, 3]") and numbers.
+_CLIENT_WORDS = re.compile(r"\"[^\"]*\"?|'[^']*'?|\([^)]*\)?|\[[^\]]*\]?|\{[^}]*\}?|[0-9]+")
 _QUOTED = 300  # at most this much of what a client sent is quoted in one line
 
 
@@ -56,22 +60,30 @@ def log_finished(status: int, method: str, path: str, seconds: float, refusal_lo
                         f" ({held} more since last logged)" if held else "")
 
 
+def refusal_kind(message: str) -> str:
+    """The kind of a refusal's reason: its first words, what the client sent taken out."""
+    return _CLIENT_WORDS.sub("_", message[:200])[:40]
+
+
 def log_refusal(method: str, path: str, error: StatusError) -> None:
-    """A request answered with TF Serving's error: why, for whoever reads the log later."""
-    events.warning("%s %s -> %d %s: %s", method, path[:_QUOTED], error.http_status,
-                   error.code.name, error.message[:2000])
+    """A request answered with TF Serving's error: why, for whoever reads the log later (one
+    line per kind of refusal and 10 s, each bounded)."""
+    allowed, held = _REFUSALS.allow(("REST", error.code, refusal_kind(error.message)))
+    if allowed:
+        events.warning("%s %s -> %d %s: %s%s", method, clean(path[:_QUOTED]), error.http_status,
+                       error.code.name, clean(error.message[:_QUOTED]), _held(held))
 
 
 def log_grpc_refusal(api: str, model: str, error: StatusError) -> None:
-    """A gRPC call answered with an error status: one line per method, code and kind of message
-    (its first words, numbers aside) and interval, each bounded, so a client repeating bad
-    calls, or sending a huge model name, cannot grow the log."""
-    allowed, held = _GRPC_REFUSALS.allow(
-        (api, error.code, _DIGITS.sub("N", error.message[:40])))
+    """A gRPC call answered with an error status: why, bounded and throttled as REST's are."""
+    allowed, held = _REFUSALS.allow((api, error.code, refusal_kind(error.message)))
     if allowed:
         events.warning("gRPC %s %s -> %s: %s%s", api, clean(model[:_QUOTED]), error.code.name,
-                       clean(error.message[:_QUOTED]),
-                       f" ({held} more like this since the last line)" if held else "")
+                       clean(error.message[:_QUOTED]), _held(held))
+
+
+def _held(count: int) -> str:
+    return f" ({count} more like this since the last line)" if count else ""
 
 
 def log_unexpected(method: str, path: str,
