@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from certificates import Certificates, make_certificates, ssl_config_text
 
-from tfserve_magic.client import ClientTls
+from tfserve_magic.client import ClientTls, RequestError
 from tfserve_magic.lifecycle import launcher
 
 
@@ -52,7 +52,7 @@ def test_launcher_and_connect_serve_over_mutual_tls(isolated_runtime, ip, capsys
 
 
 def test_client_tls_files_are_checked(tmp_path: Path, certs) -> None:
-    with pytest.raises(ValueError, match="needs both cert_file and key_file"):
+    with pytest.raises(RequestError, match="needs both cert_file and key_file"):
         ClientTls(str(certs.path("ca.pem")), str(certs.path("client.pem")))
-    with pytest.raises(ValueError, match="cannot use the TLS files"):
+    with pytest.raises(RequestError, match="cannot use the TLS files"):
         ClientTls(str(tmp_path / "missing.pem")).ssl_context()

@@ -11,6 +11,8 @@ import ssl
 from dataclasses import dataclass
 from typing import Any
 
+from tfserve_magic.client.transport import RequestError
+
 __all__ = ["ClientTls"]
 
 
@@ -25,16 +27,16 @@ class ClientTls:
 
     def __post_init__(self) -> None:
         if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("a client certificate needs both cert_file and key_file")
+            raise RequestError("a client certificate needs both cert_file and key_file")
 
     def ssl_context(self) -> ssl.SSLContext:
-        """For HTTPS; raises ValueError naming a file that cannot be used."""
+        """For HTTPS; raises RequestError naming a file that cannot be used."""
         try:
             context = ssl.create_default_context(cafile=self.ca_file)
             if self.cert_file is not None:
                 context.load_cert_chain(self.cert_file, self.key_file)
         except (OSError, ssl.SSLError) as exc:
-            raise ValueError(f"cannot use the TLS files {self._files()}: {exc}") from None
+            raise RequestError(f"cannot use the TLS files {self._files()}: {exc}") from None
         return context
 
     def grpc_credentials(self) -> Any:
@@ -44,7 +46,7 @@ class ClientTls:
         try:
             read = [_read(path) for path in (self.ca_file, self.key_file, self.cert_file)]
         except OSError as exc:
-            raise ValueError(f"cannot read the TLS files {self._files()}: {exc}") from None
+            raise RequestError(f"cannot read the TLS files {self._files()}: {exc}") from None
         return grpc.ssl_channel_credentials(root_certificates=read[0], private_key=read[1],
                                             certificate_chain=read[2])
 

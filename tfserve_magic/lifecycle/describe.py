@@ -8,7 +8,7 @@ TensorFlow, no IPython.
 
 from __future__ import annotations
 
-from tfserve_magic.client import Client, ServingError
+from tfserve_magic.client import Client, RequestError, ServingError
 from tfserve_magic.lifecycle.record import ServerRecord
 from tfserve_magic.status import ModelDescription, ProtocolError, ServerDescription, VersionReport
 
@@ -43,5 +43,5 @@ def describe_remote(record: ServerRecord, timeout: float = 2.0) -> ServerDescrip
     not answer."""
     try:
         return describe(record, timeout)
-    except (ServingError, ProtocolError, ValueError):  # (ValueError: an answer not JSON)
+    except (ServingError, ProtocolError, RequestError, ValueError):  # (ValueError: not JSON)
         return None

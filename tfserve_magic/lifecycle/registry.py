@@ -14,7 +14,7 @@ import json
 import os
 from pathlib import Path
 
-from tfserve_magic.client import Client, ServingError
+from tfserve_magic.client import Client, RequestError, ServingError
 from tfserve_magic.files import write_atomically
 from tfserve_magic.lifecycle.describe import describe_remote
 from tfserve_magic.lifecycle.record import ServerRecord
@@ -113,6 +113,6 @@ def probe(record: ServerRecord, timeout: float = 2.0) -> ServerDescription | Non
     try:
         data = Client(record.url, timeout=timeout, headers=record.auth_headers,
                       tls=record.client_tls).server_info()
-    except (ServingError, ProtocolError, ValueError):  # (ValueError: an answer not JSON)
+    except (ServingError, ProtocolError, RequestError, ValueError):  # (ValueError: not JSON)
         return None
     return data if data is not None and data.pid == record.pid else None

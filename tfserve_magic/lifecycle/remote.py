@@ -14,7 +14,7 @@ import time
 import urllib.parse
 from collections.abc import Sequence
 
-from tfserve_magic.client import ClientTls, ServingError
+from tfserve_magic.client import ClientTls, RequestError, ServingError
 from tfserve_magic.lifecycle import registry
 from tfserve_magic.lifecycle.describe import describe
 from tfserve_magic.lifecycle.record import ServerRecord
@@ -74,7 +74,7 @@ def connect(url: str, name: str, *, grpc: str | None = None, models: Sequence[st
         description = describe(record, timeout)
     except ServingError as error:
         raise ConnectError(f"cannot connect to {normalised}: {error.message}") from None
-    except (ProtocolError, ValueError) as error:  # not a description, or not JSON at all
+    except (ProtocolError, RequestError, ValueError) as error:  # (ValueError: not JSON)
         raise ConnectError(f"cannot connect to {normalised}: {error}") from None
     served = description.model_names
     if description.pid is None:

@@ -26,7 +26,7 @@ _WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 _KINDS = ("predict_log", "classify_log", "regress_log", "multi_inference_log")
 
 
-class WarmupError(TFServeError, ValueError):
+class WarmupError(TFServeError):
     """No warmup file was written; the message says why."""
 
 
