@@ -15,6 +15,7 @@ from the Jupyter side), and all of them descend from this one root::
     ├── tfserve_magic.lifecycle.refusals.UnknownServer   no server by that name (or for that model)
     ├── tfserve_magic.lifecycle.refusals.AmbiguousName   several would do (or none runs): name one
     ├── tfserve_magic.lifecycle.refusals.NotOurServer    a remote asked to stop, ours to disconnect
+    ├── tfserve_magic.lifecycle.refusals.OwnedElsewhere  another running notebook's, without force
     ├── tfserve_magic.lifecycle.refusals.ConnectError    %tfserve connect could not record a remote
     ├── tfserve_magic.operations.export.ExportError    a version that cannot be written
     ├── tfserve_magic.operations.labels.LabelError     a label move the server would refuse

@@ -92,6 +92,9 @@ def test_records_of_servers_whose_kernel_is_gone_too_are_deleted(isolated_runtim
     registry.write_record(_record("orphan", pid=gone.pid, owner_pid=gone.pid))
     registry.write_record(_record("crashed", pid=gone.pid, owner_pid=alive))  # kernel still here
     registry.write_record(_record("running", pid=alive, owner_pid=gone.pid))  # detached, alive
+    # A connection ends with the kernel that made it (it was kept, "dead remote", before).
     registry.write_record(_record("remote", pid=0, owner_pid=gone.pid, remote=True))
-    assert [r.name for r in registry.read_records()] == ["crashed", "remote", "running"]
+    registry.write_record(_record("connected", pid=0, owner_pid=alive, remote=True))
+    assert [r.name for r in registry.read_records()] == ["connected", "crashed", "running"]
     assert not (isolated_runtime / "servers" / "orphan.json").exists()
+    assert not (isolated_runtime / "servers" / "remote.json").exists()

@@ -43,9 +43,6 @@ def test_start_results_render_as_one_clear_message() -> None:
         "Started server m (pid 4321) at http://127.0.0.1:8501 in 2.3 s, serving m.")
     assert display.render_start(launcher.Reused(handle)) == (
         "Reusing server m (pid 4321) at http://127.0.0.1:8501, serving m.")
-    borrowed = launcher.Reused(launcher.ServerHandle(_record(owner_pid=999)), borrowed=True)
-    assert display.render_start(borrowed).endswith(
-        "It was started by process 999 (another kernel) and stops when that one exits.")
     failed = display.render_start(launcher.Failed("m", "boom", "line 1\nline 2"))
     assert failed == ("Could not start server m: boom\n--- server log (last lines) ---\n"
                       "line 1\nline 2")
@@ -54,13 +51,21 @@ def test_start_results_render_as_one_clear_message() -> None:
                          "models); it was stopped.")
 
 
-def test_server_table_shows_dead_and_detached() -> None:
-    infos = [launcher.ServerInfo(_record("a"), True, 75.0, ("a",)),
-             launcher.ServerInfo(_record("b", detached=True), False, 4000.0, ("b", "c"))]
+def test_server_table_shows_dead_detached_and_whose() -> None:
+    import os
+
+    infos = [launcher.ServerInfo(_record("a", owner_pid=os.getpid(),
+                                         owner_notebook="01_quickstart.ipynb"), True, 75.0, ("a",)),
+             launcher.ServerInfo(_record("b", detached=True), False, 4000.0, ("b", "c")),
+             launcher.ServerInfo(_record("c", owner_pid=999, owner_notebook="02_other.ipynb"),
+                                 True, 5.0, ("c",))]
     table = display.render_servers(infos).splitlines()
-    assert table[0].split() == ["NAME", "PID", "PORT", "GRPC", "MODELS", "UPTIME", "STATE"]
-    assert table[1].split() == ["a", "4321", "8501", "-", "a", "1m15s", "alive"]
+    assert table[0].split() == ["NAME", "PID", "PORT", "GRPC", "MODELS", "UPTIME", "STATE",
+                                "OWNER"]
+    assert table[1].split() == ["a", "4321", "8501", "-", "a", "1m15s", "alive", "this",
+                                "notebook"]
     assert table[2].split() == ["b", "4321", "8501", "-", "b,", "c", "1h06m", "dead", "detached"]
+    assert table[3].split() == ["c", "4321", "8501", "-", "c", "5s", "alive", "02_other.ipynb"]
     assert display.render_servers([]).startswith("No servers.")
 
 

@@ -148,10 +148,13 @@ def test_kernel_shutdown_stops_its_servers(runtime_dir: Path, tmp_path: Path,
         assert "Started server k" in _streams(started, "stdout"), _streams(started, "stderr")
         record = registry.find_record("k")
         assert record is not None and registry.probe(record) is not None
-        # Another process starting the same thing reuses it, and is told whose it is.
-        reused = launcher.launch(launcher.ServerSpec(model_dir=str(half_plus_two), name="k"))
-        assert isinstance(reused, launcher.Reused) and reused.borrowed
-        assert reused.handle.record.pid == record.pid
+        # Another process (notebook) starting the same name gets its own server: the
+        # kernel's stays the kernel's (it was shared, and stopped under the other, before).
+        other = launcher.launch(launcher.ServerSpec(model_dir=str(half_plus_two), name="k"))
+        assert isinstance(other, launcher.Launched), other
+        assert (other.handle.name, other.handle.record.requested_name) == ("k-2", "k")
+        assert other.handle.record.pid != record.pid
+        other.handle.stop()
         # Jupyter's interrupt is SIGINT to the kernel's whole process group; the server runs in
         # its own session, so interrupting a cell does not touch it.
         run_sync(client.km.interrupt_kernel)()

@@ -26,9 +26,10 @@ __all__ = ["batching_file", "check_base_paths", "flag_names", "model_configs",
            "nothing_to_serve", "server_argv", "spec_key"]
 
 
-def model_configs(spec: ServerSpec) -> tuple[list[ModelConfig], str]:
-    """The model list and the config file the server will run from."""
-    name = spec.server_name
+def model_configs(spec: ServerSpec, name: str | None = None) -> tuple[list[ModelConfig], str]:
+    """The model list and the config file the server will run from; ``name``: the server's
+    recorded name, when not the one asked for (another notebook's server has that one)."""
+    name = name or spec.server_name
     if spec.config:
         path = os.path.abspath(os.path.expanduser(spec.config))
         return load_model_config_file(path), path

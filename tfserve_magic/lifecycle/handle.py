@@ -108,14 +108,21 @@ class ServerHandle:
             return None
         return f"{reachable_host(self.record.host)}:{self.record.grpc_port}"
 
+    @property
+    def batching_parameters_file(self) -> str | None:
+        """The BatchingParameters file the server reads (started with batching), else None."""
+        flag = "--batching_parameters_file="
+        return next((a[len(flag):] for a in self.record.argv if a.startswith(flag)), None)
+
     def predict(self, model: str | None, data: Any, **kwargs: Any) -> Prediction:
         return self.client.predict(model or self._only_model(), data, **kwargs)
 
     def status(self, model: str | None = None) -> list[VersionStatus]:
         return self.client.status(model or self._only_model())
 
-    def stop(self) -> None:
-        stop(self.name)
+    def stop(self, *, force: bool = False) -> None:
+        """Stop this server (another live notebook's only with ``force``)."""
+        stop(str(self.record.rest_api_port), force=force)  # its port: this one, by any name
 
     def _only_model(self) -> str:
         if len(self.models) != 1:
@@ -147,8 +154,10 @@ class Launched:
 
 @dataclass(frozen=True)
 class Reused:
+    """A running server started the same way: this kernel's own, or a detached one (shared on
+    purpose); another live notebook's server is never reused (that start gets its own)."""
+
     handle: ServerHandle
-    borrowed: bool = False  # another running process (kernel) owns it: it stops with that one
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,12 @@
 """Finding recorded servers: every one with its liveness, one by name or port, the one that
 serves a model, a server's log. A record counts as alive only when its port answers with its
-pid (``registry.probe``). No TensorFlow import.
+pid (``registry.probe``). A name means this kernel's own server first (the same name in another
+notebook is that notebook's). No TensorFlow import.
 """
 
 from __future__ import annotations
 
+import os
 import time
 
 from tfserve_magic.lifecycle import registry
@@ -29,7 +31,9 @@ def find(name: str | None = None) -> ServerHandle:
     """The live server ``name`` (or the only live one)."""
     live = [i for i in list_servers() if i.alive]
     if name is not None:
-        live = [i for i in live if name in (i.record.name, str(i.record.rest_api_port))]
+        mine = [i for i in live if i.record.owner_pid == os.getpid()
+                and name in (i.record.name, i.record.requested_name)]
+        live = mine or [i for i in live if name in (i.record.name, str(i.record.rest_api_port))]
         if not live:
             raise UnknownServer(f"no running server named {name} (see %tfserve list)")
     elif len(live) != 1:
@@ -51,6 +55,9 @@ def find_serving(model: str, server: str | None = None) -> ServerHandle:
     matches = [i for i in live if model in i.models] or [i for i in live if i.record.name == model]
     if not matches:
         raise UnknownServer(f"no running server serves a model named {model} (see %tfserve list)")
+    mine = [i for i in matches if i.record.owner_pid == os.getpid()]
+    if len(matches) > 1 and len(mine) == 1:
+        return ServerHandle(mine[0].record)  # this notebook's own, beside other notebooks'
     if len(matches) > 1:
         names = ", ".join(f"{i.record.name} ({i.record.url})" for i in matches)
         raise AmbiguousName(f"{len(matches)} running servers serve a model named {model}: {names}. "
@@ -60,7 +67,7 @@ def find_serving(model: str, server: str | None = None) -> ServerHandle:
 
 def logs(name: str, lines: int = 50) -> str:
     """The last ``lines`` lines of the log of the server ``name`` started."""
-    record = registry.find_record(name)
+    record = registry.resolve(name)
     if record is None:
         raise UnknownServer(f"no server named {name}")
     if record.remote:

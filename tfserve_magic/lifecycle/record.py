@@ -41,12 +41,21 @@ class ServerRecord:
     grpc_target: str | None = None  # host:port of its gRPC API, when known
     proxy_allowed: bool = False  # connected from the user's own kernel: Jupyter may proxy it
     tls: dict[str, str] = field(default_factory=dict)  # ClientTls files: ca_file, cert_file...
+    owner_notebook: str = ""  # the notebook whose kernel started it ("" outside Jupyter)
+    requested_name: str = ""  # the name asked for, when another notebook's server had it
 
     @property
     def client_tls(self) -> ClientTls | None:
         """How clients reach a server over TLS (None: plaintext, or the system's authorities
         for an https:// URL)."""
         return ClientTls(**self.tls) if self.tls else None
+
+    @property
+    def owner(self) -> str:
+        """Whose it is, for a person: the notebook, else the process; "detached" when no one's."""
+        if self.detached:
+            return "detached"
+        return self.owner_notebook or (f"process {self.owner_pid}" if self.owner_pid else "")
 
     def public_json(self) -> dict[str, Any]:
         """The record as shown to browsers: without the secret."""

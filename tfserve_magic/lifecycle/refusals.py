@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from tfserve_magic.errors import TFServeError
 
-__all__ = ["AmbiguousName", "ConnectError", "NotOurServer", "UnknownServer"]
+__all__ = ["AmbiguousName", "ConnectError", "NotOurServer", "OwnedElsewhere", "UnknownServer"]
 
 
 class UnknownServer(TFServeError):
@@ -23,6 +23,11 @@ class AmbiguousName(TFServeError):
 class NotOurServer(TFServeError):
     """A remote server asked to do what only ours do (stop, show its log), or one of ours
     asked to do what only remotes do (disconnect), or a name taken by the other kind."""
+
+
+class OwnedElsewhere(TFServeError):
+    """A server that another running notebook (kernel) started, asked to stop without force:
+    stopping it would take that notebook's server away."""
 
 
 class ConnectError(TFServeError):

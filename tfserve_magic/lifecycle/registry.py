@@ -4,7 +4,12 @@ Jupyter server extension.
 One JSON file per server under ``<jupyter runtime dir>/tfserve_magic/servers/`` (override with
 ``TFSERVE_MAGIC_RUNTIME_DIR``), written atomically. A record is evidence, not truth: callers use
 :func:`probe` (process alive *and* the REST port answers with the same pid) before trusting one.
-Must not import TensorFlow, IPython or jupyter_server.
+
+A server belongs to the process (kernel) that started or connected it, and to that kernel's
+notebook (``JPY_SESSION_NAME``, which Jupyter gives each kernel): :func:`resolve` finds a name
+among this process's own servers first, so the same name in two notebooks means each one's own.
+A connected remote is forgotten with its kernel. Must not import TensorFlow, IPython or
+jupyter_server.
 """
 
 from __future__ import annotations
@@ -26,10 +31,13 @@ __all__ = [
     "ServerRecord",
     "check_name",
     "find_record",
+    "owned_elsewhere",
     "probe",
     "read_records",
     "registry_dir",
     "remove_record",
+    "resolve",
+    "this_notebook",
     "write_record",
 ]
 
@@ -90,8 +98,21 @@ def read_records() -> list[ServerRecord]:
 
 
 def _orphaned(record: ServerRecord) -> bool:
-    return (not record.remote and record.owner_pid > 0 and not pid_alive(record.pid)
-            and not pid_alive(record.owner_pid))
+    if record.remote:  # a connection ends with the kernel that made it
+        return record.owner_pid > 0 and not pid_alive(record.owner_pid)
+    return record.owner_pid > 0 and not pid_alive(record.pid) and not pid_alive(record.owner_pid)
+
+
+def this_notebook() -> str:
+    """The notebook of this kernel, as Jupyter names it (relative path); "" elsewhere."""
+    return os.environ.get("JPY_SESSION_NAME", "")
+
+
+def owned_elsewhere(record: ServerRecord) -> bool:
+    """Whether ``record`` belongs to another live process (kernel) than this one: stopping it
+    takes that notebook's server away (a detached server belongs to no one)."""
+    return (not record.detached and record.owner_pid not in (0, os.getpid())
+            and pid_alive(record.owner_pid))
 
 
 def find_record(name_or_port: str | int) -> ServerRecord | None:
@@ -101,6 +122,17 @@ def find_record(name_or_port: str | int) -> ServerRecord | None:
         if record.name == key or str(record.rest_api_port) == key:
             return record
     return None
+
+
+def resolve(name_or_port: str | int) -> ServerRecord | None:
+    """The record ``name_or_port`` means here: this process's own server of that name (or
+    asked for under that name) first, else any record of that name or REST port."""
+    key = str(name_or_port)
+    records = read_records()
+    mine = [r for r in records if r.owner_pid == os.getpid()]
+    for record in [r for r in mine if r.name == key] + [r for r in mine if r.requested_name == key]:
+        return record
+    return next((r for r in records if key in (r.name, str(r.rest_api_port))), None)
 
 
 def probe(record: ServerRecord, timeout: float = 2.0) -> ServerDescription | None:

@@ -3,6 +3,8 @@
 
 A remote record has no process of ours (pid 0): it is alive when it answers
 (:mod:`~tfserve_magic.lifecycle.describe`), ``stop`` refuses it and ``disconnect`` forgets it.
+It belongs to the kernel that connected it and is forgotten when that kernel ends (a restarted
+kernel connects again).
 Real TF Serving has no API listing its models, so the user names them. No TensorFlow, no
 IPython.
 """
@@ -68,6 +70,7 @@ def connect(url: str, name: str, *, grpc: str | None = None, models: Sequence[st
     record = ServerRecord(
         name=name, pid=0, host=host, rest_api_port=port, url=normalised,
         models=tuple(dict.fromkeys(models)), started_at=time.time(), owner_pid=os.getpid(),
+        owner_notebook=registry.this_notebook(),
         remote=True, grpc_target=parse_grpc_target(grpc) if grpc else None,
         proxy_allowed=from_kernel, secret=secret, tls=tls.to_json() if tls else {})
     try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import os
 import secrets
@@ -30,6 +31,7 @@ from tfserve_magic.lifecycle.command import (
 )
 from tfserve_magic.lifecycle.handle import (
     Failed,
+    Launched,
     Reused,
     ServerHandle,
     ServerSpec,
@@ -40,7 +42,6 @@ from tfserve_magic.lifecycle.handle import (
 )
 from tfserve_magic.lifecycle.readiness import await_models
 from tfserve_magic.lifecycle.registry import ServerRecord
-from tfserve_magic.pids import pid_alive
 from tfserve_magic.serving.errors import ConfigError
 from tfserve_magic.serving.models.config import ModelConfig, write_model_config_file
 from tfserve_magic.status import SECRET_ENV, Handshake, ProtocolError
@@ -50,19 +51,37 @@ __all__ = ["launch"]
 
 
 def launch(spec: ServerSpec, timeout: float = 120.0) -> StartResult:
-    """Start (or reuse) the server described by ``spec``."""
-    name = spec.server_name
+    """Start (or reuse) the server described by ``spec``. A name that another notebook's
+    (live kernel's) server has is not taken from it: this one is recorded as ``name-2`` (or the
+    next free), and in this kernel the name means this kernel's own server."""
+    asked = spec.server_name
     try:
-        registry.check_name(name)
-        models, config_path = model_configs(spec)
-        check_base_paths(models)
+        registry.check_name(asked)
     except ConfigError as exc:
-        return Failed(name, str(exc))
-    with _starting(name, time.monotonic() + timeout) as ours:
+        return Failed(asked, str(exc))
+    with _starting(asked, time.monotonic() + timeout) as ours:
         if not ours:
-            return Failed(name, f"another process was still starting {name} after "
-                                f"{timeout:g} s (see %tfserve list)")
-        return _launch(spec, models, config_path, timeout)
+            return Failed(asked, f"another process was still starting {asked} after "
+                                 f"{timeout:g} s (see %tfserve list)")
+        name = _name_here(asked)
+        try:
+            models, config_path = model_configs(spec, name)
+            check_base_paths(models)
+        except (ConfigError, ValueError) as exc:
+            return Failed(asked, str(exc))
+        return _launch(spec, name, models, config_path, timeout)
+
+
+def _name_here(asked: str) -> str:
+    """``asked``, unless a server of another live kernel has it: then this kernel's own
+    ``asked-N`` from an earlier start, or the first free one."""
+    for number in itertools.count(1):
+        name = asked if number == 1 else f"{asked}-{number}"
+        record = registry.find_record(name)
+        if record is None or not registry.owned_elsewhere(record):
+            return name
+        # taken by another notebook: try the next
+    raise AssertionError("unreachable")  # itertools.count never ends
 
 
 @contextlib.contextmanager
@@ -93,9 +112,8 @@ def _starting(name: str, deadline: float) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _launch(spec: ServerSpec, models: list[ModelConfig], config_path: str,
+def _launch(spec: ServerSpec, name: str, models: list[ModelConfig], config_path: str,
             timeout: float) -> StartResult:
-    name = spec.server_name
     existing = registry.find_record(name)
     if existing is not None and existing.remote:
         return Failed(name, f"{name} names the remote server {existing.url} (%tfserve connect); "
@@ -103,10 +121,8 @@ def _launch(spec: ServerSpec, models: list[ModelConfig], config_path: str,
     if existing is not None:
         if registry.probe(existing) is not None:
             same = existing.extra.get("spec") == spec_key(spec, config_path)
-            if same:
-                borrowed = (not existing.detached and existing.owner_pid != os.getpid()
-                            and pid_alive(existing.owner_pid))
-                return Reused(ServerHandle(existing), borrowed)
+            if same:  # ours, detached (shared on purpose), or its kernel is gone
+                return Reused(ServerHandle(existing))
             return Failed(name, f"A server named {name} is already running (pid {existing.pid}, "
                                 f"{existing.url}) with other settings. Stop it first "
                                 f"(%tfserve stop {name}) or choose another --name.")
@@ -130,8 +146,8 @@ def _launch(spec: ServerSpec, models: list[ModelConfig], config_path: str,
                                     close_fds=True, env={**os.environ, SECRET_ENV: secret})
         processes.track(proc)
     try:
-        result = _await_ready(spec, argv, proc, models, config_path, log_path, started, timeout,
-                              secret)
+        result = _await_ready(spec, name, argv, proc, models, config_path, log_path, started,
+                              timeout, secret)
     except BaseException:
         # An interrupted cell (KeyboardInterrupt) or an unexpected error must not leave a
         # half-started server behind: the user never got a handle to stop it.
@@ -142,6 +158,12 @@ def _launch(spec: ServerSpec, models: list[ModelConfig], config_path: str,
     if isinstance(result, (Failed, TimedOut)):
         _remove_start_files(name, before)
         return dataclasses.replace(result, log_file=log_path)
+    if isinstance(result, Launched) and name != spec.server_name:
+        taken = registry.find_record(spec.server_name)
+        whose = f"{taken.owner}'s server" if taken and taken.owner else "another server"
+        note = (f"The name {spec.server_name} belongs to {whose}, so this one is {name}; in "
+                f"this notebook {spec.server_name} means this one.")
+        result = dataclasses.replace(result, notes=(note, *result.notes))
     if spec.spare:  # the next start in this kernel adopts it
         spare.ensure()
     return result
@@ -157,15 +179,15 @@ def _remove_start_files(name: str, before: set[str]) -> None:
                 os.unlink(folder / entry)
 
 
-def _await_ready(spec: ServerSpec, argv: Sequence[str], proc: subprocess.Popen[bytes],
-                 models: Sequence[ModelConfig], config_path: str, log_path: str, started: float,
-                 timeout: float, secret: str) -> StartResult:
+def _await_ready(spec: ServerSpec, name: str, argv: Sequence[str],
+                 proc: subprocess.Popen[bytes], models: Sequence[ModelConfig], config_path: str,
+                 log_path: str, started: float, timeout: float, secret: str) -> StartResult:
     """Handshake, record, then readiness of every model, all within one deadline."""
     deadline = started + timeout
-    announced = _await_handshake(spec.server_name, proc, deadline, log_path, timeout)
+    announced = _await_handshake(name, proc, deadline, log_path, timeout)
     if not isinstance(announced, Handshake):
         return announced
-    record = _record(spec, announced, argv, models, config_path, log_path, secret)
+    record = _record(spec, name, announced, argv, models, config_path, log_path, secret)
     registry.write_record(record)
     if not spec.detach:
         stopping.own(record.name)
@@ -215,17 +237,19 @@ def _await_handshake(name: str, proc: subprocess.Popen[bytes], deadline: float, 
     return handshake
 
 
-def _record(spec: ServerSpec, handshake: Handshake, argv: Sequence[str],
+def _record(spec: ServerSpec, name: str, handshake: Handshake, argv: Sequence[str],
             models: Sequence[ModelConfig], config_path: str, log_path: str,
             secret: str) -> ServerRecord:
-    """What the registry keeps about a server that has announced itself."""
+    """What the registry keeps about a server that has announced itself, and whose it is."""
     host = reachable_host(spec.host)
     return ServerRecord(
-        name=spec.server_name, pid=handshake.pid, host=spec.host,
+        name=name, pid=handshake.pid, host=spec.host,
         rest_api_port=handshake.rest_api_port, grpc_port=handshake.grpc_port,
         url=f"{handshake.rest_scheme}://{host}:{handshake.rest_api_port}",
         models=tuple(m.name for m in models), model_config_file=config_path,
         log_file=log_path, argv=tuple(argv), started_at=time.time(),
         owner_pid=os.getpid(), detached=spec.detach, version=handshake.version,
         secret=secret, tls=spec.tls.to_json() if spec.tls else {},
+        owner_notebook=registry.this_notebook(),
+        requested_name=spec.server_name if name != spec.server_name else "",
         extra={"spec": spec_key(spec, config_path)})

@@ -6,6 +6,7 @@ No I/O and no IPython: the magics print what these functions return.
 from __future__ import annotations
 
 import html
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -57,12 +58,8 @@ def render_start(result: StartResult) -> str:
         return "\n".join((started, *result.notes))
     if isinstance(result, Reused):
         h = result.handle
-        text = (f"Reusing server {h.name} (pid {h.record.pid}) at {h.url}, "
+        return (f"Reusing server {h.name} (pid {h.record.pid}) at {h.url}, "
                 f"serving {', '.join(h.models)}.")
-        if result.borrowed:
-            text += (f" It was started by process {h.record.owner_pid} (another kernel) and "
-                     "stops when that one exits.")
-        return text
     if isinstance(result, Failed):
         text = f"Could not start server {result.name}: {result.message}"
     else:
@@ -89,13 +86,21 @@ def _grpc(record: ServerRecord) -> str:
     return record.grpc_target or str(record.grpc_port or "-")  # a remote's is host:port
 
 
+def _owner(record: ServerRecord) -> str:
+    """Whose a server is, seen from this kernel."""
+    if record.owner_pid == os.getpid() and not record.detached:
+        return "this notebook" if record.owner_notebook else "this kernel"
+    return record.owner or "-"
+
+
 def render_servers(infos: Sequence[ServerInfo]) -> str:
     if not infos:
         return "No servers. Start one with %tfserve start MODEL_DIR."
     rows = [(i.record.name, "-" if i.record.remote else str(i.record.pid),
              str(i.record.rest_api_port), _grpc(i.record), ", ".join(i.models),
-             _duration(i.uptime), "alive" if i.alive else "dead", _kind(i.record)) for i in infos]
-    return _table(("NAME", "PID", "PORT", "GRPC", "MODELS", "UPTIME", "STATE", ""), rows)
+             _duration(i.uptime), "alive" if i.alive else "dead", _owner(i.record),
+             "" if i.record.detached else _kind(i.record)) for i in infos]
+    return _table(("NAME", "PID", "PORT", "GRPC", "MODELS", "UPTIME", "STATE", "OWNER", ""), rows)
 
 
 def render_spare(warm: SpareInfo) -> str:

@@ -86,7 +86,10 @@ def _build_parser() -> _Parser:
 
     stop = command("stop", help="stop a server (or --all)")
     stop.add_argument("name", nargs="?")
-    stop.add_argument("--all", action="store_true", help="stop every server you started")
+    stop.add_argument("--all", action="store_true",
+                      help="stop every server, except other running notebooks' (see --force)")
+    stop.add_argument("--force", action="store_true",
+                      help="also stop a server another running notebook started")
 
     command("list", help="every server you started, from any kernel")
 
@@ -264,8 +267,14 @@ class TFServeMagics(Magics):
             self._show_urls(result.handle, grpc=False)  # the start line named it
 
     def _cmd_stop(self, args: argparse.Namespace, extra: Sequence[str]) -> None:
-        stopped = launcher.stop(args.name, all=args.all)
+        stopped = launcher.stop(args.name, all=args.all, force=args.force)
         print("Stopped " + (", ".join(stopped) if stopped else "nothing (no servers)") + ".")
+        if args.all and not args.force:
+            kept = [i.record for i in launcher.list_servers()
+                    if not i.record.remote and i.record.name not in stopped]
+            if kept:
+                print("Kept " + ", ".join(f"{r.name} ({r.owner}'s)" for r in kept)
+                      + ": other notebooks' servers stop with --force.")
 
     def _cmd_list(self, args: argparse.Namespace, extra: Sequence[str]) -> None:
         print(display.render_servers(launcher.list_servers()))
