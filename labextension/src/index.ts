@@ -5,12 +5,15 @@
  * extension (tfserve/api/servers); this file only renders them.
  */
 import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 import { LabIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
-import { absoluteUrl, Detail, followedDetail, ModelView, ServerInfo, urlParts } from './view';
+import {
+  absoluteUrl, Detail, followedDetail, ModelView, ServerInfo, serverFacts, stopQuestion, urlParts
+} from './view';
 
 const REFRESH_MS = 2000;
 const LOG_LINES = 200;
@@ -114,13 +117,14 @@ class ServedModelsPanel extends Widget {
       head.append(
         el('span', server.alive ? 'tfserve-alive' : 'tfserve-dead', server.alive ? 'alive' : 'not answering'),
         this.button('Log', 'tfserve-log-button', () => this.showDetail({ kind: 'log', server: server.name })),
-        this.button('Stop', 'tfserve-stop', () => this.act(`servers/${server.name}/stop`, 'POST'))
+        server.remote
+          ? this.button('Disconnect', 'tfserve-disconnect',
+                        () => this.act(`servers/${encodeURIComponent(server.name)}/disconnect`, 'POST'))
+          : this.button('Stop', 'tfserve-stop', () => void this.stop(server))
       );
       // Each fact stays on one line; the line may wrap between facts.
       const facts = el('div', 'tfserve-facts');
-      const items = [server.remote ? 'remote' : `pid ${server.pid}`, `port ${server.rest_api_port}`];
-      if (server.grpc_port) items.push(`gRPC ${server.grpc_port}`);
-      items.forEach((item, i) => facts.append(...(i ? [' · '] : []), el('span', '', item)));
+      serverFacts(server).forEach((item, i) => facts.append(...(i ? [' · '] : []), el('span', '', item)));
       box.append(name, head, facts, this.urlLink(absoluteUrl(window.location.origin, server.proxy_url)));
       for (const model of server.model_views) {
         box.append(...this.modelView(server, model));
@@ -173,6 +177,18 @@ class ServedModelsPanel extends Widget {
     return button;
   }
 
+  /** Stop asks first, naming whose server it is; only a confirmed stop is sent (forced). */
+  private async stop(server: ServerInfo): Promise<void> {
+    const answer = await showDialog({
+      title: `Stop ${server.name}?`,
+      body: stopQuestion(server),
+      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Stop' })]
+    });
+    if (answer.button.accept) {
+      await this.act(`servers/${encodeURIComponent(server.name)}/stop?force=1`, 'POST');
+    }
+  }
+
   private async act(path: string, method: string): Promise<void> {
     this.error.textContent = '';
     try {
@@ -205,8 +221,9 @@ class ServedModelsPanel extends Widget {
     this.detailTitle.textContent = `Log of ${detail.server}`;
     this.detailNote.textContent = '';
     try {
-      const { lines } = await api(`servers/${encodeURIComponent(detail.server)}/log?n=${LOG_LINES}`);
+      const { lines, note } = await api(`servers/${encodeURIComponent(detail.server)}/log?n=${LOG_LINES}`);
       if (this.detail !== detail) return; // another choice was made meanwhile
+      this.detailNote.textContent = note ?? '';
       const atEnd = this.detailText.scrollTop + this.detailText.clientHeight >= this.detailText.scrollHeight - 4;
       this.detailText.textContent = (lines as string[]).join('\n');
       if (atEnd) this.detailText.scrollTop = this.detailText.scrollHeight;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { absoluteUrl, followedDetail, ServerInfo, urlParts } from './view';
+import { absoluteUrl, followedDetail, ServerInfo, serverFacts, stopQuestion, urlParts } from './view';
 
 const server = (name: string, models: string[] = []): ServerInfo => ({
   name,
@@ -39,4 +39,14 @@ test('a curl command is dropped when its model goes', () => {
   const curl = { kind: 'curl' as const, server: 'a', model: 'm' };
   assert.deepEqual(followedDetail(curl, [server('a', ['m'])]), curl);
   assert.equal(followedDetail(curl, [server('a', ['n'])]), null);
+});
+
+test('a server says whose it is, and Stop asks naming who loses it', () => {
+  const owned = { ...server('digits'), owner: '01_quickstart.ipynb', grpc_port: 3 };
+  assert.deepEqual(serverFacts(owned), ['pid 1', 'port 2', 'gRPC 3', 'from 01_quickstart.ipynb']);
+  assert.match(stopQuestion(owned), /^digits belongs to 01_quickstart\.ipynb: that notebook loses/);
+  const detached = { ...server('shared'), owner: 'detached' };
+  assert.deepEqual(serverFacts(detached), ['pid 1', 'port 2', 'detached']);
+  assert.match(stopQuestion(detached), /^shared stops serving at once/);
+  assert.deepEqual(serverFacts({ ...server('prod'), remote: true }), ['remote', 'port 2']);
 });

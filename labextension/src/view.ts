@@ -25,7 +25,8 @@ export interface ModelView {
 export interface ServerInfo {
   name: string;
   pid: number;
-  remote?: boolean; // connected with %tfserve connect: not ours to stop
+  remote?: boolean; // connected with %tfserve connect: not ours to stop, only to disconnect
+  owner?: string; // whose it is: the notebook that started (or connected) it, or "detached"
   rest_api_port: number;
   grpc_port: number | null;
   alive: boolean;
@@ -35,6 +36,23 @@ export interface ServerInfo {
 
 /** What the detail area under the list shows: a server's log, or a model's curl command. */
 export type Detail = { kind: 'log'; server: string } | { kind: 'curl'; server: string; model: string };
+
+/** The facts under a server's name, each kept on one line. */
+export function serverFacts(server: ServerInfo): string[] {
+  const facts = [server.remote ? 'remote' : `pid ${server.pid}`, `port ${server.rest_api_port}`];
+  if (server.grpc_port) facts.push(`gRPC ${server.grpc_port}`);
+  if (server.owner) facts.push(server.owner === 'detached' ? 'detached' : `from ${server.owner}`);
+  return facts;
+}
+
+/** What the panel asks before it stops a server: who loses it. */
+export function stopQuestion(server: ServerInfo): string {
+  if (server.owner && server.owner !== 'detached') {
+    return `${server.name} belongs to ${server.owner}: that notebook loses its server, and ` +
+      'requests to it fail until it starts one again.';
+  }
+  return `${server.name} stops serving at once; requests to it fail until it is started again.`;
+}
 
 /** The absolute proxy URL a user can copy. */
 export function absoluteUrl(origin: string, proxyUrl: string): string {

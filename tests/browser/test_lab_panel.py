@@ -1,11 +1,12 @@
 """The "Served models" side panel in a real JupyterLab under headless Chromium, at its default
 width: it lists served models, shows a new version appearing, lays everything out without
 clipping or breaking a word, copies a curl command that works (with the token in the clipboard,
-not on the screen), its log view follows the chosen server and clears when the server goes, and
-it stops servers."""
+not on the screen), its log view follows the chosen server and clears when the server goes, it
+says whose each server is, and it stops a server after asking."""
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
@@ -66,7 +67,7 @@ def test_panel_lists_lays_out_follows_and_stops(tmp_path, monkeypatch, plus_vers
     shutil.copytree(plus_version_builds / "1", base / "1")
     shutil.copytree(plus_version_builds / "1", other / "1")
     handle = _start(base, "panelled")
-    second = _start(other, "second")
+    second = launcher.start(str(other), name="second")  # this process's: the panel says whose
     try:
         with jupyter_lab(tmp_path, {"TFSERVE_MAGIC_RUNTIME_DIR": str(runtime)}) as lab, \
                 chromium_page(tmp_path) as page:
@@ -82,6 +83,9 @@ def test_panel_lists_lays_out_follows_and_stops(tmp_path, monkeypatch, plus_vers
             server.wait_for(timeout=60_000)
             page.locator(f'{PANEL} .tfserve-server[data-server="second"]').wait_for(timeout=60_000)
             assert "alive" in server.inner_text()
+            facts = page.locator(f'{PANEL} .tfserve-server[data-server="second"] .tfserve-facts')
+            assert facts.inner_text().endswith(f" · from process {os.getpid()}"), facts.inner_text()
+            assert server.locator(".tfserve-facts").inner_text().endswith(" · detached")
             url = f"{lab.url}tfserve/panelled/"
             assert server.locator("a.tfserve-url").get_attribute("href") == url
             assert server.locator("a.tfserve-url").inner_text().replace("\n", "") == url
@@ -142,7 +146,18 @@ def test_panel_lists_lays_out_follows_and_stops(tmp_path, monkeypatch, plus_vers
 
             server.locator("button.tfserve-log-button").click()
             log.wait_for(timeout=10_000)
+            # Stop asks first, saying what stopping does; Cancel leaves it serving.
             server.locator("button.tfserve-stop").click()
+            dialog = page.locator(".jp-Dialog")
+            dialog.wait_for(timeout=10_000)
+            assert "Stop panelled?" in dialog.inner_text()
+            assert "panelled stops serving at once" in dialog.inner_text(), dialog.inner_text()
+            page.screenshot(path=str(tmp_path / "panel-stop-asks.png"))
+            dialog.locator(".jp-Dialog-button", has_text="Cancel").click()
+            dialog.wait_for(state="detached", timeout=10_000)
+            assert server.count() == 1 and pid_alive(handle.record.pid)
+            server.locator("button.tfserve-stop").click()
+            page.locator(".jp-Dialog .jp-Dialog-button.jp-mod-accept", has_text="Stop").click()
             server.wait_for(state="detached", timeout=60_000)
             page.locator(f"{PANEL} .tfserve-empty").wait_for(timeout=30_000)
             page.locator(f"{PANEL} .tfserve-detail").wait_for(state="hidden", timeout=10_000)

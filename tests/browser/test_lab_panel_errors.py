@@ -1,9 +1,11 @@
-"""The "Served models" panel shows what the Jupyter server extension's API refused, in words a
-person can act on: Stop on a connected remote server (not ours to stop) answers 409, and the
-panel says so (until the next action) and keeps listing the server, which is still serving."""
+"""A connected remote server in the "Served models" panel: the panel says what it is (remote,
+whose connection), offers Disconnect instead of a Stop that could only be refused, its Log says
+where the log is instead of showing nothing, and Disconnect forgets it here while it keeps
+serving there."""
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
@@ -17,7 +19,8 @@ pytestmark = pytest.mark.browser
 PANEL = "#tfserve-magic-panel"
 
 
-def test_panel_shows_a_refused_stop(tmp_path, monkeypatch, plus_version_builds) -> None:
+def test_panel_disconnects_a_remote_and_says_what_it_is(tmp_path, monkeypatch,
+                                                         plus_version_builds) -> None:
     runtime = tmp_path / "tfserve-runtime"
     monkeypatch.setenv("TFSERVE_MAGIC_RUNTIME_DIR", str(runtime))
     base = tmp_path / "plus"
@@ -35,23 +38,21 @@ def test_panel_shows_a_refused_stop(tmp_path, monkeypatch, plus_version_builds) 
             tab.click()
             server = page.locator(f'{PANEL} .tfserve-server[data-server="faraway"]')
             server.wait_for(timeout=60_000)
+            facts = server.locator(".tfserve-facts").inner_text()
+            assert facts.startswith("remote") and facts.endswith(f"from process {os.getpid()}")
+            assert server.locator("button.tfserve-stop").count() == 0
+            server.locator("button.tfserve-log-button").click()
+            note = page.locator(f"{PANEL} .tfserve-detail-note", has_text="remote server")
+            note.wait_for(timeout=30_000)
+            assert note.inner_text() == (
+                f"faraway is a remote server at {elsewhere.url}, connected from process "
+                f"{os.getpid()} with %tfserve connect. Its log is on the machine where it runs; "
+                "Disconnect forgets it here and leaves it serving there."), note.inner_text()
+            page.locator(PANEL).screenshot(path=str(tmp_path / "panel-remote.png"))
+            server.locator("button.tfserve-disconnect").click()
+            server.wait_for(state="detached", timeout=30_000)
             assert page.locator(f"{PANEL} .tfserve-error").inner_text() == ""
-            assert server.locator(".tfserve-facts").inner_text().startswith("remote")
-            server.locator("button.tfserve-stop").click()
-            error = page.locator(f"{PANEL} .tfserve-error", has_text="faraway")
-            error.wait_for(timeout=30_000)
-            page.locator(PANEL).screenshot(path=str(tmp_path / "panel-error.png"))
-            assert "it is not ours to stop" in error.inner_text(), error.inner_text()
-            # Refused, not done: still listed, still serving; the message outlives the panel's
-            # next refreshes (it polls every 2 s) until the person acts again. A refresh that
-            # lists the servers draws the list anew: twice a new server box replaces the one
-            # before it (the first may be the Stop's own refresh, the second is the timer's).
-            for _ in range(2):
-                before = server.element_handle()
-                page.wait_for_function("box => !box.isConnected", arg=before, timeout=60_000)
-                server.wait_for(timeout=60_000)
-                assert "it is not ours to stop" in error.inner_text()
-            assert server.count() == 1
+            assert registry.find_record("faraway") is None
             answer = elsewhere.post("/v1/models/plus:predict", {"instances": [0.0]})
             assert (answer.status, answer.json()) == (200, {"predictions": [1.0]})
     finally:

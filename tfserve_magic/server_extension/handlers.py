@@ -24,7 +24,7 @@ from tornado.simple_httpclient import HTTPTimeoutError
 from tfserve_magic.client import Client, ServingError
 from tfserve_magic.files import tail_lines
 from tfserve_magic.lifecycle import registry
-from tfserve_magic.lifecycle.refusals import NotOurServer, UnknownServer
+from tfserve_magic.lifecycle.refusals import NotOurServer, OwnedElsewhere, UnknownServer
 from tfserve_magic.pids import pid_alive
 from tfserve_magic.server_extension.examples import curl_predict
 from tfserve_magic.server_extension.panel import server_view
@@ -123,7 +123,8 @@ def _metadata(record: registry.ServerRecord, model: str) -> dict[str, Any] | Non
 
 
 class StopHandler(_Base):
-    """POST tfserve/api/servers/<server>/stop."""
+    """POST tfserve/api/servers/<server>/stop[?force=1]: a server another notebook's kernel
+    owns stops only with force (the panel asks the person first)."""
 
     @tornado.web.authenticated
     async def post(self, server: str) -> None:
@@ -132,13 +133,33 @@ class StopHandler(_Base):
             return
         from tfserve_magic.lifecycle.launcher import stop
 
+        force = self.get_query_argument("force", "") in ("1", "true")
         try:
-            stopped = await self.in_thread(lambda: stop(record.name))
+            stopped = await self.in_thread(lambda: stop(record.name, force=force))
         except UnknownServer as gone:  # stopped by someone else since it was looked up
             return _json_error(self, 404, str(gone))
-        except NotOurServer as refused:  # a remote server: not ours to stop
+        except (NotOurServer, OwnedElsewhere) as refused:  # remote, or a notebook's unforced
             return _json_error(self, 409, str(refused))
         self.finish({"stopped": stopped})
+
+
+class DisconnectHandler(_Base):
+    """POST tfserve/api/servers/<server>/disconnect: forget a connected remote server."""
+
+    @tornado.web.authenticated
+    async def post(self, server: str) -> None:
+        record = self.record_or_404(server)
+        if record is None:
+            return
+        from tfserve_magic.lifecycle.remote import disconnect
+
+        try:
+            url = await self.in_thread(lambda: disconnect(record.name))
+        except UnknownServer as gone:  # disconnected by someone else since it was looked up
+            return _json_error(self, 404, str(gone))
+        except NotOurServer as refused:  # started here: stop it instead
+            return _json_error(self, 409, str(refused))
+        self.finish({"disconnected": record.name, "url": url})
 
 
 class LogHandler(_Base):
@@ -154,6 +175,13 @@ class LogHandler(_Base):
         except ValueError:
             return _json_error(self, 400, "n must be a whole number")
 
+        if record.remote:  # nothing of it runs here: say what it is instead of an empty log
+            owner = f", connected from {record.owner}" if record.owner else ""
+            self.finish({"name": record.name, "lines": [], "note": (
+                f"{record.name} is a remote server at {record.url}{owner} with %tfserve connect. "
+                "Its log is on the machine where it runs; Disconnect forgets it here and leaves "
+                "it serving there.")})
+            return
         lines = await self.in_thread(lambda: tail_lines(record.log_file, count))
         self.finish({"name": record.name, "lines": lines})
 
@@ -274,6 +302,7 @@ def setup_handlers(web_app: Any, config: TFServeProxy) -> None:
     web_app.add_handlers(".*$", [
         (route("api", "servers"), ServersHandler),
         (route("api", "servers", _SERVER, "stop"), StopHandler),
+        (route("api", "servers", _SERVER, "disconnect"), DisconnectHandler),
         (route("api", "servers", _SERVER, "log"), LogHandler),
         (route(_SERVER, rf"(?P<path>(?:v1/.*|{re.escape(DEFAULT_PROMETHEUS_PATH[1:])}))"), ProxyHandler),
         (route(_SERVER) + "/", PageHandler),

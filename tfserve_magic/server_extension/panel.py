@@ -44,5 +44,6 @@ def server_view(record: ServerRecord, status: ServerDescription | None, proxy_ur
             "curl": None if command is None else {"command": command,
                                                   "shown": shown_curl(command, token)},
         })
-    return {**record.public_json(), "alive": status is not None, "proxy_url": proxy_url,
+    return {**record.public_json(), "owner": record.owner, "alive": status is not None,
+            "proxy_url": proxy_url,
             "status": None if status is None else status.to_json(), "model_views": models}
