@@ -45,17 +45,19 @@ def test_the_page_directly_and_through_the_proxy(tmp_path, monkeypatch,
             # dtypes read as in %tfserve signatures and the dashboard (numpy's names)
             assert "x: float32 [None]" in page.inner_text(".signatures")
             answer = _predict_from_the_form(page, '{"instances": [1.0, 5.0]}')
-            assert answer == '{"predictions":[3,7]}', answer  # y = x + 2 (version 2)
-            # The version chosen in the select is the one the request names.
-            page.select_option("#target", "versions/2")
+            assert answer == '{\n  "predictions": [3, 7]\n}', answer  # y = x + 2 (version 2)
+            # What the person typed stays when they choose a version, and is what is sent to
+            # the version chosen in the select.
             page.fill("#body", '{"instances": [10.0]}')
+            page.select_option("#target", "versions/2")
+            assert page.input_value("#body") == '{"instances": [10.0]}'
             with page.expect_response(lambda r: r.request.method == "POST") as sent:
                 page.click("#send")
             assert sent.value.url == f"{handle.url}/v1/models/paged/versions/2:predict"
             assert sent.value.status == 200
             page.wait_for_function(
-                "() => document.querySelector('#answer').textContent === '{\"predictions\":[12]}'",
-                timeout=60_000)
+                "() => document.querySelector('#answer').textContent === "
+                "'{\\n  \"predictions\": [12]\\n}'", timeout=60_000)
             page.screenshot(path=str(tmp_path / "direct.png"), full_page=True)
 
             # Through Jupyter: log in once (as the token link does), then the printed link.
@@ -67,7 +69,7 @@ def test_the_page_directly_and_through_the_proxy(tmp_path, monkeypatch,
             assert page.inner_text("#base") == f"{lab.url}tfserve/paged/"
             assert rows.count() == 1
             answer = _predict_from_the_form(page, '{"instances": [[0.5], [1.5]]}')
-            assert answer == '{"predictions":[[2.5],[3.5]]}', answer
+            assert answer == '{\n  "predictions": [\n    [2.5],\n    [3.5]\n  ]\n}', answer
             page.screenshot(path=str(tmp_path / "proxied.png"), full_page=True)
             assert not errors, errors
     finally:

@@ -137,13 +137,48 @@
     fillBody();
   }
 
+  // The body a person typed is theirs: a change of model, version or signature never replaces
+  // it (a new signature only updates its "signature_name"). Until they type, an example fits.
+  let typed = false;
+
+  function withSignature(body) {
+    const name = $("signature").value;
+    if (name && name !== "serving_default") body.signature_name = name;
+    else delete body.signature_name;
+    return body;
+  }
+
   function fillBody() {
-    const sig = signaturesOf($("model").value)[$("signature").value];
-    const body = sig ? example(sig) : { instances: [] };
-    if ($("signature").value && $("signature").value !== "serving_default") {
-      body.signature_name = $("signature").value;
+    if (typed) {
+      let body;
+      try { body = JSON.parse($("body").value); } catch (e) { return; }  // not JSON: untouched
+      if (body && typeof body === "object" && !Array.isArray(body)) {
+        const before = JSON.stringify(body);
+        if (JSON.stringify(withSignature(body)) !== before) $("body").value = pretty(body);
+      }
+      return;
     }
-    $("body").value = JSON.stringify(body);
+    const sig = signaturesOf($("model").value)[$("signature").value];
+    $("body").value = JSON.stringify(withSignature(sig ? example(sig) : { instances: [] }));
+  }
+
+  // JSON laid out for reading: objects one key a line, arrays of numbers or text on one line.
+  function pretty(value, indent) {
+    indent = indent || "";
+    const inner = indent + "  ";
+    if (Array.isArray(value)) {
+      if (value.every((v) => v === null || typeof v !== "object")) {
+        return "[" + value.map((v) => JSON.stringify(v)).join(", ") + "]";
+      }
+      return "[\n" + value.map((v) => inner + pretty(v, inner)).join(",\n") + "\n" + indent + "]";
+    }
+    if (value && typeof value === "object") {
+      const entries = Object.entries(value);
+      if (!entries.length) return "{}";
+      return "{\n" + entries.map(([k, v]) => inner + JSON.stringify(k) + ": " + pretty(v, inner))
+        .join(",\n") + "\n" + indent + "}";
+    }
+    return JSON.stringify(value);
   }
 
   async function predict(event) {
@@ -161,8 +196,8 @@
     $("took").textContent = "HTTP " + result.status + " in " +
       Math.round(performance.now() - started) + " ms";
     $("answer").className = result.ok ? "ok" : "failed";
-    $("answer").textContent = result.ok ? JSON.stringify(result.body)
-      : (result.body.error || JSON.stringify(result.body));
+    $("answer").textContent = result.ok ? pretty(result.body)
+      : (result.body.error || pretty(result.body));
   }
 
   async function main() {
@@ -180,6 +215,7 @@
     fillTargets();
     $("model").addEventListener("change", fillTargets);
     $("signature").addEventListener("change", fillBody);
+    $("body").addEventListener("input", () => { typed = true; });
     $("predict-form").addEventListener("submit", predict);
     document.body.setAttribute("data-ready", "true");
   }
