@@ -81,6 +81,7 @@ def test_what_the_teaching_notebooks_do_through_public_names_only(
     started = tfserve_magic.start(str(base), name="lesson")  # names the model too
     server = tfserve_magic.find("lesson")
     assert (server.name, server.url) == (started.name, started.url)
+    assert server.batching_parameters_file is None  # started without batching
     shutil.copytree(plus_version_builds / "2", base / "2")
     shutil.copytree(plus_version_builds / "3", base / "3")
     client = server.client

@@ -45,7 +45,8 @@ class Lab:
 
 
 @contextmanager
-def jupyter_lab(tmp: Path, env_extra: dict[str, str] | None = None) -> Iterator[Lab]:
+def jupyter_lab(tmp: Path, env_extra: dict[str, str] | None = None,
+                base_url: str = "/jp/") -> Iterator[Lab]:
     root, runtime, settings = tmp / "root", tmp / "jupyter-runtime", tmp / "settings"
     for path in (root, runtime, settings / "@jupyterlab" / "apputils-extension"):
         path.mkdir(parents=True, exist_ok=True)
@@ -68,7 +69,7 @@ def jupyter_lab(tmp: Path, env_extra: dict[str, str] | None = None) -> Iterator[
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--port=0",
-             "--ip=127.0.0.1", "--ServerApp.base_url=/jp/", f"--IdentityProvider.token={token}",
+             "--ip=127.0.0.1", f"--ServerApp.base_url={base_url}", f"--IdentityProvider.token={token}",
              f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
              "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
             stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -78,7 +79,10 @@ def jupyter_lab(tmp: Path, env_extra: dict[str, str] | None = None) -> Iterator[
         def announced() -> dict | None:
             if proc.poll() is not None:
                 raise RuntimeError(f"JupyterLab exited:\n{log.read_text()[-3000:]}")
-            return json.loads(info_file.read_text()) if info_file.exists() else None
+            try:
+                return json.loads(info_file.read_text())
+            except (FileNotFoundError, ValueError):
+                return None  # not written yet, or being written (read empty once, under load)
 
         info = wait_for(announced, 120, what="JupyterLab's runtime file")
         lab = Lab(info["url"], token, root, proc, log)

@@ -9,6 +9,7 @@ import threading
 import urllib.request
 from pathlib import Path
 
+import tfserve_magic
 from tfserve_magic.lifecycle import registry
 from tfserve_magic.serving.batching.parameters import BatchingConfig, parse_batching_text
 
@@ -35,6 +36,8 @@ def test_start_with_batching_writes_the_readme_defaults_serves_batched_and_keeps
             max_batch_size=32, batch_timeout_micros=0, max_enqueued_batches=64,
             num_batch_threads=1)
         assert f"--batching_parameters_file={params}" in " ".join(record.argv or [])
+        # What 04_batching.ipynb reads, through the public handle.
+        assert tfserve_magic.find("half_plus_two").batching_parameters_file == str(params)
 
         results: list[object] = []
         url = f"{record.url}/v1/models/half_plus_two:predict"
