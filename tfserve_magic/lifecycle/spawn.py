@@ -73,12 +73,14 @@ def launch(spec: ServerSpec, timeout: float = 120.0) -> StartResult:
 
 
 def _name_here(asked: str) -> str:
-    """``asked``, unless a server of another live kernel has it: then this kernel's own
-    ``asked-N`` from an earlier start, or the first free one."""
+    """``asked``, unless a running server of another live kernel has it: then this kernel's
+    own ``asked-N`` from an earlier start, or the first free one. (A dead server's name is
+    free: its record is replaced.)"""
     for number in itertools.count(1):
         name = asked if number == 1 else f"{asked}-{number}"
         record = registry.find_record(name)
-        if record is None or not registry.owned_elsewhere(record):
+        if record is None or not registry.owned_elsewhere(record) or \
+                registry.probe(record) is None:
             return name
         # taken by another notebook: try the next
     raise AssertionError("unreachable")  # itertools.count never ends
