@@ -49,7 +49,7 @@ def test_typescript_unit_tests() -> None:
     result = subprocess.run([npm, "test"], cwd=LABEXTENSION, capture_output=True, text=True,
                             timeout=300, check=False)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "# pass 4" in result.stdout and "# fail 0" in result.stdout
+    assert "# pass 5" in result.stdout and "# fail 0" in result.stdout
 
 
 def test_the_lab_extension_carries_the_package_version() -> None:
