@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import itertools
 import json
 import os
 import secrets
@@ -76,14 +75,14 @@ def _name_here(asked: str) -> str:
     """``asked``, unless a running server of another live kernel has it: then this kernel's
     own ``asked-N`` from an earlier start, or the first free one. (A dead server's name is
     free: its record is replaced.)"""
-    for number in itertools.count(1):
-        name = asked if number == 1 else f"{asked}-{number}"
+    name, number = asked, 1
+    while True:
         record = registry.find_record(name)
         if record is None or not registry.owned_elsewhere(record) or \
                 registry.probe(record) is None:
             return name
-        # taken by another notebook: try the next
-    raise AssertionError("unreachable")  # itertools.count never ends
+        number += 1  # taken by another notebook: try the next
+        name = f"{asked}-{number}"
 
 
 @contextlib.contextmanager
