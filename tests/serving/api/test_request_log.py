@@ -223,3 +223,29 @@ def test_captured_traffic_warms_the_next_version(tmp_path, plus_version_builds) 
         warmup_from_log(str(logs / "nothing"), base / "1")
     with pytest.raises(WarmupError, match="is not a SavedModel version folder"):
         warmup_from_log(str(logs / "c"), tmp_path)
+
+
+def test_files_rotate_and_only_the_newest_are_kept(tmp_path, half_plus_two) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    config, _ = write_server_config(tmp_path, {"h": (half_plus_two, _logging(logs / "r", 1.0))})
+    server = start_server(f"--model_config_file={config}", "--request_log_file_bytes=2000",
+                          "--request_log_max_files=3", log_dir=tmp_path)
+    try:
+        server.wait_state("h", 1)
+        for value in range(60):
+            assert server.post("/v1/models/h:predict", {"instances": [float(value)]}).status \
+                == 200
+        wait_for(lambda: any(entry.predict_log.request.inputs["x"].float_val == [59.0]
+                             for entry in _records(logs / "r")), 60, what="the last record")
+        files = log_files(str(logs / "r"))
+        assert len(files) == 3  # rotated many times, the oldest deleted
+        assert [path.rsplit(".", 2)[-2] for path in files] == sorted(
+            path.rsplit(".", 2)[-2] for path in files)
+        record = 2000 // 10  # a record is well under this: a file stops one record past 2000
+        assert all(Path(path).stat().st_size < 2000 + record for path in files)
+        kept = [entry.predict_log.request.inputs["x"].float_val[0]
+                for entry in _records(logs / "r")]
+        assert kept == sorted(kept) and kept[-1] == 59.0 and kept[0] > 0.0
+    finally:
+        server.stop()
