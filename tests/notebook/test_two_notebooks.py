@@ -61,7 +61,9 @@ def test_same_name_in_two_notebooks_and_stopping_anothers(tmp_path: Path,
     first, second = tmp_path / "a" / "digits", tmp_path / "b" / "digits"
     shutil.copytree(plus_version_builds / "1", first / "1")   # y = x + 1
     shutil.copytree(plus_version_builds / "2", second / "2")  # y = x + 2
-    with _notebook_kernel("01_quickstart.ipynb", runtime) as a, \
+    # Jupyter Server 2 names the notebook by its absolute path; it is shown as the person
+    # knows it, relative to the folder the kernel runs in.
+    with _notebook_kernel(str(Path.cwd() / "01_quickstart.ipynb"), runtime) as a, \
             _notebook_kernel("lessons/02_mine.ipynb", runtime) as b:
         out, err = _run(a, f"%tfserve start {first}")
         assert out.startswith("Started server digits "), (out, err)

@@ -104,8 +104,13 @@ def _orphaned(record: ServerRecord) -> bool:
 
 
 def this_notebook() -> str:
-    """The notebook of this kernel, as Jupyter names it (relative path); "" elsewhere."""
-    return os.environ.get("JPY_SESSION_NAME", "")
+    """The notebook of this kernel ("" elsewhere), as a person names it: Jupyter gives its
+    path, absolute in recent versions, and the kernel runs in the notebook's folder."""
+    path = os.environ.get("JPY_SESSION_NAME", "")
+    if os.path.isabs(path):
+        relative = os.path.relpath(path, os.getcwd())
+        return relative if not relative.startswith("..") else os.path.basename(path)
+    return path
 
 
 def owned_elsewhere(record: ServerRecord) -> bool:
