@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from tfserve_magic.serving.errors import ConfigError
 from tfserve_magic.serving.options import ServerOptions
 from tfserve_magic.serving.process.flags import parse_channel_arguments
+from tfserve_magic.serving.process.grpc_health import HealthService, ServingStatus
 from tfserve_magic.serving.process.tls import TlsSettings, grpc_credentials
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ class GrpcListener:
     port: int
     socket_path: str
     executor: ThreadPoolExecutor
-    health: health.aio.HealthServicer | None
+    health: HealthService | None
     tls: TlsSettings | None = None
     threads: int = 0  # the executor's size, as logged
     stopped: bool = False
@@ -60,7 +60,7 @@ class GrpcListener:
         await self.server.start()
         if self.health is not None:
             for name in _HEALTH_SERVICES:
-                await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+                self.health.set(name, ServingStatus.SERVING)
         where = f"{_address(self.host, self.port)}" + (
             f" and unix:{self.socket_path}" if self.socket_path else "")
         security = "plaintext" if self.tls is None else (
@@ -74,7 +74,7 @@ class GrpcListener:
             return
         self.stopped = True
         if self.health is not None:
-            await self.health.enter_graceful_shutdown()
+            self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         self.executor.shutdown(wait=False, cancel_futures=True)
 
@@ -112,8 +112,8 @@ def bind(options: ServerOptions, cpus: int, tls: TlsSettings | None = None) -> G
         raise ConfigError(f"Failed to start gRPC server on {where}: {exc}") from None
     servicer = None
     if options.enable_grpc_healthcheck_service:
-        servicer = health.aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+        servicer = HealthService()
+        servicer.add_to_server(server)
     return GrpcListener(server, host, port, options.grpc_socket_path, executor, servicer, tls,
                         threads)
 
