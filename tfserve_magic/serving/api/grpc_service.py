@@ -29,17 +29,19 @@ from typing import Any
 
 import grpc
 import numpy as np
-from google.protobuf import json_format, message_factory
+from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from tensorflow_serving.apis import (
+    classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
+    inference_pb2,
     model_management_pb2,
     model_pb2,
-    model_service_pb2,
     model_service_pb2_grpc,
-    prediction_service_pb2,
+    predict_pb2,
     prediction_service_pb2_grpc,
+    regression_pb2,
 )
 
 from tfserve_magic.serving.api.access_log import log_grpc_refusal, log_unexpected
@@ -165,7 +167,6 @@ class _Surface:
 def _predict(request: Any, served: int, servable: Servable, as_content: bool,
              max_bytes: int) -> Any:
     """``predict_util.cc`` RunPredict, on the pool."""
-    from tensorflow_serving.apis import predict_pb2
 
     signature = request.model_spec.signature_name or _DEFAULT_SIGNATURE
     specs = servable.inputs.get(signature)
@@ -233,7 +234,6 @@ def _fill_classifications(result: Any, classes: np.ndarray | None,
 
 
 def _classify(request: Any, served: int, servable: Servable, check: bool) -> Any:
-    from tensorflow_serving.apis import classification_pb2
 
     signature = request.model_spec.signature_name or _DEFAULT_SIGNATURE
     serialized = inference.serialized_input(request.input)
@@ -245,7 +245,6 @@ def _classify(request: Any, served: int, servable: Servable, check: bool) -> Any
 
 
 def _regress(request: Any, served: int, servable: Servable, check: bool) -> Any:
-    from tensorflow_serving.apis import regression_pb2
 
     signature = request.model_spec.signature_name or _DEFAULT_SIGNATURE
     serialized = inference.serialized_input(request.input)
@@ -277,7 +276,6 @@ def _check_tasks(request: Any, servable: Servable) -> None:
 
 
 def _multi_inference(request: Any, served: int, servable: Servable, check: bool) -> Any:
-    from tensorflow_serving.apis import inference_pb2
 
     _check_tasks(request, servable)
     serialized = inference.serialized_input(request.input)
@@ -425,26 +423,45 @@ def add_services(server: grpc.aio.Server, ctx: ServerContext, executor: Executor
     """Register both services on ``server`` (before it starts)."""
     surface = _Surface(ctx, executor)
     server.add_generic_rpc_handlers((
-        _handlers(prediction_service_pb2, "PredictionService", PredictionService(surface),
-                  surface),
-        _handlers(model_service_pb2, "ModelService", ModelService(surface), surface)))
+        _handlers("tensorflow.serving.PredictionService", _PREDICTION_METHODS,
+                  PredictionService(surface), surface),
+        _handlers("tensorflow.serving.ModelService", _MODEL_METHODS, ModelService(surface),
+                  surface)))
 
 
-def _handlers(module: Any, service: str, servicer: Any,
+# Each service's methods and message types, as in prediction_service.proto and
+# model_service.proto. Named here, not read from prediction_service_pb2 / model_service_pb2:
+# tensorflow-serving-api 2.20's copies of those two modules are pre-upb code that no protobuf
+# since 4 imports (`DESCRIPTOR.has_options = True`), and 2.20 is our floor (Colab's TF 2.20).
+_PREDICTION_METHODS: dict[str, tuple[Any, Any]] = {
+    "Classify": (classification_pb2.ClassificationRequest, classification_pb2.ClassificationResponse),
+    "Regress": (regression_pb2.RegressionRequest, regression_pb2.RegressionResponse),
+    "Predict": (predict_pb2.PredictRequest, predict_pb2.PredictResponse),
+    "MultiInference": (inference_pb2.MultiInferenceRequest, inference_pb2.MultiInferenceResponse),
+    "GetModelMetadata": (get_model_metadata_pb2.GetModelMetadataRequest,
+                         get_model_metadata_pb2.GetModelMetadataResponse),
+}
+_MODEL_METHODS: dict[str, tuple[Any, Any]] = {
+    "GetModelStatus": (get_model_status_pb2.GetModelStatusRequest,
+                       get_model_status_pb2.GetModelStatusResponse),
+    "HandleReloadConfigRequest": (model_management_pb2.ReloadConfigRequest,
+                                  model_management_pb2.ReloadConfigResponse),
+}
+
+
+def _handlers(service: str, methods: dict[str, tuple[Any, Any]], servicer: Any,
               surface: _Surface) -> grpc.GenericRpcHandler:
     """The service's methods as the generated ``add_*_to_server`` registers them, but with
     deserializers that never raise (see the module doc) and, with ``--require_secret``, the
     secret checked first."""
-    descriptor = module.DESCRIPTOR.services_by_name[service]
     handlers = {}
-    for method in descriptor.methods:
-        request_type = message_factory.GetMessageClass(method.input_type)
-        response_type = message_factory.GetMessageClass(method.output_type)
-        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
-            _checked(getattr(servicer, method.name), method.name, surface),
-            request_deserializer=_lenient(request_type.FromString, method.input_type.full_name),
+    for name, (request_type, response_type) in methods.items():
+        handlers[name] = grpc.unary_unary_rpc_method_handler(
+            _checked(getattr(servicer, name), name, surface),
+            request_deserializer=_lenient(request_type.FromString,
+                                          request_type.DESCRIPTOR.full_name),
             response_serializer=response_type.SerializeToString)
-    return grpc.method_handlers_generic_handler(descriptor.full_name, handlers)
+    return grpc.method_handlers_generic_handler(service, handlers)
 
 
 def _lenient(parse: Callable[[bytes], Any], type_name: str) -> Callable[[bytes], Any]:
