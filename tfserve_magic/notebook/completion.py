@@ -146,6 +146,11 @@ def install(shell: Any, tfserve: ParserFactory, predict: ParserFactory) -> None:
     the extension is loaded)."""
     if give_empty_predict_cells_a_body in shell.input_transformers_cleanup:
         return
-    shell.Completer.custom_matchers.append(magic_matcher(tfserve, predict))
+    try:  # completion matchers API v2 came with IPython 8.6
+        from IPython.core.completer import SimpleCompletion  # noqa: F401
+    except ImportError:  # IPython 7 (Colab's): no Tab completion of our options; the rest works
+        pass
+    else:
+        shell.Completer.custom_matchers.append(magic_matcher(tfserve, predict))
     shell.input_transformers_cleanup.append(give_empty_predict_cells_a_body)
 
