@@ -149,7 +149,7 @@ def test_dashboard_switches_the_version_predictions_use(tmp_path, plus_version_b
 
             # Every printed link opens, from 127.0.0.1 and from localhost, through the base URL.
             write_notebook(lab.root / "links.ipynb", ["%load_ext tfserve_magic\n%tfserve url ui"])
-            for host in ("127.0.0.1", "localhost"):
+            for host in ("localhost", "127.0.0.1"):
                 at_host = lab.url.replace("://127.0.0.1:", f"://{host}:").replace(
                     "://localhost:", f"://{host}:")
                 links_page = page.context.new_page()
