@@ -8,8 +8,10 @@ typed ``*_val`` fields (fewer typed values than the shape holds repeat the last 
 means zeros: TensorFlow's rule), and what that rule would expand is bounded before anything is
 allocated: a tensor may hold more than ``max_bytes`` (the server's ``--max_request_bytes``, the
 limit a REST body has) only when its values were all sent, so a 33-byte request naming a shape
-of ``[50000000, 1]`` is TF Serving's ``tensor parsing error`` at once. Outputs use the typed
-fields unless asked for ``tensor_content`` (``--enable_serialization_as_tensor_content``).
+of ``[50000000, 1]`` is TF Serving's ``tensor parsing error`` at once; and the rule fills only a
+shape the signature accepts (its rank and fixed sizes), never one the model would refuse anyway.
+Outputs use the typed fields unless asked for ``tensor_content``
+(``--enable_serialization_as_tensor_content``).
 """
 
 from __future__ import annotations
@@ -54,10 +56,12 @@ def _shape(proto: Any, alias: str) -> tuple[int, ...]:
     return shape
 
 
-def from_tensor_proto(proto: Any, alias: str, max_bytes: int | None = None) -> np.ndarray:
+def from_tensor_proto(proto: Any, alias: str, max_bytes: int | None = None,
+                      accepts: tuple[int, ...] | None = None) -> np.ndarray:
     """A request tensor as numpy; a proto TensorFlow could not parse gives TF Serving's error.
     ``max_bytes``: the most a tensor may expand to beyond the values it carries (None: no
-    bound, for a client reading a server's answer)."""
+    bound, for a client reading a server's answer); ``accepts``: the signature's shape for it
+    (-1 for any size; None: any shape), which a tensor that expands must fit."""
     name = DTYPE_NAMES.get(proto.dtype)
     if name is None:
         raise Unimplemented(f"Input tensor {alias} has a dtype ({proto.dtype}) this server does "
@@ -77,6 +81,10 @@ def from_tensor_proto(proto: Any, alias: str, max_bytes: int | None = None) -> n
         raise InvalidArgument(f"tensor parsing error: {alias}")
     if max_bytes is not None and count < size:
         _check_expansion(alias, shape, size, np.dtype(np_type).itemsize, name, max_bytes)
+    if accepts is not None and count < size and not _accepted(shape, accepts):
+        raise InvalidArgument(
+            f"tensor parsing error: {alias} (shape [{_dims(shape)}] does not fit the signature's "
+            f"[{_dims(accepts)}], and the request carries {count} of its {size} values)")
     if name == "DT_STRING":
         flat = np.empty(size, dtype=object)
         flat[:count] = list(values)
@@ -102,11 +110,19 @@ def _check_expansion(alias: str, shape: tuple[int, ...], size: int, itemsize: in
     rule would fill past ``max_bytes`` (or past what numpy can index at all)."""
     needed = size * itemsize
     if needed > max_bytes or size >= 2**63:
-        dims = ",".join(str(d) for d in shape)
         raise InvalidArgument(
-            f"tensor parsing error: {alias} (shape [{dims}] holds {size} elements, "
+            f"tensor parsing error: {alias} (shape [{_dims(shape)}] holds {size} elements, "
             f"{needed} bytes as {name}, more than the limit of {max_bytes} bytes "
             "(--max_request_bytes) for values the request does not carry)")
+
+
+def _accepted(shape: tuple[int, ...], accepts: tuple[int, ...]) -> bool:
+    return len(shape) == len(accepts) and all(
+        want < 0 or have == want for have, want in zip(shape, accepts, strict=True))
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return ",".join(str(d) for d in shape)
 
 
 def to_tensor_proto(array: np.ndarray, proto: Any, *, as_content: bool = False) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import math
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,6 +90,31 @@ def test_impossible_shapes_are_invalid_argument(stubs: Stubs, shape: list[int],
     assert code is grpc.StatusCode.INVALID_ARGUMENT
     assert details.startswith("tensor parsing error: x (shape [")
     assert "<class" not in details and "Error" not in details
+
+
+@pytest.mark.parametrize("shape", [[1000, 3], [2, 2, 2]])
+def test_values_are_repeated_only_into_a_shape_the_signature_accepts(
+        shared_server: RunningServer, shape: list[int]) -> None:
+    """The strings model's text is string [None]: a rank-2 or rank-3 shape under the byte limit,
+    carrying one value, is refused before it is filled (the repeat rule bounded by the signature
+    too, issue 25 item 1), where it used to be filled and handed to the model."""
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "strings"
+    tensor = request.inputs["text"]
+    tensor.dtype = 7  # DT_STRING
+    for size in shape:
+        tensor.tensor_shape.dim.add().size = size
+    tensor.string_val.append(b"a")
+    stubs = Stubs(shared_server.grpc_target)
+    try:
+        code, details = rpc_error(stubs.prediction.Predict, request)
+    finally:
+        stubs.close()
+    assert code is grpc.StatusCode.INVALID_ARGUMENT
+    dims = ",".join(map(str, shape))
+    assert details == (f"tensor parsing error: text (shape [{dims}] does not fit the "
+                       f"signature's [-1], and the request carries 1 of its {math.prod(shape)} "
+                       "values)")
 
 
 def test_a_shape_its_values_fill_is_still_served(stubs: Stubs) -> None:

@@ -190,7 +190,7 @@ def _predict(request: Any, served: int, servable: Servable, as_content: bool,
             got = DTYPE_NAMES.get(proto.dtype, str(proto.dtype))
             raise InvalidArgument(f"Expects arg[{index}] to be {_short(want)} but {_short(got)} "
                                   "is provided")
-        inputs[alias] = from_tensor_proto(proto, alias, max_bytes)
+        inputs[alias] = from_tensor_proto(proto, alias, max_bytes, specs[alias].shape)
     outputs_spec = servable.outputs.get(signature, {})
     chosen: list[str] = []
     for alias in request.output_filter:
