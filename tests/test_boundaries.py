@@ -116,11 +116,6 @@ ALLOWED: dict[str, tuple[str, ...]] = {
 ALLOWED.update(dict.fromkeys(NEUTRAL, ()))
 # The status vocabulary's ProtocolError descends from the root error.
 ALLOWED["tfserve_magic.status"] = ("tfserve_magic.errors",)
-# Named exceptions, each with its reason. The small-request path answers on the HTTP/1.1
-# connection it is handed (issue 25 owns that pipeline and this edge).
-EXCEPTIONS: dict[str, tuple[str, ...]] = {
-    "tfserve_magic.serving.api.small_requests": ("tfserve_magic.serving.process.http1",),
-}
 
 
 def _rule_for(module: str) -> tuple[str, tuple[str, ...]] | None:
@@ -140,7 +135,7 @@ def _bad_imports(module: str, planted: str = "") -> list[str]:
     rule = _rule_for(module)
     if rule is None:
         return []  # the root package: its lazy map may name anything public
-    allowed = (*rule[1], *EXCEPTIONS.get(module, ()))
+    allowed = rule[1]
     ours = {n for n in _imports_in_source(module, planted)
             if n == "tfserve_magic" or n.startswith("tfserve_magic.")}
     # The root package itself (for __version__) is harmless: it imports nothing eagerly.

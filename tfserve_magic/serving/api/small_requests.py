@@ -22,7 +22,7 @@ import tornado.httputil
 from tfserve_magic.serving.api import answers, model_calls
 from tfserve_magic.serving.api.access_log import log_finished
 from tfserve_magic.serving.api.context import ServerContext
-from tfserve_magic.serving.process.http1 import Exchange
+from tfserve_magic.serving.api.exchange import Exchange
 from tfserve_magic.status import SECRET_HEADER
 
 __all__ = ["SmallRequests"]
