@@ -68,13 +68,13 @@ NEUTRAL = ("tfserve_magic.errors", "tfserve_magic.status", "tfserve_magic.pids",
            "tfserve_magic.files", "tfserve_magic.waits")
 # The serving core's pure pieces that the kernel side may use to read and write what the server
 # reads (config files, policies, labels, batching parameters, flags) without running a server.
-SERVING_PURE = ("tfserve_magic.serving.errors", "tfserve_magic.serving.models.config",
+SERVING_PURE = ("tfserve_magic.serving.status_errors", "tfserve_magic.serving.models.config",
                 "tfserve_magic.serving.models.repository", "tfserve_magic.serving.models.policy",
                 "tfserve_magic.serving.models.label_rules", "tfserve_magic.serving.batching.parameters",
                 "tfserve_magic.serving.process.flags", "tfserve_magic.serving.options",
                 "tfserve_magic.serving.process.native_log")
 # Inside the core, layers only point down: base modules <- models <- batching <- api <- process.
-SERVING_BASE = ("tfserve_magic.serving.errors", "tfserve_magic.serving.options",
+SERVING_BASE = ("tfserve_magic.serving.status_errors", "tfserve_magic.serving.options",
                 "tfserve_magic.serving.tensor_types", "tfserve_magic.serving.tensor_protos",
                 "tfserve_magic.serving.metrics", "tfserve_magic.serving.safelog",
                 "tfserve_magic.serving.memory", "tfserve_magic.serving.proto_schemas")

@@ -109,8 +109,8 @@ def test_public_errors_are_not_built_in_errors_too() -> None:
     from tfserve_magic.operations.deploy import DeployError
     from tfserve_magic.operations.export import ExportError
     from tfserve_magic.operations.labels import LabelError
-    from tfserve_magic.serving.errors import ConfigError, LoadError, StatusError
     from tfserve_magic.serving.models.repository import RepositoryError
+    from tfserve_magic.serving.status_errors import ConfigError, LoadError, StatusError
     from tfserve_magic.status import ProtocolError
 
     for error in (ServingError, RequestError, ProtocolError, LaunchError, UnknownServer,

@@ -39,8 +39,8 @@ def test_an_unknown_name_is_an_attribute_error_naming_it() -> None:
 
 def test_the_errors_users_catch_share_one_root() -> None:
     from tfserve_magic.operations.labels import LabelError
-    from tfserve_magic.serving.errors import ConfigError, LoadError, NotFound, StatusError
     from tfserve_magic.serving.models.repository import RepositoryError
+    from tfserve_magic.serving.status_errors import ConfigError, LoadError, NotFound, StatusError
 
     root = tfserve_magic.TFServeError
     for error in (tfserve_magic.ServingError, tfserve_magic.LaunchError, LabelError, ConfigError,

@@ -20,12 +20,12 @@ from the Jupyter side), and all of them descend from this one root::
     ├── tfserve_magic.operations.export.ExportError    a version that cannot be written
     ├── tfserve_magic.operations.labels.LabelError     a label move the server would refuse
     ├── tfserve_magic.operations.deploy.DeployError    a deployment folder that cannot be written
-    ├── tfserve_magic.serving.errors.StatusError       (inside the server) a failure with a TF
+    ├── tfserve_magic.serving.status_errors.StatusError       (inside the server) a failure with a TF
     │   ├── InvalidArgument, NotFound, ...             Serving status code, turned into
     │   └── PayloadTooLarge                            {"error": ...} and an HTTP status in one place
-    ├── tfserve_magic.serving.errors.ConfigError       a bad flag, config file or server name
+    ├── tfserve_magic.serving.status_errors.ConfigError       a bad flag, config file or server name
     ├── tfserve_magic.serving.models.repository.RepositoryError   an unreadable model base path
-    └── tfserve_magic.serving.errors.LoadError         a version folder that cannot be served
+    └── tfserve_magic.serving.status_errors.LoadError         a version folder that cannot be served
 
 None of them is also a ValueError or an OSError: ``except TFServeError`` is the one way to
 catch what the package reports. ``tests/test_error_model.py`` holds this: no deliberate

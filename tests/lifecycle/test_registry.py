@@ -10,7 +10,7 @@ import pytest
 
 from tfserve_magic.lifecycle import registry
 from tfserve_magic.lifecycle.registry import ServerRecord
-from tfserve_magic.serving.errors import ConfigError
+from tfserve_magic.serving.status_errors import ConfigError
 
 
 def _record(name: str, pid: int = 4321, port: int = 8501, **fields) -> ServerRecord:

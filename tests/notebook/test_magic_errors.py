@@ -89,7 +89,7 @@ def test_connect_error(ip, capsys, runtime_dir) -> None:  # lifecycle.refusals.C
     assert registry.read_records() == []
 
 
-def test_config_error_of_a_name(ip, capsys, runtime_dir) -> None:  # serving.errors.ConfigError
+def test_config_error_of_a_name(ip, capsys, runtime_dir) -> None:  # serving.status_errors.ConfigError
     assert _error_of(ip, capsys, "connect http://127.0.0.1:8501 --name .hidden") == (
         "%tfserve connect: invalid server name '.hidden': it names a file, so it may not be "
         "empty, start with '.' or contain '/' (choose one with --name)")

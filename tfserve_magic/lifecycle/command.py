@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from tfserve_magic.files import write_atomically
 from tfserve_magic.lifecycle import registry
 from tfserve_magic.lifecycle.handle import ServerSpec
-from tfserve_magic.serving.errors import ConfigError
 from tfserve_magic.serving.models.config import ModelConfig, load_model_config_file
 from tfserve_magic.serving.models.repository import RepositoryError, scan_versions
+from tfserve_magic.serving.status_errors import ConfigError
 
 __all__ = ["batching_file", "check_base_paths", "flag_names", "model_configs",
            "nothing_to_serve", "server_argv", "spec_key"]

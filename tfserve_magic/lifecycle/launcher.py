@@ -35,7 +35,7 @@ from tfserve_magic.lifecycle.handle import (
 from tfserve_magic.lifecycle.lookup import find, find_serving, list_servers, logs
 from tfserve_magic.lifecycle.spawn import launch
 from tfserve_magic.lifecycle.stopping import stop
-from tfserve_magic.serving.errors import ConfigError
+from tfserve_magic.serving.status_errors import ConfigError
 
 __all__ = [
     "Failed",

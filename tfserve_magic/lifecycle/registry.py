@@ -24,7 +24,7 @@ from tfserve_magic.files import write_atomically
 from tfserve_magic.lifecycle.describe import describe_remote
 from tfserve_magic.lifecycle.record import ServerRecord
 from tfserve_magic.pids import pid_alive
-from tfserve_magic.serving.errors import ConfigError
+from tfserve_magic.serving.status_errors import ConfigError
 from tfserve_magic.status import ProtocolError, ServerDescription
 
 __all__ = [

@@ -41,8 +41,8 @@ from tfserve_magic.lifecycle.handle import (
 )
 from tfserve_magic.lifecycle.readiness import await_models
 from tfserve_magic.lifecycle.registry import ServerRecord
-from tfserve_magic.serving.errors import ConfigError
 from tfserve_magic.serving.models.config import ModelConfig, write_model_config_file
+from tfserve_magic.serving.status_errors import ConfigError
 from tfserve_magic.status import SECRET_ENV, Handshake, ProtocolError
 from tfserve_magic.waits import Deadline, wait_until
 

@@ -7,10 +7,10 @@ import os
 import sys
 from collections.abc import Sequence
 
-from tfserve_magic.serving.errors import ConfigError
 from tfserve_magic.serving.process.flags import parse_flags
 from tfserve_magic.serving.process.spare import SPARE_FLAG, await_orders
 from tfserve_magic.serving.safelog import OneLineFormatter
+from tfserve_magic.serving.status_errors import ConfigError
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from tfserve_magic.serving.errors import InvalidArgument, Unimplemented
+from tfserve_magic.serving.status_errors import InvalidArgument, Unimplemented
 
 __all__ = ["DTYPE_NAMES", "DTYPE_NUMBERS", "from_tensor_proto", "to_tensor_proto"]
 

@@ -14,7 +14,7 @@ from tfserve_magic.serving.api.codec import (
     parse_predict_request,
     signature_name_of,
 )
-from tfserve_magic.serving.errors import InvalidArgument
+from tfserve_magic.serving.status_errors import InvalidArgument
 
 X = {"x": TensorSpec("DT_FLOAT", (-1,))}
 AB = {"a": TensorSpec("DT_FLOAT", (-1,)), "b": TensorSpec("DT_INT64", (-1,))}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tfserve_magic.serving.api import codec, responses
-from tfserve_magic.serving.errors import InvalidArgument
+from tfserve_magic.serving.status_errors import InvalidArgument
 from tfserve_magic.serving.tensor_types import TensorSpec
 
 X = {"x": TensorSpec("DT_FLOAT", (-1,))}

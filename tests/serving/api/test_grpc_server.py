@@ -17,8 +17,8 @@ from grpc_helpers import Stubs, outputs, predict_request, rpc_error
 from server_process import run_server_expecting_failure, start_server, wait_for, write_server_config
 from tensorflow_serving.apis import model_management_pb2
 
-from tfserve_magic.serving.errors import ConfigError
 from tfserve_magic.serving.process.flags import build_parser, parse_flags
+from tfserve_magic.serving.status_errors import ConfigError
 
 _64_MIB = 64 * 1024 * 1024
 

@@ -11,7 +11,7 @@ import pytest
 
 from tfserve_magic.serving.api.codec import parse_json_object
 from tfserve_magic.serving.api.json_slices import SLICE_BYTES, loads_in_slices
-from tfserve_magic.serving.errors import InvalidArgument
+from tfserve_magic.serving.status_errors import InvalidArgument
 
 ROWS = SLICE_BYTES  # enough rows for a body of several slices
 

@@ -16,7 +16,7 @@ from tfserve_magic.serving.api.responses import (
     encode_regress_response,
     error_body,
 )
-from tfserve_magic.serving.errors import InvalidArgument, Unimplemented
+from tfserve_magic.serving.status_errors import InvalidArgument, Unimplemented
 
 ROW, COLUMNAR = RequestFormat.ROW, RequestFormat.COLUMNAR
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tfserve_magic.serving.batching.merge import merge_inputs, split_outputs, task_key, task_size
-from tfserve_magic.serving.errors import FailedPrecondition, InvalidArgument
+from tfserve_magic.serving.status_errors import FailedPrecondition, InvalidArgument
 
 
 def test_task_size_is_the_common_first_dimension() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tfserve_magic.serving.batching.parameters import BatchingConfig, parse_batching_text
-from tfserve_magic.serving.errors import ConfigError
+from tfserve_magic.serving.status_errors import ConfigError
 
 FULL = ("max_batch_size { value: 32 } batch_timeout_micros { value: 1000 } "
         "max_enqueued_batches { value: 100 } num_batch_threads { value: 4 } "

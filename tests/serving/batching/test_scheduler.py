@@ -11,7 +11,7 @@ import pytest
 
 from tfserve_magic.serving.batching.parameters import BatchingConfig
 from tfserve_magic.serving.batching.scheduler import BatchScheduler, Task
-from tfserve_magic.serving.errors import InvalidArgument, Unavailable
+from tfserve_magic.serving.status_errors import InvalidArgument, Unavailable
 
 WAIT = 30.0  # generous deadline for any future in these tests
 

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from tfserve_magic.serving.errors import ConfigError
 from tfserve_magic.serving.models.devices import DevicePlan, GpuPlan, plan_devices
 from tfserve_magic.serving.options import ServerOptions
+from tfserve_magic.serving.status_errors import ConfigError
 
 
 def test_default_uses_every_gpu_with_memory_growth() -> None:

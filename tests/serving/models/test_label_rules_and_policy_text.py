@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from tfserve_magic.serving.errors import ConfigError
 from tfserve_magic.serving.models.config import parse_version_policy
 from tfserve_magic.serving.models.label_rules import (
     label_may_point_at,
@@ -13,6 +12,7 @@ from tfserve_magic.serving.models.label_rules import (
     valid_label_name,
 )
 from tfserve_magic.serving.models.policy import VersionPolicy
+from tfserve_magic.serving.status_errors import ConfigError
 
 
 @pytest.mark.parametrize("policy", [VersionPolicy.latest(1), VersionPolicy.latest(3),

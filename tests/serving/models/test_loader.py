@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tfserve_magic.serving.errors import Code, StatusError
+from tfserve_magic.serving.status_errors import Code, StatusError
 
 
 @pytest.fixture(scope="module")

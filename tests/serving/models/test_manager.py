@@ -13,9 +13,9 @@ import threading
 import pytest
 from scripted_loader import ScriptedLoader, make, states, until, versions
 
-from tfserve_magic.serving.errors import FailedPrecondition, InvalidArgument, NotFound
 from tfserve_magic.serving.models.config import ModelConfig
 from tfserve_magic.serving.models.policy import VersionPolicy
+from tfserve_magic.serving.status_errors import FailedPrecondition, InvalidArgument, NotFound
 from tfserve_magic.status import VersionState
 
 

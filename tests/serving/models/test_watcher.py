@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from scripted_loader import ScriptedLoader, make, states, until, versions
 
-from tfserve_magic.serving.errors import FailedPrecondition, InvalidArgument
 from tfserve_magic.serving.models.config import ModelConfig
 from tfserve_magic.serving.models.policy import VersionPolicy
 from tfserve_magic.serving.models.watcher import Watcher
+from tfserve_magic.serving.status_errors import FailedPrecondition, InvalidArgument
 
 
 def _entry(name: str, base: Path, extra: str = "") -> str:

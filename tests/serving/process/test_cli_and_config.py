@@ -8,7 +8,6 @@ import socket
 import pytest
 from server_process import run_server_expecting_failure, start_server
 
-from tfserve_magic.serving.errors import ConfigError
 from tfserve_magic.serving.models.config import (
     config_to_text,
     parse_model_config_text,
@@ -17,6 +16,7 @@ from tfserve_magic.serving.models.config import (
 from tfserve_magic.serving.models.policy import VersionPolicy, aspired_versions
 from tfserve_magic.serving.models.repository import parse_version, scan_versions
 from tfserve_magic.serving.process.flags import parse_flags
+from tfserve_magic.serving.status_errors import ConfigError
 
 
 def test_flags_keep_tf_serving_names_defaults_and_syntax() -> None:

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from tfserve_magic.serving.errors import ConfigError
 from tfserve_magic.serving.process import loop
 from tfserve_magic.serving.process.flags import parse_flags
+from tfserve_magic.serving.status_errors import ConfigError
 
 
 async def _loop_module() -> str:

@@ -21,12 +21,12 @@ from typing import Any
 from tfserve_magic.errors import TFServeError
 from tfserve_magic.lifecycle import registry
 from tfserve_magic.lifecycle.registry import ServerRecord
-from tfserve_magic.serving.errors import ConfigError
 from tfserve_magic.serving.models.config import ModelConfig, load_model_config_file, parse_monitoring_config
 from tfserve_magic.serving.models.policy import aspired_versions
 from tfserve_magic.serving.models.repository import RepositoryError, scan_versions
 from tfserve_magic.serving.options import ServerOptions, tf_serving_flag_names
 from tfserve_magic.serving.process.flags import build_parser
+from tfserve_magic.serving.status_errors import ConfigError
 from tfserve_magic.status import ServerDescription
 
 __all__ = [

@@ -19,8 +19,8 @@ from typing import Any
 
 import tornado.web
 
-from tfserve_magic.serving.errors import StatusError
 from tfserve_magic.serving.safelog import Throttle, clean
+from tfserve_magic.serving.status_errors import StatusError
 
 __all__ = ["SLOW_SECONDS", "log_finished", "log_grpc_refusal", "log_refusal", "log_request",
            "log_unexpected", "refusal_kind"]

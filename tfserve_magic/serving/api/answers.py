@@ -13,7 +13,7 @@ import tornado
 
 from tfserve_magic.serving.api import responses
 from tfserve_magic.serving.api.access_log import log_refusal, log_unexpected
-from tfserve_magic.serving.errors import StatusError
+from tfserve_magic.serving.status_errors import StatusError
 from tfserve_magic.status import reason_phrase
 
 __all__ = ["SERVER", "json_headers", "reason", "render_error", "render_unexpected"]

@@ -24,7 +24,7 @@ import numpy as np
 import orjson
 
 from tfserve_magic.serving.api.json_slices import loads_in_slices
-from tfserve_magic.serving.errors import InvalidArgument, Unimplemented
+from tfserve_magic.serving.status_errors import InvalidArgument, Unimplemented
 from tfserve_magic.serving.tensor_types import Example, TensorSpec
 
 __all__ = [

@@ -47,7 +47,10 @@ from tensorflow_serving.apis import (
 from tfserve_magic.serving.api.access_log import log_grpc_refusal, log_unexpected
 from tfserve_magic.serving.api.context import ServerContext
 from tfserve_magic.serving.api.prediction_logs import log_grpc_call
-from tfserve_magic.serving.errors import (
+from tfserve_magic.serving.models import inference
+from tfserve_magic.serving.models.config import models_from_proto
+from tfserve_magic.serving.models.manager import Servable
+from tfserve_magic.serving.status_errors import (
     Code,
     ConfigError,
     DeadlineExceeded,
@@ -57,9 +60,6 @@ from tfserve_magic.serving.errors import (
     StatusError,
     Unimplemented,
 )
-from tfserve_magic.serving.models import inference
-from tfserve_magic.serving.models.config import models_from_proto
-from tfserve_magic.serving.models.manager import Servable
 from tfserve_magic.serving.tensor_protos import DTYPE_NAMES, from_tensor_proto, to_tensor_proto
 from tfserve_magic.status import SECRET_HEADER
 

@@ -28,9 +28,9 @@ from tfserve_magic.serving.api import answers, codec, prediction_logs, responses
 from tfserve_magic.serving.api.context import ServerContext
 from tfserve_magic.serving.api.prediction_logs import Recorder, recorder
 from tfserve_magic.serving.batching.servable import BatchingServable
-from tfserve_magic.serving.errors import Code, DeadlineExceeded, InvalidArgument, StatusError
 from tfserve_magic.serving.models import inference
 from tfserve_magic.serving.models.manager import Servable
+from tfserve_magic.serving.status_errors import Code, DeadlineExceeded, InvalidArgument, StatusError
 from tfserve_magic.serving.tensor_types import Example, TensorSpec
 
 __all__ = ["INLINE_JSON_BYTES", "Answer", "Call", "ModelCall", "Pending", "call_model", "observe",

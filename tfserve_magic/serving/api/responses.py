@@ -20,7 +20,7 @@ import numpy as np
 import orjson
 
 from tfserve_magic.serving.api.codec import RequestFormat
-from tfserve_magic.serving.errors import InvalidArgument, Unimplemented
+from tfserve_magic.serving.status_errors import InvalidArgument, Unimplemented
 
 __all__ = ["dumps", "encode_classify_response", "error_body", "encode_predict_response",
            "encode_regress_response"]

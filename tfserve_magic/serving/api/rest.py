@@ -25,14 +25,14 @@ from tfserve_magic.serving.api import answers, model_calls, responses
 from tfserve_magic.serving.api.access_log import log_request, log_unexpected
 from tfserve_magic.serving.api.context import ServerContext
 from tfserve_magic.serving.api.pages import PageHandler
-from tfserve_magic.serving.errors import (
+from tfserve_magic.serving.memory import release_memory
+from tfserve_magic.serving.metrics import CONTENT_TYPE
+from tfserve_magic.serving.status_errors import (
     Code,
     InvalidArgument,
     PayloadTooLarge,
     StatusError,
 )
-from tfserve_magic.serving.memory import release_memory
-from tfserve_magic.serving.metrics import CONTENT_TYPE
 from tfserve_magic.status import SECRET_HEADER
 
 __all__ = ["make_app"]

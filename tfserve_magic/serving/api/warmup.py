@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 from google.protobuf.message import DecodeError
 
-from tfserve_magic.serving.errors import LoadError, Unimplemented
 from tfserve_magic.serving.models import inference
 from tfserve_magic.serving.models.manager import Servable
+from tfserve_magic.serving.status_errors import LoadError, Unimplemented
 
 __all__ = ["MAX_RECORDS", "WARMUP_FILE", "replay", "replay_version"]
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from tfserve_magic.serving.errors import FailedPrecondition, InvalidArgument
+from tfserve_magic.serving.status_errors import FailedPrecondition, InvalidArgument
 from tfserve_magic.serving.tensor_types import TensorSpec
 
 __all__ = ["TaskKey", "check_shapes", "merge_inputs", "split_outputs", "task_key", "task_size"]

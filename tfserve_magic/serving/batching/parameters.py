@@ -20,8 +20,8 @@ from typing import Any
 
 from google.protobuf import text_format
 
-from tfserve_magic.serving.errors import ConfigError
 from tfserve_magic.serving.proto_schemas import message_classes
+from tfserve_magic.serving.status_errors import ConfigError
 
 __all__ = ["NOTEBOOK_DEFAULTS", "PER_MODEL_FILE", "BatchingConfig", "load_batching_file",
            "parse_batching_text"]

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tfserve_magic.serving.batching.parameters import BatchingConfig
-from tfserve_magic.serving.errors import InvalidArgument, Unavailable
+from tfserve_magic.serving.status_errors import InvalidArgument, Unavailable
 
 __all__ = ["BatchQueue", "BatchScheduler", "Task"]
 

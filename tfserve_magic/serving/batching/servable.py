@@ -38,8 +38,8 @@ from tfserve_magic.serving.batching.merge import (
 )
 from tfserve_magic.serving.batching.parameters import PER_MODEL_FILE, BatchingConfig, load_batching_file
 from tfserve_magic.serving.batching.scheduler import BatchQueue, BatchScheduler, Task
-from tfserve_magic.serving.errors import Code, ConfigError, StatusError
 from tfserve_magic.serving.models.manager import Servable
+from tfserve_magic.serving.status_errors import Code, ConfigError, StatusError
 from tfserve_magic.serving.tensor_types import Example, TensorSpec
 
 __all__ = ["BatchObserver", "Batching", "BatchingServable"]

@@ -20,9 +20,9 @@ from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from tfserve_magic.files import write_atomically
-from tfserve_magic.serving.errors import ConfigError
 from tfserve_magic.serving.models.policy import PolicyKind, VersionPolicy
 from tfserve_magic.serving.proto_schemas import message_classes
+from tfserve_magic.serving.status_errors import ConfigError
 from tfserve_magic.status import DEFAULT_PROMETHEUS_PATH
 
 __all__ = [

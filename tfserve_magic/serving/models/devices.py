@@ -14,8 +14,8 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tfserve_magic.serving.errors import ConfigError
 from tfserve_magic.serving.options import ServerOptions
+from tfserve_magic.serving.status_errors import ConfigError
 
 __all__ = ["DevicePlan", "GpuPlan", "gpu_total_memory_mb", "plan_devices"]
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from tfserve_magic.serving.errors import InvalidArgument
 from tfserve_magic.serving.models.manager import Servable
+from tfserve_magic.serving.status_errors import InvalidArgument
 
 __all__ = ["classify", "regress", "serialized_input"]
 

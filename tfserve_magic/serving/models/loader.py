@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from tfserve_magic.serving.errors import Code, InvalidArgument, LoadError, StatusError
 from tfserve_magic.serving.models.devices import DevicePlan, gpu_total_memory_mb, plan_devices
 from tfserve_magic.serving.models.tensorflow_import import use_lean_tensorflow
 from tfserve_magic.serving.options import ServerOptions
+from tfserve_magic.serving.status_errors import Code, InvalidArgument, LoadError, StatusError
 from tfserve_magic.serving.tensor_types import Example, TensorSpec
 
 __all__ = ["SavedModelLoader", "SavedModelServable", "Warmup", "configure_tensorflow",

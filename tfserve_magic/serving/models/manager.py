@@ -23,13 +23,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from tfserve_magic.serving.errors import (
-    Code,
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    StatusError,
-)
 from tfserve_magic.serving.models.config import ModelConfig
 from tfserve_magic.serving.models.label_rules import label_may_point_at, unavailable_label_message
 from tfserve_magic.serving.models.policy import aspired_versions
@@ -37,6 +30,13 @@ from tfserve_magic.serving.models.repository import (
     RepositoryError,
     outside_base_path,
     scan_versions,
+)
+from tfserve_magic.serving.status_errors import (
+    Code,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    StatusError,
 )
 from tfserve_magic.serving.tensor_types import Example, TensorSpec
 from tfserve_magic.status import ModelDescription, VersionReport, VersionState, VersionStatus

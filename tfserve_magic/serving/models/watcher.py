@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from tfserve_magic.serving.errors import ConfigError, FailedPrecondition, InvalidArgument
 from tfserve_magic.serving.models.config import ModelConfig, read_model_config_file
 from tfserve_magic.serving.models.manager import ServableManager
+from tfserve_magic.serving.status_errors import ConfigError, FailedPrecondition, InvalidArgument
 
 __all__ = ["Watcher"]
 

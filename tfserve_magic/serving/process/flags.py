@@ -13,8 +13,8 @@ import dataclasses
 from collections.abc import Sequence
 from typing import NoReturn
 
-from tfserve_magic.serving.errors import ConfigError
 from tfserve_magic.serving.options import ServerOptions
+from tfserve_magic.serving.status_errors import ConfigError
 
 __all__ = ["build_parser", "parse_channel_arguments", "parse_flags"]
 

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 
 import grpc
 
-from tfserve_magic.serving.errors import ConfigError
 from tfserve_magic.serving.options import ServerOptions
 from tfserve_magic.serving.process.flags import parse_channel_arguments
 from tfserve_magic.serving.process.grpc_health import HealthService, ServingStatus
 from tfserve_magic.serving.process.tls import TlsSettings, grpc_credentials
+from tfserve_magic.serving.status_errors import ConfigError
 
 if TYPE_CHECKING:
     from tfserve_magic.serving.api.context import ServerContext

@@ -31,7 +31,6 @@ from tfserve_magic import __version__
 from tfserve_magic.pids import pid_alive
 from tfserve_magic.serving.api.origins import AccessPolicy
 from tfserve_magic.serving.batching.parameters import BatchingConfig, load_batching_file
-from tfserve_magic.serving.errors import ConfigError, FailedPrecondition
 from tfserve_magic.serving.models.config import (
     ModelConfig,
     MonitoringSettings,
@@ -47,6 +46,7 @@ from tfserve_magic.serving.process.connections import GuardedHTTPServer
 from tfserve_magic.serving.process.drain import drain
 from tfserve_magic.serving.process.native_log import quiet_native_startup
 from tfserve_magic.serving.process.tls import TlsSettings, read_ssl_config
+from tfserve_magic.serving.status_errors import ConfigError, FailedPrecondition
 from tfserve_magic.status import SECRET_ENV, Handshake
 
 if TYPE_CHECKING:

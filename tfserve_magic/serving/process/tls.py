@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import grpc
 from google.protobuf import text_format
 
-from tfserve_magic.serving.errors import ConfigError
 from tfserve_magic.serving.proto_schemas import message_classes
+from tfserve_magic.serving.status_errors import ConfigError
 
 __all__ = ["TlsSettings", "grpc_credentials", "read_ssl_config", "rest_ssl_context"]
 
