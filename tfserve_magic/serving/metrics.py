@@ -12,6 +12,7 @@ gets its own registry, so several apps in one test process do not collide.
 from __future__ import annotations
 
 import threading
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -22,6 +23,8 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+
+from tfserve_magic.status import Code
 
 __all__ = ["CONTENT_TYPE", "ServerMetrics"]
 
@@ -121,6 +124,13 @@ class ServerMetrics:
         tf_latency.observe(seconds * 1e6)
         requests.inc()
         latency.observe(seconds)
+
+    def finished(self, model: str, version: int | None, api: str, code: Code, started: float,
+                 entrypoint: str = "REST") -> None:
+        """One finished request of either surface, ``started`` by ``time.monotonic()``: the one
+        place a request's metrics are taken (REST's handlers, the small path, gRPC)."""
+        self.observe_request(model, version, api, code.name, time.monotonic() - started,
+                             entrypoint)
 
     def observe_batch(self, model: str, version: int, rows: int, padded_rows: int,
                       queue_delays: list[float]) -> None:

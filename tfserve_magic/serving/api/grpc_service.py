@@ -124,26 +124,21 @@ class _Surface:
             # one the server gave up on, and counted so. A client's own cancel comes earlier.
             remaining = context.time_remaining()
             if remaining is not None and remaining < _DEADLINE_SLACK_SECONDS:
-                self._observe(model, None, api, Code.DEADLINE_EXCEEDED, started)
+                self.ctx.metrics.finished(model, None, api, Code.DEADLINE_EXCEEDED, started, "GRPC")
                 log.warning("gRPC %s %s -> DEADLINE_EXCEEDED: Deadline Exceeded", api, model)
             raise
         except StatusError as error:
-            self._observe(model, None, api, error.code, started)
+            self.ctx.metrics.finished(model, None, api, error.code, started, "GRPC")
             await _abort(context, api, model, error)
         except Exception as exc:  # a bug of ours: INTERNAL, its message without Python's names
-            self._observe(model, None, api, Code.INTERNAL, started)
+            self.ctx.metrics.finished(model, None, api, Code.INTERNAL, started, "GRPC")
             exc_type, _, tb = sys.exc_info()
             assert exc_type is not None
             log_unexpected("gRPC", api, (exc_type, exc, tb))
             await context.abort(grpc.StatusCode.INTERNAL,
                                 StatusError(str(exc) or "Internal error").grpc_details())
-        self._observe(model, version, api, Code.OK, started)
+        self.ctx.metrics.finished(model, version, api, Code.OK, started, "GRPC")
         return result
-
-    def _observe(self, model: str, version: int | None, api: str, code: Code,
-                 started: float) -> None:
-        self.ctx.metrics.observe_request(model, version, api, code.name,
-                                         time.monotonic() - started, entrypoint="GRPC")
 
     def secret_refusal(self, context: grpc.aio.ServicerContext) -> str | None:
         """Why this call may not manage the server (no or a wrong secret), or None."""

@@ -33,7 +33,7 @@ from tfserve_magic.serving.models.manager import Servable
 from tfserve_magic.serving.status_errors import Code, DeadlineExceeded, InvalidArgument, StatusError
 from tfserve_magic.serving.tensor_types import Example, TensorSpec
 
-__all__ = ["INLINE_JSON_BYTES", "Answer", "Call", "ModelCall", "Pending", "call_model", "observe",
+__all__ = ["INLINE_JSON_BYTES", "Answer", "Call", "ModelCall", "Pending", "call_model",
            "parse_call_path", "parse_version", "start_call"]
 
 INLINE_JSON_BYTES = 64 * 1024  # smaller bodies are parsed on the loop; larger ones in the pool
@@ -120,13 +120,6 @@ def start_call(ctx: ServerContext, call: Call, version: int | None, owned: list[
                                                record), _as_is)
 
 
-def observe(ctx: ServerContext, call: Call, served: int | None, code: Code,
-            started: float) -> None:
-    """The request metrics of one finished call."""
-    ctx.metrics.observe_request(call.model, served, call.api, code.name,
-                                time.monotonic() - started)
-
-
 Answer = tuple[int, bytes, bool]  # status, body, whether a refusal was logged with its reason
 
 
@@ -208,9 +201,11 @@ class ModelCall:
             assert pending is not None
             body = pending.encode(pending.future.result())
             status = 200
-            observe(self._ctx, self._call, served, Code.OK, self._started)
+            self._ctx.metrics.finished(self._call.model, served, self._call.api, Code.OK,
+                                       self._started)
         except StatusError as error:
-            observe(self._ctx, self._call, served, error.code, self._started)
+            self._ctx.metrics.finished(self._call.model, served, self._call.api, error.code,
+                                       self._started)
             status, body = answers.render_error("POST", self._path, error)
             logged = True
         except Exception:  # a bug of ours: TF Serving's shape, the log says why

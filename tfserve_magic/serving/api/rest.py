@@ -201,9 +201,9 @@ class V1Handler(_JsonHandler):
                      "status": {"error_code": s.error_code.name,
                                 "error_message": s.error_message}} for s in statuses]})
         except StatusError as error:
-            self._observe(model, version, api, error.code, started)
+            self.ctx.metrics.finished(model, version, api, error.code, started)
             return self.send_error_status(error)
-        self._observe(model, version, api, Code.OK, started)
+        self.ctx.metrics.finished(model, version, api, Code.OK, started)
         self.send_json(body)
 
     def _metadata(self, model: str, version: int | None, label: str | None) -> bytes:
@@ -231,11 +231,6 @@ class V1Handler(_JsonHandler):
     def _take_body(self) -> bytearray:
         body, self._body = self._body, bytearray()  # parsed once, then freed
         return body
-
-    def _observe(self, model: str, version: int | None, api: str, code: Code,
-                 started: float) -> None:
-        self.ctx.metrics.observe_request(model, version, api, code.name,
-                                         time.monotonic() - started)
 
 
 def _label(text: str | None) -> str | None:

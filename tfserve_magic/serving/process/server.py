@@ -262,14 +262,17 @@ def _serve_rest(prepared: PreparedServer, ctx: ServerContext) -> GuardedHTTPServ
 
     options = prepared.options
     https = options.rest_api_ssl and prepared.tls is not None
+    # The connection layer's cap on a body: 1 MiB above --max_request_bytes, which the handlers
+    # enforce first with their own message; the body budget always admits one such body.
+    max_body = options.max_request_bytes + (1 << 20)
     http_server = GuardedHTTPServer(
-        make_app(ctx), max_body_size=options.max_request_bytes + (1 << 20),
+        make_app(ctx), max_body_size=max_body,
         idle_connection_timeout=options.http_header_timeout_seconds,
         body_timeout=options.http_body_timeout_seconds,
         max_connections=options.max_connections, claim=SmallRequests(ctx).claim,
         ssl_context=rest_ssl_context(prepared.tls) if https and prepared.tls else None,
         max_buffered_bytes=options.max_buffered_request_bytes and max(
-            options.max_buffered_request_bytes, options.max_request_bytes + (1 << 20)))
+            options.max_buffered_request_bytes, max_body))
     http_server.add_sockets(prepared.sockets)
     log.info("Serving REST on %s://%s:%d (at most %d connections and %d MiB of request "
              "bodies%s)", "https" if https else "http", options.rest_api_host, prepared.port,
