@@ -45,15 +45,13 @@ import tornado.iostream
 
 from tfserve_magic.serving.process.flow_control import FlowControl
 from tfserve_magic.serving.process.gzip_body import Inflating
+from tfserve_magic.status import reason_phrase
 
 __all__ = ["SMALL_BODY", "ConnectionOwner", "Exchange", "Http1Protocol", "Phase"]
 
 log = logging.getLogger(__name__)
 
 _CONTINUE = b"HTTP/1.1 100 (Continue)\r\n\r\n"
-_REASONS = {400: b"Bad Request", 413: b"Payload Too Large",
-            431: b"Request Header Fields Too Large", 501: b"Not Implemented",
-            503: b"Service Unavailable"}
 SMALL_BODY = 64 << 10  # bodies this small are always admitted: good small requests go on
 _HEADERS, _BODY, _END, _ERROR = 0, 1, 2, 3  # parsed events waiting for their delegate
 
@@ -449,7 +447,7 @@ class Http1Protocol(asyncio.Protocol):
         if exchange is None or not exchange.started:
             body = orjson.dumps({"error": message})
             self.send(b"".join((
-                f"HTTP/1.1 {status} ".encode(), _REASONS[status],
+                f"HTTP/1.1 {status} {reason_phrase(status)}".encode(),
                 b"\r\nContent-Type: application/json\r\nConnection: close\r\n",
                 f"Content-Length: {len(body)}\r\n\r\n".encode(), body)))
         self.close()
