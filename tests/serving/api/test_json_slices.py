@@ -22,6 +22,10 @@ SPLIT = {
                 "other": [1, 2]},
     "strings with brackets": {"instances": ["a,b]c[{" for _ in range(ROWS // 2)]},
     "columnar": {"inputs": [[True, False]] * (ROWS // 2)},
+    "named inputs": {"inputs": {"x": [1.0] * ROWS}},
+    "named inputs beside others": {"signature_name": "s",
+                                   "inputs": {"a": [1, 2], "x": [[0.5, 1]] * (ROWS // 2),
+                                              "z": {"b64": "QUJD"}}},
 }
 
 
@@ -37,7 +41,8 @@ def test_a_large_body_parses_to_the_same_document(case: str, indent: int | None)
 LEFT_WHOLE: dict[str, Any] = {
     "small": b'{"instances": [1.0, 2.0]}',
     "escapes": json.dumps({"instances": ['a\\"b'] * ROWS}).encode(),
-    "named inputs": json.dumps({"inputs": {"x": [1.0] * ROWS}}).encode(),
+    "no dominant array": json.dumps({"inputs": {f"x{i}": [1.0] * (ROWS // 8)
+                                                for i in range(8)}}).encode(),
     "not an object": json.dumps([1.0] * ROWS).encode(),
 }
 

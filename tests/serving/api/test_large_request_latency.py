@@ -41,11 +41,14 @@ def memory_mb(pid: int, field: str) -> float:
     return int(line.split()[1]) / 1024
 
 
-@pytest.mark.parametrize("encoding", ["plain", "gzip"])  # gzip: 58 KB inflating to 40 MB
+# gzip: 58 KB inflating to 40 MB; named: the columnar form with the input's name (sliced too)
+@pytest.mark.parametrize("encoding", ["plain", "gzip", "named"])
 def test_small_predicts_are_answered_while_a_40_mb_body_is_served(
         server: RunningServer, encoding: str) -> None:
     count = 8_000_000
-    body = ("{\"instances\": [" + ", ".join(["1.0"] * count) + "]}").encode()
+    values = "[" + ", ".join(["1.0"] * count) + "]"
+    body = (f'{{"inputs": {{"x": {values}}}}}' if encoding == "named"
+            else f'{{"instances": {values}}}').encode()
     assert len(body) >= 40_000_000
     headers = {}
     if encoding == "gzip":
@@ -81,7 +84,8 @@ def test_small_predicts_are_answered_while_a_40_mb_body_is_served(
         small.join(120)
     del body
     assert status == 200
-    assert answered.startswith(b'{"predictions":[2.5,2.5,') and answered.count(b",") == count - 1
+    key = b'{"outputs":' if encoding == "named" else b'{"predictions":'  # TF Serving's answers
+    assert answered.startswith(key + b"[2.5,2.5,") and answered.count(b",") == count - 1
     grown = memory_mb(server.pid, "VmHWM") - before
     longest = max(waits)
     print(f"large request {large:.1f} s, peak RSS +{grown:.0f} MB; {len(waits)} small "
