@@ -56,6 +56,10 @@ COLAB_TESTS = [
     "tests/notebook/test_colab.py",
     "tests/serving/api/test_rest_api.py", "tests/serving/api/test_grpc_api.py",
     "tests/serving/process/test_grpc_health.py",
+    # Private APIs of TensorFlow and Tornado the server relies on (the loader's flat call, the
+    # lean TensorFlow import, the interfaces http1 implements): held on the floors as well.
+    "tests/serving/models/test_loader.py", "tests/serving/models/test_tensorflow_import.py",
+    "tests/serving/process/test_http_interfaces.py",
     "tests/client", "tests/server_extension/test_proxy.py",
 ]
 
