@@ -178,20 +178,30 @@ async def _serve(prepared: PreparedServer, listener: GrpcListener) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    http_server = _serve_rest(prepared, parts.ctx)
-    await listener.start(parts.ctx)
-    for flag in prepared.options.ignored_flags:
-        log.warning("Flag --%s is accepted for compatibility and ignored", flag)
+    http_server: GuardedHTTPServer | None = None
+    tasks: list[asyncio.Task[None]] = []
+    drained = False
+    # Whatever fails after the parts exist still stops their threads and closes the REST
+    # sockets: a server that cannot serve exits with its error instead of hanging on them.
     try:
-        parts.manager.apply_config(prepared.models, initial=True)
-    except FailedPrecondition as exc:  # only when labels are allowed but still invalid
-        log.error("%s", exc.message)
-    tasks = [loop.create_task(task) for task in _background(prepared.options, parts, stop)]
-    await stop.wait()
-    await drain(http_server, listener, prepared.options.shutdown_grace_seconds)
-    for task in tasks:
-        task.cancel()
-    parts.close()
+        http_server = _serve_rest(prepared, parts.ctx)
+        await listener.start(parts.ctx)
+        for flag in prepared.options.ignored_flags:
+            log.warning("Flag --%s is accepted for compatibility and ignored", flag)
+        try:
+            parts.manager.apply_config(prepared.models, initial=True)
+        except FailedPrecondition as exc:  # only when labels are allowed but still invalid
+            log.error("%s", exc.message)
+        tasks = [loop.create_task(task) for task in _background(prepared.options, parts, stop)]
+        await stop.wait()
+        await drain(http_server, listener, prepared.options.shutdown_grace_seconds)
+        drained = True
+    finally:
+        for task in tasks:
+            task.cancel()
+        if http_server is not None and not drained:
+            http_server.stop()
+        parts.close()
 
 
 def _build(prepared: PreparedServer) -> _Parts:
