@@ -84,7 +84,7 @@ def await_models(record: ServerRecord, proc: subprocess.Popen[bytes],
                             nothing_to_serve(models))
         return None
 
-    result = wait_until(outcome, deadline, interval=0.1)
+    result = wait_until(outcome, deadline, interval=0.02)
     if result is not None:
         return result
     stopping.stop(name)

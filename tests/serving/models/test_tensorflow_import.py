@@ -71,3 +71,45 @@ def test_code_asking_for_tf_in_a_lean_process_gets_the_whole_api() -> None:
     assert "sum: 6" in out
     assert "lean after: False" in out
     assert "keras: False" in out
+
+
+def test_the_runtime_is_imported_without_cyclic_gc_which_comes_back_after() -> None:
+    # Watched from inside the import: whether the collector runs when the loader's import
+    # reaches TensorFlow's native library, and afterwards; and the full API still loads (and
+    # its op libraries with it) in the same process.
+    script = (
+        "import gc, sys\n"
+        "seen = []\n"
+        "class Watch:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'tensorflow.python.pywrap_tensorflow':\n"
+        "            seen.append(gc.isenabled())\n"
+        "sys.meta_path.insert(0, Watch())\n"
+        "from tfserve_magic.serving.models import loader\n"
+        "print('collecting during:', seen[0], 'after:', gc.isenabled())\n"
+        "print('runs:', loader.tensor_to_array(loader.tensor_util.make_tensor_proto([1.5])))\n"
+        "import tensorflow as tf\n"
+        "print('lite:', tf.lite.Interpreter.__name__)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=600, check=True).stdout
+    assert "collecting during: False after: True" in out
+    assert "runs: [1.5]" in out
+    assert "lite: Interpreter" in out
+
+
+def test_importing_runtime_turns_the_collector_back_on_when_the_import_fails() -> None:
+    import gc
+
+    from tfserve_magic.serving.models.tensorflow_import import importing_runtime
+
+    during = []
+
+    def failing_import() -> None:
+        with importing_runtime():
+            during.append(gc.isenabled())
+            import no_such_module  # type: ignore[import-not-found]  # noqa: F401
+
+    with pytest.raises(ImportError, match="no_such_module"):
+        failing_import()
+    assert during == [False]
+    assert gc.isenabled()

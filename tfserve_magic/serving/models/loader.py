@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from tfserve_magic.serving.models.devices import DevicePlan, gpu_total_memory_mb, plan_devices
-from tfserve_magic.serving.models.tensorflow_import import use_lean_tensorflow
+from tfserve_magic.serving.models.tensorflow_import import importing_runtime, use_lean_tensorflow
 from tfserve_magic.serving.options import ServerOptions
 from tfserve_magic.serving.status_errors import Code, InvalidArgument, LoadError, StatusError
 from tfserve_magic.serving.tensor_types import Example, TensorSpec
@@ -35,18 +35,19 @@ log = logging.getLogger(__name__)
 
 use_lean_tensorflow()  # before the first import from tensorflow (after logging: TF logs at import)
 
-from google.protobuf import json_format  # noqa: E402
-from tensorflow.core.example import example_pb2  # noqa: E402
-from tensorflow.core.framework import types_pb2  # noqa: E402
-from tensorflow.core.protobuf import saved_model_pb2  # noqa: E402
-from tensorflow.python.compat import v2_compat  # noqa: E402
-from tensorflow.python.data.ops import readers  # noqa: E402
-from tensorflow.python.eager import context  # noqa: E402
-from tensorflow.python.framework import config as tf_config  # noqa: E402
-from tensorflow.python.framework import constant_op, dtypes, errors_impl, tensor_util  # noqa: E402
-from tensorflow.python.lib.io import tf_record  # noqa: E402
-from tensorflow.python.saved_model import load as saved_model_load  # noqa: E402
-from tensorflow_serving.apis import get_model_metadata_pb2  # noqa: E402
+with importing_runtime():
+    from google.protobuf import json_format
+    from tensorflow.core.example import example_pb2
+    from tensorflow.core.framework import types_pb2
+    from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow.python.compat import v2_compat
+    from tensorflow.python.data.ops import readers
+    from tensorflow.python.eager import context
+    from tensorflow.python.framework import config as tf_config
+    from tensorflow.python.framework import constant_op, dtypes, errors_impl, tensor_util
+    from tensorflow.python.lib.io import tf_record
+    from tensorflow.python.saved_model import load as saved_model_load
+    from tensorflow_serving.apis import get_model_metadata_pb2
 
 # What ``tensorflow/__init__`` would have done (eager execution, resource variables, control
 # flow v2); idempotent when the full API was imported anyway.
