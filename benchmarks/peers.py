@@ -161,6 +161,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--keep-log", metavar="FILE", help="copy the servers' stderr here")
     parser.add_argument("--no-image", action="store_true", help="skip the 1 MiB MobileNetV2 case")
+    parser.add_argument("--pairs", type=int, default=3,
+                        help="batching on/off measured this many times, alternating, for its "
+                        "cost (the ratio of medians: one window moves by a fifth here)")
     parser.add_argument("--no-startup", action="store_true",
                         help="skip start times, idle memory and the notebooks' peak memory")
     parser.add_argument("--no-notebooks", action="store_true",
@@ -219,6 +222,7 @@ def main() -> None:
                 for model in paths:
                     wait_available(servers[name][1], model)
             table = []
+            costs: dict[str, dict[str, list[float]]] = {}
             for label, model, data, clients, mine in cases:
                 calls, floor = in_process(paths[model], data, args.seconds)
                 seconds = args.seconds * (3 if model == "image" else 1)  # ~0.1 s per request
@@ -227,7 +231,12 @@ def main() -> None:
                         measure(servers[name], model, data, clients, seconds, root)
                         for name in (*mine, "fastapi", "ceiling")}
                 table.append((label, calls, floor, rows))
-            report(table)
+                costs[label] = {name: [rows[name].cpu_us] for name in both}
+                for turn in range(args.pairs - 1):  # off first, then on first, ...
+                    for name in (both if turn % 2 else both[::-1]):
+                        costs[label][name].append(measure(servers[name], model, data, clients,
+                                                          seconds, root).cpu_us)
+            report(table, costs)
         finally:
             for proc, _ in servers.values():
                 proc.terminate()
@@ -246,17 +255,19 @@ def startup_targets(tiny: str, notebooks: bool) -> None:
     os.sched_setaffinity(0, range(os.cpu_count() or 1))
     os.environ["PYTHONPATH"] = ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")
     starts = startup.measure_starts(tiny)
+    floors = startup.measure_floors()
     peaks = [startup.notebook_peak(path) for path in
              sorted(startup.ROOT.joinpath("notebooks").glob("*.ipynb"))] if notebooks else []
     print()
-    startup.report(starts, peaks)
+    startup.report(starts, floors, peaks)
 
 
 def ratio(value: float, reference: float) -> str:
     return f"{value / reference:.2f}" if reference else "n/a"
 
 
-def report(table: list[tuple[str, Rate, Rate, dict[str, Row]]]) -> None:
+def report(table: list[tuple[str, Rate, Rate, dict[str, Row]]],
+           costs: dict[str, dict[str, list[float]]]) -> None:
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end;"
           " server on core 0, wrk on core 1")
     print("Measured req/s (and latency) depend on how much of core 0 the server got; CPU us per "
@@ -306,7 +317,7 @@ def report(table: list[tuple[str, Rate, Rate, dict[str, Row]]]) -> None:
         worst = max(r.p99 / r.p50 for n, r in by[label].items() if n.startswith("ours"))
         print(f"- {label} p99 <= 3x p50 (ours, worst): {worst:.1f} -> "
               f"{'met' if worst <= 3 else 'NOT met'}")
-    calls = {label: call for label, call, _, _ in table}
+    call_rates = {label: call for label, call, _, _ in table}
 
     def cost(label: str, mine: str, other: str) -> float | None:
         rows = by.get(label, {})
@@ -314,22 +325,29 @@ def report(table: list[tuple[str, Rate, Rate, dict[str, Row]]]) -> None:
             return None
         return rows[mine].cpu_us / rows[other].cpu_us
 
-    print("Batching's cost: server CPU per request, batching on / off (same run):")
+    pairs = min((len(v) for c in costs.values() for v in c.values()), default=1)
+    print("Batching's cost: server CPU per request, batching on / off (same run; the ratio of "
+          f"the medians of {pairs} alternating measurements each, their range in brackets):")
     goals = [(label, 1.10, "<= 1.10") for label in
              ("tiny b1 c1", "mlp b1 c1", "mlp b32 c1 (a full batch)", "image 1MiB c1")]
     goals += [("tiny b1 c16", 1.0, "< 1"), ("mlp b1 c16", 1 / 1.3, "<= 1/1.3 (1.3x less)")]
     for label, goal, text in goals:
-        measured = cost(label.split(" (")[0], "ours+batching", "ours")
-        if measured is not None:
-            verdict = "met" if measured <= goal else "NOT met"
-            print(f"- {label}: {measured:.2f} (target {text}) -> {verdict}")
+        samples = costs.get(label.split(" (")[0])
+        if samples is None or not min(samples["ours"]):
+            continue
+        on, off = samples["ours+batching"], samples["ours"]
+        on_off = float(np.median(on) / np.median(off))
+        verdict = "met" if on_off <= goal else "NOT met"
+        print(f"- {label}: {on_off:.2f} [{min(on) / max(off):.2f}-{max(on) / min(off):.2f}] "
+              f"(target {text}; CPU us on {np.median(on):.0f}, off {np.median(off):.0f}) "
+              f"-> {verdict}")
     print("gRPC (official stub, tensor_content) against REST JSON, same server, same run: CPU per "
           "request gRPC / REST, and each as a multiple of the in-process model call's CPU "
           "(the floor neither surface can go under):")
     for label in ("mlp b1 c1", "mlp b32 c1", "image 1MiB c1"):
         measured = cost(label, "ours gRPC", "ours")
         if measured is not None:
-            floor_us = 1e6 / calls[label].cpu if calls[label].cpu else 0.0
+            floor_us = 1e6 / call_rates[label].cpu if call_rates[label].cpu else 0.0
             grpc_us, rest_us = by[label]["ours gRPC"].cpu_us, by[label]["ours"].cpu_us
             print(f"- {label}: gRPC {grpc_us:.0f} us, REST {rest_us:.0f} us -> {measured:.2f}; "
                   f"floor {floor_us:.0f} us (gRPC {grpc_us / floor_us:.1f}x, REST "
