@@ -86,6 +86,7 @@ class ServerMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._tf = _TFCounters()
         self._request_children: dict[tuple[str, int | None, str, str, str], tuple[Any, Any, Any]] = {}
+        self._batch_series: dict[tuple[str, int], tuple[Any, Any, Any]] = {}
         self._tf_latency = Histogram(
             ":tensorflow:serving:request_latency",
             "Distribution of wall time (in microseconds) for Tensorflow Serving request.",
@@ -135,10 +136,16 @@ class ServerMetrics:
     def observe_batch(self, model: str, version: int, rows: int, padded_rows: int,
                       queue_delays: list[float]) -> None:
         """One batch ran: its rows (before padding), padding, and each request's wait."""
-        version_label = str(version)
-        self._batch_size.labels(model, version_label).observe(rows)
-        self._batch_padding.labels(model, version_label).observe(padded_rows - rows)
-        delay = self._queue_delay.labels(model, version_label)
+        series = self._batch_series.get((model, version))
+        if series is None:  # labels() takes a lock and builds a key: once per version, not batch
+            version_label = str(version)
+            series = self._batch_series[(model, version)] = (
+                self._batch_size.labels(model, version_label),
+                self._batch_padding.labels(model, version_label),
+                self._queue_delay.labels(model, version_label))
+        size, padding, delay = series
+        size.observe(rows)
+        padding.observe(padded_rows - rows)
         for seconds in queue_delays:
             delay.observe(seconds)
 
