@@ -161,9 +161,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--keep-log", metavar="FILE", help="copy the servers' stderr here")
     parser.add_argument("--no-image", action="store_true", help="skip the 1 MiB MobileNetV2 case")
-    parser.add_argument("--pairs", type=int, default=3,
-                        help="batching on/off measured this many times, alternating, for its "
-                        "cost (the ratio of medians: one window moves by a fifth here)")
+    parser.add_argument("--pairs", type=int, default=5,
+                        help="batching on/off measured this many times, back to back, for its "
+                        "cost (the median of the pairs' ratios: this machine's speed drifts by "
+                        "a fifth from minute to minute, a pair's two halves hardly)")
     parser.add_argument("--no-startup", action="store_true",
                         help="skip start times, idle memory and the notebooks' peak memory")
     parser.add_argument("--no-notebooks", action="store_true",
@@ -326,8 +327,8 @@ def report(table: list[tuple[str, Rate, Rate, dict[str, Row]]],
         return rows[mine].cpu_us / rows[other].cpu_us
 
     pairs = min((len(v) for c in costs.values() for v in c.values()), default=1)
-    print("Batching's cost: server CPU per request, batching on / off (same run; the ratio of "
-          f"the medians of {pairs} alternating measurements each, their range in brackets):")
+    print("Batching's cost: server CPU per request, batching on / off (same run; the median of "
+          f"{pairs} pairs measured back to back, each pair's ratio in brackets):")
     goals = [(label, 1.10, "<= 1.10") for label in
              ("tiny b1 c1", "mlp b1 c1", "mlp b32 c1 (a full batch)", "image 1MiB c1")]
     goals += [("tiny b1 c16", 1.0, "< 1"), ("mlp b1 c16", 1 / 1.3, "<= 1/1.3 (1.3x less)")]
@@ -336,9 +337,10 @@ def report(table: list[tuple[str, Rate, Rate, dict[str, Row]]],
         if samples is None or not min(samples["ours"]):
             continue
         on, off = samples["ours+batching"], samples["ours"]
-        on_off = float(np.median(on) / np.median(off))
+        each = [a / b for a, b in zip(on, off, strict=True)]
+        on_off = float(np.median(each))
         verdict = "met" if on_off <= goal else "NOT met"
-        print(f"- {label}: {on_off:.2f} [{min(on) / max(off):.2f}-{max(on) / min(off):.2f}] "
+        print(f"- {label}: {on_off:.2f} [{' '.join(f'{r:.2f}' for r in each)}] "
               f"(target {text}; CPU us on {np.median(on):.0f}, off {np.median(off):.0f}) "
               f"-> {verdict}")
     print("gRPC (official stub, tensor_content) against REST JSON, same server, same run: CPU per "
