@@ -37,6 +37,15 @@ def test_merge_concatenates_and_pads_to_the_allowed_size_with_the_last_tasks_fir
     assert merged["x"].tolist() == [1.0, 2.0, 3.0, 3.0]
 
 
+def test_a_batch_of_one_without_padding_is_the_tasks_own_arrays() -> None:
+    task = {"x": np.zeros((2, 3), np.float32), "y": np.ones(2, np.int32)}
+    for pad_variable_length in (False, True):
+        merged = merge_inputs([task], 2, pad_variable_length)
+        assert all(merged[name] is task[name] for name in task)
+    padded = merge_inputs([task], 4, False)  # padding rows still make a new array
+    assert padded["x"].shape == (4, 3) and not np.shares_memory(padded["x"], task["x"])
+
+
 def test_merge_pads_variable_length_inputs_with_each_tensors_first_element() -> None:
     tasks = [{"t": np.array([[7, 8, 9]])}, {"t": np.array([[5], [6]])}]
     merged = merge_inputs(tasks, 3, pad_variable_length=True)

@@ -69,7 +69,11 @@ def _pad_to(value: np.ndarray, shape: Sequence[int]) -> np.ndarray:
 
 def merge_inputs(tasks: Sequence[Mapping[str, np.ndarray]], padded_rows: int,
                  pad_variable_length: bool) -> dict[str, np.ndarray]:
-    """Concatenate each input along dimension 0, padding as described in the module doc."""
+    """Concatenate each input along dimension 0, padding as described in the module doc. A
+    batch of one that needs no padding rows is the task's own arrays, unchecked and uncopied
+    (TF Serving's singleton fast path; nothing could differ from it)."""
+    if len(tasks) == 1 and task_size(tasks[0]) == padded_rows:
+        return dict(tasks[0])
     merged: dict[str, np.ndarray] = {}
     rows = sum(task_size(t) for t in tasks)
     for name in tasks[0]:

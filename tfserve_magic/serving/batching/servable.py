@@ -141,10 +141,8 @@ class BatchingServable:
         rows = sum(sizes)
         padded = self._config.padded_size(rows)
         try:
-            # A batch of one that needs no padding rows is the task's own arrays (what merging
-            # would return, without its checks and its second pass over the task's sizes).
-            merged = tasks[0].inputs if len(tasks) == 1 and padded == rows else merge_inputs(
-                [t.inputs for t in tasks], padded, self._config.pad_variable_length_inputs)
+            merged = merge_inputs([t.inputs for t in tasks], padded,
+                                  self._config.pad_variable_length_inputs)
             parts = split_outputs(self._call(signature, merged), sizes, padded)
         except Exception as exc:
             if len(tasks) > 1:
